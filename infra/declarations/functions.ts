@@ -1,0 +1,32 @@
+/**
+ * Lambda functions, declared once: the CDK app bundles `entry` with esbuild; the local runtime
+ * imports the same module and calls its exported `handler`.
+ */
+
+export interface FunctionDeclaration {
+  readonly id: FunctionId;
+  readonly description: string;
+  /** Path of the handler module, relative to the repository root. */
+  readonly entry: string;
+  readonly memoryMiB: number;
+  readonly timeoutSeconds: number;
+}
+
+export type FunctionId = 'collect' | 'ingest';
+
+export const functions: Readonly<Record<FunctionId, FunctionDeclaration>> = {
+  collect: {
+    id: 'collect',
+    description: 'Validates Segment-Spec events and packs them onto the events queue',
+    entry: 'functions/collect/handler.ts',
+    memoryMiB: 512,
+    timeoutSeconds: 10,
+  },
+  ingest: {
+    id: 'ingest',
+    description: 'Writes queued events to the events table, deduplicated by messageId',
+    entry: 'functions/ingest/handler.ts',
+    memoryMiB: 512,
+    timeoutSeconds: 60,
+  },
+};

@@ -1,0 +1,44 @@
+import type { FunctionId } from './functions.ts';
+
+/**
+ * Queues and their event source mappings, declared once. The local queue enforces the same
+ * visibility timeout and dead-letter rule; the local poller uses the same batch settings.
+ */
+export interface QueueDeclaration {
+  readonly id: string;
+  readonly description: string;
+  readonly visibilityTimeoutSeconds: number;
+  /** Receives after which a message moves to the dead-letter queue. */
+  readonly maxReceiveCount: number;
+  /** How long the dead-letter queue keeps a message (seconds). */
+  readonly deadLetterRetentionSeconds: number;
+  readonly consumer: {
+    readonly function: FunctionId;
+    readonly batchSize: number;
+    readonly maxBatchingWindowSeconds: number;
+    /** Upper bound on concurrent batches (SQS event source `maximumConcurrency`, ≥ 2). */
+    readonly maxConcurrency: number;
+  };
+}
+
+export const eventsQueue: QueueDeclaration = {
+  id: 'events',
+  description: 'Validated events packed by collect, consumed by ingest',
+  // Six times the ingest timeout, as AWS recommends for SQS event sources.
+  visibilityTimeoutSeconds: 360,
+  maxReceiveCount: 5,
+  deadLetterRetentionSeconds: 14 * 24 * 3600,
+  consumer: { function: 'ingest', batchSize: 10, maxBatchingWindowSeconds: 1, maxConcurrency: 20 },
+};
+
+export const queues = [eventsQueue] as const;
+
+/**
+ * Limits of one SQS message and one SendMessageBatch request. Collect packs events into
+ * messages under these so every event reaches the queue whatever SQS's current ceilings are.
+ */
+export const sqsLimits = {
+  maxMessageBytes: 256 * 1024,
+  maxBatchEntries: 10,
+  maxBatchBytes: 256 * 1024,
+} as const;

@@ -1,0 +1,54 @@
+/**
+ * Tables, declared once. The CDK app (`infra/aws`) and the local runtime (`infra/local`) both
+ * build their tables from these objects, so a key or stream setting cannot drift between them.
+ */
+
+export type KeyType = 'S' | 'N' | 'B';
+
+export interface KeyAttribute {
+  readonly name: string;
+  readonly type: KeyType;
+}
+
+export type StreamView = 'NEW_IMAGE' | 'OLD_IMAGE' | 'NEW_AND_OLD_IMAGES' | 'KEYS_ONLY';
+
+export interface TableDeclaration {
+  /** Stable logical id; also the suffix of the local table name. */
+  readonly id: string;
+  readonly description: string;
+  readonly partitionKey: KeyAttribute;
+  readonly sortKey?: KeyAttribute;
+  /** Attribute holding an epoch-seconds expiry; DynamoDB TTL deletes the item after it. */
+  readonly timeToLiveAttribute?: string;
+  /** Stream view when the table feeds stream consumers. */
+  readonly stream?: StreamView;
+  /** Holds data that must survive a stack deletion in prod (removal policy comes from config). */
+  readonly stateful: boolean;
+}
+
+/**
+ * Stored events. One item per (member, messageId): `pk` is the member key (`u#userId` or
+ * `a#anonymousId`), `sk` the messageId. A conditional put on `attribute_not_exists(pk)` makes a
+ * redelivered event a no-op, so the stream carries exactly one INSERT per event.
+ */
+export const eventsTable: TableDeclaration = {
+  id: 'events',
+  description: 'Accepted events, deduplicated by messageId per member; stream feeds consumers',
+  partitionKey: { name: 'pk', type: 'S' },
+  sortKey: { name: 'sk', type: 'S' },
+  timeToLiveAttribute: 'expiresAt',
+  stream: 'NEW_AND_OLD_IMAGES',
+  stateful: true,
+};
+
+/** Write keys per source, stored as SHA-256 hashes of the raw key (`pk` = `key#<hex>`). */
+export const writeKeysTable: TableDeclaration = {
+  id: 'write-keys',
+  description: 'API and write keys per source, hashed; scopes and status',
+  partitionKey: { name: 'pk', type: 'S' },
+  stateful: true,
+};
+
+export const tables = [eventsTable, writeKeysTable] as const;
+
+export type TableId = (typeof tables)[number]['id'];

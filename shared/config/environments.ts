@@ -1,0 +1,118 @@
+/**
+ * Per-environment configuration, typed, in one place. The CDK app picks one with `-c env=NAME`;
+ * the local runtime uses `local`. Physical resource names are generated, never configured.
+ */
+
+export interface EnvironmentConfig {
+  readonly name: string;
+  /** IANA zone in which the brand counts days and windows. */
+  readonly brandTimeZone: string;
+  /** How long stored events stay in the events table; also the dedup horizon (≥ 35 days). */
+  readonly eventRetentionDays: number;
+  /** Events with a timestamp further in the future than this (after skew correction) are rejected. */
+  readonly maxFutureSkewSeconds: number;
+  /** Keep stateful resources (tables, queues with data) when the stack is deleted. */
+  readonly retainData: boolean;
+  readonly pointInTimeRecovery: boolean;
+  readonly deletionProtection: boolean;
+  readonly logRetentionDays: 7 | 30 | 90 | 365;
+  readonly api: {
+    /** Steady-state requests per second across the HTTP API stage. */
+    readonly throttleRateLimit: number;
+    readonly throttleBurstLimit: number;
+  };
+  readonly alarms: {
+    /** Messages in the dead-letter queue before the alarm fires. */
+    readonly dlqDepthThreshold: number;
+    /** Function errors in 5 minutes before the alarm fires. */
+    readonly functionErrorsThreshold: number;
+    /** Throttled invocations or requests in 5 minutes before the alarm fires. */
+    readonly throttlesThreshold: number;
+    /** Optional SNS topic ARN alarms notify. */
+    readonly notifyTopicArn?: string;
+  };
+}
+
+/** The minimum dedup horizon the ingest contract promises. */
+export const MIN_DEDUP_DAYS = 35;
+
+const base = {
+  brandTimeZone: 'Asia/Shanghai',
+  eventRetentionDays: 400,
+  maxFutureSkewSeconds: 24 * 3600,
+  logRetentionDays: 30,
+} as const;
+
+export const environments: Readonly<Record<string, EnvironmentConfig>> = {
+  local: {
+    ...base,
+    name: 'local',
+    retainData: false,
+    pointInTimeRecovery: false,
+    deletionProtection: false,
+    logRetentionDays: 7,
+    api: { throttleRateLimit: 10_000, throttleBurstLimit: 20_000 },
+    alarms: { dlqDepthThreshold: 1, functionErrorsThreshold: 1, throttlesThreshold: 1 },
+  },
+  dev: {
+    ...base,
+    name: 'dev',
+    retainData: false,
+    pointInTimeRecovery: false,
+    deletionProtection: false,
+    logRetentionDays: 7,
+    api: { throttleRateLimit: 500, throttleBurstLimit: 1_000 },
+    alarms: { dlqDepthThreshold: 1, functionErrorsThreshold: 5, throttlesThreshold: 10 },
+  },
+  staging: {
+    ...base,
+    name: 'staging',
+    retainData: false,
+    pointInTimeRecovery: true,
+    deletionProtection: false,
+    api: { throttleRateLimit: 2_000, throttleBurstLimit: 4_000 },
+    alarms: { dlqDepthThreshold: 1, functionErrorsThreshold: 5, throttlesThreshold: 10 },
+  },
+  prod: {
+    ...base,
+    name: 'prod',
+    retainData: true,
+    pointInTimeRecovery: true,
+    deletionProtection: true,
+    logRetentionDays: 365,
+    api: { throttleRateLimit: 10_000, throttleBurstLimit: 20_000 },
+    alarms: { dlqDepthThreshold: 1, functionErrorsThreshold: 1, throttlesThreshold: 1 },
+  },
+};
+
+export class UnknownEnvironmentError extends Error {
+  readonly code = 'unknown_environment';
+  constructor(name: string) {
+    super(
+      `Unknown environment "${name}". Known: ${Object.keys(environments).join(', ')}. ` +
+        'Add it to shared/config/environments.ts.',
+    );
+    this.name = 'UnknownEnvironmentError';
+  }
+}
+
+export class InvalidEnvironmentConfigError extends Error {
+  readonly code = 'invalid_environment_config';
+  constructor(message: string) {
+    super(message);
+    this.name = 'InvalidEnvironmentConfigError';
+  }
+}
+
+/** Returns the named environment's configuration, checked. */
+export function environmentConfig(name: string): EnvironmentConfig {
+  const config = environments[name];
+  if (!config) throw new UnknownEnvironmentError(name);
+  if (config.eventRetentionDays < MIN_DEDUP_DAYS) {
+    throw new InvalidEnvironmentConfigError(
+      `${name}: eventRetentionDays is ${config.eventRetentionDays}; it is also the dedup horizon ` +
+        `and must be at least ${MIN_DEDUP_DAYS}.`,
+    );
+  }
+  return config;
+}

@@ -1,0 +1,62 @@
+/**
+ * Configuration a handler reads from its environment, read once at cold start. The CDK app and
+ * the local runtime set exactly these variables (names in `runtimeEnvNames`).
+ */
+
+export const runtimeEnvNames = {
+  eventsTable: 'PORTRAIT_EVENTS_TABLE',
+  writeKeysTable: 'PORTRAIT_WRITE_KEYS_TABLE',
+  eventsQueueUrl: 'PORTRAIT_EVENTS_QUEUE_URL',
+  eventRetentionDays: 'PORTRAIT_EVENT_RETENTION_DAYS',
+  maxFutureSkewSeconds: 'PORTRAIT_MAX_FUTURE_SKEW_SECONDS',
+  brandTimeZone: 'PORTRAIT_BRAND_TIME_ZONE',
+  environment: 'PORTRAIT_ENV',
+} as const;
+
+export interface RuntimeConfig {
+  readonly environment: string;
+  readonly eventsTable: string;
+  readonly writeKeysTable: string;
+  readonly eventsQueueUrl: string;
+  readonly eventRetentionDays: number;
+  readonly maxFutureSkewSeconds: number;
+  readonly brandTimeZone: string;
+}
+
+export class MissingConfigurationError extends Error {
+  readonly code = 'missing_configuration';
+  constructor(variable: string) {
+    super(`Environment variable ${variable} is not set`);
+    this.name = 'MissingConfigurationError';
+  }
+}
+
+function required(env: NodeJS.ProcessEnv, name: string): string {
+  const value = env[name];
+  if (value === undefined || value === '') throw new MissingConfigurationError(name);
+  return value;
+}
+
+function positiveNumber(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0) {
+    throw new MissingConfigurationError(`${name} (a positive number, got "${raw}")`);
+  }
+  return value;
+}
+
+/** Reads the handler configuration from `env` (default `process.env`). */
+export function readRuntimeConfig(env: NodeJS.ProcessEnv = process.env): RuntimeConfig {
+  const n = runtimeEnvNames;
+  return {
+    environment: env[n.environment] ?? 'local',
+    eventsTable: required(env, n.eventsTable),
+    writeKeysTable: required(env, n.writeKeysTable),
+    eventsQueueUrl: required(env, n.eventsQueueUrl),
+    eventRetentionDays: positiveNumber(env, n.eventRetentionDays, 400),
+    maxFutureSkewSeconds: positiveNumber(env, n.maxFutureSkewSeconds, 24 * 3600),
+    brandTimeZone: env[n.brandTimeZone] ?? 'Asia/Shanghai',
+  };
+}
