@@ -1,0 +1,22 @@
+import { SqsEventQueue } from '../../shared/adapters/event-queue.ts';
+import { awsClients } from '../../shared/adapters/aws-clients.ts';
+import { WriteKeyStore } from '../../shared/adapters/write-key-store.ts';
+import { readRuntimeConfig } from '../../shared/config/runtime.ts';
+import { createLogger } from '../../shared/logging/logger.ts';
+import { type CollectDeps, makeCollectHandler } from './collect.ts';
+
+/** Production wiring: configuration read and clients created once per cold start. */
+export function defaultDeps(): CollectDeps {
+  const config = readRuntimeConfig();
+  const clients = awsClients();
+  const keys = new WriteKeyStore(clients.documents, config.writeKeysTable);
+  return {
+    lookupKey: (rawKey) => keys.lookup(rawKey),
+    queue: new SqsEventQueue(clients.sqs, config.eventsQueueUrl),
+    logger: createLogger({ service: 'collect' }),
+    maxFutureSkewSeconds: config.maxFutureSkewSeconds,
+    eventRetentionDays: config.eventRetentionDays,
+  };
+}
+
+export const handler = makeCollectHandler(defaultDeps());

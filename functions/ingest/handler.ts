@@ -1,0 +1,17 @@
+import { awsClients } from '../../shared/adapters/aws-clients.ts';
+import { EventStore } from '../../shared/adapters/event-store.ts';
+import { readRuntimeConfig } from '../../shared/config/runtime.ts';
+import { createLogger } from '../../shared/logging/logger.ts';
+import { type IngestDeps, makeIngestHandler } from './ingest.ts';
+
+/** Production wiring: configuration read and clients created once per cold start. */
+export function defaultDeps(): IngestDeps {
+  const config = readRuntimeConfig();
+  const store = new EventStore(awsClients().documents, config.eventsTable, config.eventRetentionDays);
+  return {
+    putEvents: (events) => store.putAll(events),
+    logger: createLogger({ service: 'ingest' }),
+  };
+}
+
+export const handler = makeIngestHandler(defaultDeps());

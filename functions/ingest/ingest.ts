@@ -1,0 +1,64 @@
+import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import type { PortraitEvent } from '../../events/envelope.ts';
+import type { StoreOutcome } from '../../shared/adapters/event-store.ts';
+import { unpackMessage } from '../../shared/domain/ingest/pack-messages.ts';
+import type { Logger } from '../../shared/logging/logger.ts';
+
+export interface IngestDeps {
+  /** Stores events, one outcome per event, in order. Duplicates are an outcome, not an error. */
+  readonly putEvents: (events: readonly PortraitEvent[]) => Promise<StoreOutcome[]>;
+  readonly logger: Logger;
+}
+
+/**
+ * The ingest function: unpacks each queue message and stores its events. A message whose
+ * events were all stored or were duplicates succeeds; any other outcome reports the message as
+ * a batch item failure so SQS redelivers it (the events already stored are then duplicates)
+ * and, after the queue's receive limit, moves it to the dead-letter queue.
+ */
+export function makeIngestHandler(deps: IngestDeps) {
+  return async (event: SQSEvent): Promise<SQSBatchResponse> => {
+    const failures: SQSBatchResponse['batchItemFailures'] = [];
+    const unpacked: Array<{ messageId: string; events: PortraitEvent[] }> = [];
+    for (const record of event.Records) {
+      try {
+        unpacked.push({ messageId: record.messageId, events: unpackMessage(record.body) });
+      } catch (error) {
+        deps.logger.error('malformed queue message; left for the dead-letter queue', {
+          sqsMessageId: record.messageId,
+          receiveCount: record.attributes.ApproximateReceiveCount,
+          error,
+        });
+        failures.push({ itemIdentifier: record.messageId });
+      }
+    }
+
+    const all = unpacked.flatMap((message) => message.events);
+    const outcomes = await deps.putEvents(all);
+    let offset = 0;
+    let stored = 0;
+    let duplicates = 0;
+    for (const message of unpacked) {
+      const mine = outcomes.slice(offset, offset + message.events.length);
+      offset += message.events.length;
+      const failed = mine.filter((outcome) => outcome.status === 'failed');
+      stored += mine.filter((outcome) => outcome.status === 'stored').length;
+      duplicates += mine.filter((outcome) => outcome.status === 'duplicate').length;
+      if (failed.length > 0) {
+        deps.logger.warn('events not stored; message will be retried', {
+          sqsMessageId: message.messageId,
+          failed: failed.length,
+          error: failed[0]?.status === 'failed' ? failed[0].error : undefined,
+        });
+        failures.push({ itemIdentifier: message.messageId });
+      }
+    }
+    deps.logger.info('ingest', {
+      messages: event.Records.length,
+      stored,
+      duplicates,
+      failedMessages: failures.length,
+    });
+    return { batchItemFailures: failures };
+  };
+}

@@ -1,0 +1,131 @@
+import { Validations } from 'aws-cdk-lib';
+import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
+import {
+  HttpApi,
+  HttpMethod,
+  HttpStage,
+  LogGroupLogDestination,
+} from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import { LogGroup } from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import type { EnvironmentConfig } from '../../../shared/config/environments.ts';
+import {
+  type FunctionId,
+  type HttpMethod as DeclaredMethod,
+  type RouteDeclaration,
+  routes as declaredRoutes,
+} from '../../declarations/index.ts';
+import { type FunctionRegistry, requireFunction } from './function-registry.ts';
+import { logRetention } from './portrait-function.ts';
+import { dataRemovalPolicy } from './removal.ts';
+
+export interface PublicApiProps {
+  /** Environment whose throttling and log retention apply. */
+  readonly config: EnvironmentConfig;
+  /** Functions the routes invoke, by declaration id; every routed function must be present. */
+  readonly functions: FunctionRegistry;
+  /**
+   * Routes to expose.
+   * @default - every route in `infra/declarations/routes.ts`
+   */
+  readonly routes?: readonly RouteDeclaration[];
+}
+
+const methods: Readonly<Record<DeclaredMethod, HttpMethod>> = {
+  GET: HttpMethod.GET,
+  POST: HttpMethod.POST,
+  PUT: HttpMethod.PUT,
+  DELETE: HttpMethod.DELETE,
+  PATCH: HttpMethod.PATCH,
+};
+
+/**
+ * Access log fields. Request headers are left out on purpose: the write key travels in the
+ * Authorization header and must never reach a log.
+ */
+const accessLogFields = {
+  requestId: '$context.requestId',
+  requestTime: '$context.requestTimeEpoch',
+  sourceIp: '$context.identity.sourceIp',
+  userAgent: '$context.identity.userAgent',
+  routeKey: '$context.routeKey',
+  status: '$context.status',
+  protocol: '$context.protocol',
+  responseLength: '$context.responseLength',
+  responseLatency: '$context.responseLatency',
+  integrationLatency: '$context.integrationLatency',
+  integrationStatus: '$context.integrationStatus',
+  integrationError: '$context.integrationErrorMessage',
+  error: '$context.error.message',
+};
+
+/**
+ * The public HTTP API: one route per declaration, each integrated with the declared function,
+ * a `$default` stage throttled per environment, and JSON access logs.
+ *
+ * Routes carry no API Gateway authorizer: callers authenticate with scoped keys that the
+ * functions check (Segment sends its write key as the Basic user name or as `writeKey` in the
+ * body, which an authorizer cannot see).
+ */
+export class PublicApi extends Construct {
+  readonly httpApi: HttpApi;
+  readonly stage: HttpStage;
+  readonly accessLogs: LogGroup;
+
+  constructor(scope: Construct, id: string, props: PublicApiProps) {
+    super(scope, id);
+    const { config } = props;
+
+    this.httpApi = new HttpApi(this, 'HttpApi', {
+      description: `Portrait public API (${config.name})`,
+      createDefaultStage: false,
+    });
+    this.accessLogs = new LogGroup(this, 'AccessLogs', {
+      retention: logRetention(config),
+      removalPolicy: dataRemovalPolicy(config),
+    });
+    this.stage = new HttpStage(this, 'DefaultStage', {
+      httpApi: this.httpApi,
+      stageName: '$default',
+      autoDeploy: true,
+      throttle: {
+        rateLimit: config.api.throttleRateLimit,
+        burstLimit: config.api.throttleBurstLimit,
+      },
+      accessLogSettings: {
+        destination: new LogGroupLogDestination(this.accessLogs),
+        format: AccessLogFormat.custom(JSON.stringify(accessLogFields)),
+      },
+    });
+
+    const integrations = new Map<FunctionId, HttpLambdaIntegration>();
+    for (const route of props.routes ?? declaredRoutes) {
+      let integration = integrations.get(route.function);
+      if (!integration) {
+        const handler = requireFunction(props.functions, route.function, `Route ${route.path}`);
+        integration = new HttpLambdaIntegration(`${route.function}-integration`, handler);
+        integrations.set(route.function, integration);
+      }
+      const [created] = this.httpApi.addRoutes({
+        path: route.path,
+        methods: [methods[route.method]],
+        integration,
+      });
+      if (created) {
+        Validations.of(created).acknowledge({
+          id: 'AwsSolutions-APIG4',
+          reason:
+            `${route.method} ${route.path} is authorised by the ${route.function} function, which ` +
+            `checks the caller's hashed key and its "${route.scope}" scope; Segment clients send the ` +
+            'write key in a Basic header or in the body, where no API Gateway authorizer can read it.',
+        });
+      }
+    }
+  }
+
+  /** The API's base URL. */
+  get url(): string {
+    return this.httpApi.apiEndpoint;
+  }
+}

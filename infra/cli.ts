@@ -1,0 +1,207 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { GetQueueAttributesCommand, SQSClient, StartMessageMoveTaskCommand } from '@aws-sdk/client-sqs';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { WriteKeyStore } from '../shared/adapters/write-key-store.ts';
+import { generateWriteKey } from '../shared/domain/keys/write-key.ts';
+import type { Scope } from './declarations/routes.ts';
+import { localAwsClientConfig, startDynamoDbLocal } from './local/dynamodb-local.ts';
+import type { RuntimeEndpoints } from './local/runtime.ts';
+import { LOCAL_TABLE_PREFIX } from './local/runtime.ts';
+import { ensureTables } from './local/tables.ts';
+
+const usage = `Usage: npm run cli -- <command> [options]
+
+Commands
+  keys create --name NAME [--source ID] [--scopes events:write,...]   create a key (shown once)
+  keys list                                                           list keys (hashes only)
+  dlq count [--queue events]                                          messages in the dead-letter queue
+  dlq redrive [--queue events]                                        move dead letters back to the queue
+
+Target (default: the local runtime's data folder)
+  --data-dir DIR          local data folder (default .portrait)
+  --aws                   use AWS with the default credential chain, and:
+  --keys-table NAME       write keys table (stack output WriteKeysTableName)
+  --queue-url URL         events queue URL (stack output EventsQueueUrl)
+  --dlq-url URL           events dead-letter queue URL (stack output EventsDeadLetterQueueUrl)
+`;
+
+const knownScopes: readonly Scope[] = [
+  'events:write',
+  'members:read',
+  'members:read:pii',
+  'segments:read',
+  'segments:write',
+  'members:erase',
+];
+
+class CliError extends Error {}
+
+interface Target {
+  documents: DynamoDBDocumentClient;
+  keysTable: string;
+  sqs?: SQSClient;
+  queueUrl?: string;
+  dlqUrl?: string;
+  close(): Promise<void>;
+}
+
+function readRuntime(dataDir: string): RuntimeEndpoints | undefined {
+  const file = join(dataDir, 'runtime.json');
+  if (!existsSync(file)) return undefined;
+  const endpoints = JSON.parse(readFileSync(file, 'utf8')) as RuntimeEndpoints;
+  try {
+    process.kill(endpoints.pid, 0);
+    return endpoints;
+  } catch {
+    return undefined;
+  }
+}
+
+async function localTarget(dataDir: string, needQueue: boolean): Promise<Target> {
+  const running = readRuntime(dataDir);
+  if (running) {
+    const config = localAwsClientConfig(running.dynamoEndpoint);
+    const dynamo = new DynamoDBClient(config);
+    return {
+      documents: DynamoDBDocumentClient.from(dynamo),
+      keysTable: running.tables['write-keys'] ?? `${LOCAL_TABLE_PREFIX}-write-keys`,
+      sqs: new SQSClient({ ...config, endpoint: running.sqsEndpoint }),
+      queueUrl: running.queueUrls.events,
+      dlqUrl: running.queueUrls['events-dlq'],
+      close: async () => {},
+    };
+  }
+  if (needQueue) {
+    throw new CliError(`The local runtime is not running on ${dataDir}; start it with "npm start" first.`);
+  }
+  // Keys live in DynamoDB Local's files: open them directly when the runtime is stopped.
+  const dynamoLocal = await startDynamoDbLocal({ dbPath: join(dataDir, 'dynamodb') });
+  const dynamo = new DynamoDBClient(localAwsClientConfig(dynamoLocal.endpoint));
+  const tables = await ensureTables(dynamo, LOCAL_TABLE_PREFIX);
+  return {
+    documents: DynamoDBDocumentClient.from(dynamo),
+    keysTable: tables['write-keys'],
+    close: () => dynamoLocal.stop(),
+  };
+}
+
+function awsTarget(values: Record<string, string | boolean | undefined>): Target {
+  const dynamo = new DynamoDBClient({});
+  const keysTable = values['keys-table'];
+  if (typeof keysTable !== 'string') throw new CliError('--aws needs --keys-table NAME');
+  return {
+    documents: DynamoDBDocumentClient.from(dynamo),
+    keysTable,
+    sqs: new SQSClient({}),
+    queueUrl: typeof values['queue-url'] === 'string' ? values['queue-url'] : undefined,
+    dlqUrl: typeof values['dlq-url'] === 'string' ? values['dlq-url'] : undefined,
+    close: async () => {},
+  };
+}
+
+function arnOfLocalQueue(url: string): string {
+  const [, account, name] = new URL(url).pathname.split('/');
+  return `arn:aws:sqs:us-east-1:${account}:${name}`;
+}
+
+async function queueArn(sqs: SQSClient, url: string): Promise<string> {
+  const result = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }));
+  return result.Attributes?.QueueArn ?? arnOfLocalQueue(url);
+}
+
+async function main(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      'data-dir': { type: 'string', default: process.env.PORTRAIT_DATA_DIR ?? '.portrait' },
+      aws: { type: 'boolean', default: false },
+      'keys-table': { type: 'string' },
+      'queue-url': { type: 'string' },
+      'dlq-url': { type: 'string' },
+      name: { type: 'string' },
+      source: { type: 'string' },
+      scopes: { type: 'string', default: 'events:write' },
+      queue: { type: 'string', default: 'events' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  const [group, command] = positionals;
+  if (values.help || !group) {
+    console.log(usage);
+    return;
+  }
+  const needQueue = group === 'dlq';
+  const target = values.aws
+    ? awsTarget(values)
+    : await localTarget(resolve(values['data-dir']), needQueue);
+  try {
+    if (group === 'keys' && command === 'create') {
+      if (!values.name) throw new CliError('keys create needs --name NAME');
+      const scopes = values.scopes.split(',').map((scope) => scope.trim()) as Scope[];
+      const unknown = scopes.filter((scope) => !knownScopes.includes(scope));
+      if (unknown.length > 0) {
+        throw new CliError(`Unknown scope(s): ${unknown.join(', ')}. Known: ${knownScopes.join(', ')}`);
+      }
+      const sourceId = values.source ?? values.name.toLowerCase().replace(/[^a-z0-9]+/g, '-');
+      const rawKey = generateWriteKey(values.aws ? 'live' : 'dev');
+      await new WriteKeyStore(target.documents, target.keysTable).create(rawKey, {
+        sourceId,
+        name: values.name,
+        scopes,
+      });
+      console.log(`Created key for source "${sourceId}" with scopes ${scopes.join(', ')}.`);
+      console.log('Store it now; it is not shown again (only its hash is kept):');
+      console.log(rawKey);
+      return;
+    }
+    if (group === 'keys' && command === 'list') {
+      const records = await new WriteKeyStore(target.documents, target.keysTable).list();
+      for (const record of records) {
+        console.log(
+          [record.keyHash.slice(0, 12), record.sourceId, record.name, record.scopes.join(','), record.createdAt, record.revoked ? 'revoked' : 'active'].join('\t'),
+        );
+      }
+      return;
+    }
+    if (group === 'dlq' && (command === 'count' || command === 'redrive')) {
+      if (!target.sqs || !target.dlqUrl) throw new CliError('dlq commands need --dlq-url (and --queue-url) with --aws');
+      if (values.queue !== 'events') throw new CliError(`Unknown queue "${values.queue}". Known: events`);
+      const attributes = await target.sqs.send(
+        new GetQueueAttributesCommand({ QueueUrl: target.dlqUrl, AttributeNames: ['ApproximateNumberOfMessages'] }),
+      );
+      const count = Number(attributes.Attributes?.ApproximateNumberOfMessages ?? 0);
+      if (command === 'count') {
+        console.log(`${count} message(s) in the ${values.queue} dead-letter queue`);
+        return;
+      }
+      if (count === 0) {
+        console.log('The dead-letter queue is empty; nothing to redrive.');
+        return;
+      }
+      const sourceArn = await queueArn(target.sqs, target.dlqUrl);
+      const destinationArn = target.queueUrl ? await queueArn(target.sqs, target.queueUrl) : undefined;
+      const task = await target.sqs.send(
+        new StartMessageMoveTaskCommand({ SourceArn: sourceArn, DestinationArn: destinationArn }),
+      );
+      console.log(`Redriving ${count} message(s) back to the ${values.queue} queue (task ${task.TaskHandle ?? 'started'}).`);
+      return;
+    }
+    throw new CliError(`Unknown command "${positionals.join(' ')}".\n\n${usage}`);
+  } finally {
+    await target.close();
+  }
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  if (error instanceof CliError) {
+    console.error(`portrait: ${error.message}`);
+    process.exit(2);
+  }
+  console.error(`portrait: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(1);
+});
+

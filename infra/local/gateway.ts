@@ -1,0 +1,193 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2 } from 'aws-lambda';
+import type { FunctionId } from '../declarations/functions.ts';
+import type { RouteDeclaration } from '../declarations/routes.ts';
+
+/** An HTTP API (v2 payload) handler, as exported by `functions/<name>/handler.ts`. */
+export type HttpHandler = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyResultV2>;
+
+/** API Gateway HTTP API's own payload limit. */
+const MAX_PAYLOAD_BYTES = 10 * 1024 * 1024;
+
+interface CompiledRoute {
+  readonly route: RouteDeclaration;
+  readonly pattern: RegExp;
+  readonly params: string[];
+}
+
+function compile(route: RouteDeclaration): CompiledRoute {
+  const params: string[] = [];
+  const source = route.path
+    .split('/')
+    .map((segment) => {
+      const param = /^\{(.+?)(\+)?\}$/.exec(segment);
+      if (!param?.[1]) return segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+      params.push(param[1]);
+      return param[2] ? '(.+)' : '([^/]+)';
+    })
+    .join('/');
+  return { route, pattern: new RegExp(`^${source}$`), params };
+}
+
+function isTextual(contentType: string | undefined, contentEncoding: string | undefined): boolean {
+  if (contentEncoding && contentEncoding !== 'identity') return false;
+  if (!contentType) return true;
+  return /json|text|xml|urlencoded|javascript/i.test(contentType);
+}
+
+/** Builds the API Gateway HTTP API v2 event for a request, as AWS does. */
+export function toHttpApiEvent(
+  request: IncomingMessage,
+  body: Buffer,
+  route: RouteDeclaration,
+  pathParameters: Record<string, string>,
+): APIGatewayProxyEventV2 {
+  const url = new URL(request.url ?? '/', 'http://localhost');
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(request.headers)) {
+    if (value === undefined) continue;
+    headers[name.toLowerCase()] = Array.isArray(value) ? value.join(',') : value;
+  }
+  const queryStringParameters: Record<string, string> = {};
+  for (const [name, value] of url.searchParams) {
+    queryStringParameters[name] =
+      queryStringParameters[name] === undefined ? value : `${queryStringParameters[name]},${value}`;
+  }
+  const textual = isTextual(headers['content-type'], headers['content-encoding']);
+  const now = new Date();
+  const routeKey = `${route.method} ${route.path}`;
+  return {
+    version: '2.0',
+    routeKey,
+    rawPath: url.pathname,
+    rawQueryString: url.search.slice(1),
+    headers,
+    ...(Object.keys(queryStringParameters).length > 0 ? { queryStringParameters } : {}),
+    ...(Object.keys(pathParameters).length > 0 ? { pathParameters } : {}),
+    requestContext: {
+      accountId: '000000000000',
+      apiId: 'local',
+      domainName: headers.host ?? 'localhost',
+      domainPrefix: 'local',
+      http: {
+        method: request.method ?? 'GET',
+        path: url.pathname,
+        protocol: `HTTP/${request.httpVersion}`,
+        sourceIp: request.socket.remoteAddress ?? '127.0.0.1',
+        userAgent: headers['user-agent'] ?? '',
+      },
+      requestId: randomUUID(),
+      routeKey,
+      stage: '$default',
+      time: now.toUTCString(),
+      timeEpoch: now.getTime(),
+    },
+    ...(body.byteLength > 0
+      ? { body: textual ? body.toString('utf8') : body.toString('base64') }
+      : {}),
+    isBase64Encoded: body.byteLength > 0 && !textual,
+  };
+}
+
+function send(response: ServerResponse, result: APIGatewayProxyResultV2): void {
+  if (typeof result === 'string' || typeof result !== 'object' || result === null || !('statusCode' in result)) {
+    // HTTP API infers a 200 JSON response from a bare value.
+    response.writeHead(200, { 'content-type': 'application/json' });
+    response.end(typeof result === 'string' ? result : JSON.stringify(result));
+    return;
+  }
+  const headers: Record<string, string | string[]> = { ...(result.headers as Record<string, string>) };
+  if (result.cookies?.length) headers['set-cookie'] = result.cookies;
+  response.writeHead(result.statusCode ?? 200, headers);
+  const body = result.body ?? '';
+  response.end(result.isBase64Encoded ? Buffer.from(body, 'base64') : body);
+}
+
+function sendJson(response: ServerResponse, status: number, body: unknown): void {
+  response.writeHead(status, { 'content-type': 'application/json' });
+  response.end(JSON.stringify(body));
+}
+
+export interface Gateway {
+  readonly url: string;
+  readonly server: Server;
+  stop(): Promise<void>;
+}
+
+/**
+ * A local stand-in for API Gateway's HTTP API: the same route table as the CDK app, requests
+ * turned into v2 events, and the same handlers called.
+ */
+export async function startGateway(options: {
+  readonly routes: readonly RouteDeclaration[];
+  readonly handlers: Partial<Record<FunctionId, HttpHandler>>;
+  readonly port?: number;
+  readonly host?: string;
+  readonly onError?: (error: unknown) => void;
+}): Promise<Gateway> {
+  const compiled = options.routes.map(compile);
+  const server = createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let aborted = false;
+    request.on('data', (chunk: Buffer) => {
+      size += chunk.byteLength;
+      if (size > MAX_PAYLOAD_BYTES) {
+        if (!aborted) sendJson(response, 413, { message: 'Request Entity Too Large' });
+        aborted = true;
+        return;
+      }
+      chunks.push(chunk);
+    });
+    request.on('end', () => {
+      if (aborted) return;
+      const path = new URL(request.url ?? '/', 'http://localhost').pathname;
+      const match = compiled
+        .filter((entry) => entry.route.method === request.method)
+        .map((entry) => ({ entry, groups: entry.pattern.exec(path) }))
+        .find((candidate) => candidate.groups !== null);
+      if (!match?.groups) {
+        sendJson(response, 404, { message: 'Not Found' });
+        return;
+      }
+      const pathParameters: Record<string, string> = {};
+      match.entry.params.forEach((name, i) => {
+        pathParameters[name] = decodeURIComponent(match.groups?.[i + 1] ?? '');
+      });
+      const handler = options.handlers[match.entry.route.function];
+      if (!handler) {
+        sendJson(response, 500, { message: 'Internal Server Error' });
+        return;
+      }
+      const event = toHttpApiEvent(request, Buffer.concat(chunks), match.entry.route, pathParameters);
+      handler(event).then(
+        (result) => send(response, result),
+        (error: unknown) => {
+          // A handler that throws is what API Gateway reports as a 500 with this body.
+          options.onError?.(error);
+          sendJson(response, 500, { message: 'Internal Server Error' });
+        },
+      );
+    });
+    request.on('error', () => {
+      aborted = true;
+    });
+  });
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  return {
+    url: `http://${options.host ?? '127.0.0.1'}:${address.port}`,
+    server,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

@@ -1,0 +1,67 @@
+import { parseArgs } from 'node:util';
+import { startLocalRuntime } from './runtime.ts';
+
+/** `npm start`: the whole pipeline on this machine, until Ctrl-C. */
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      'data-dir': { type: 'string', default: process.env.PORTRAIT_DATA_DIR ?? '.portrait' },
+      port: { type: 'string', default: process.env.PORTRAIT_PORT ?? '3000' },
+      host: { type: 'string', default: process.env.PORTRAIT_HOST ?? '127.0.0.1' },
+      quiet: { type: 'boolean', default: false },
+    },
+  });
+  const port = Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+    console.error(`portrait: --port must be a port number, got "${values.port}"`);
+    process.exit(2);
+  }
+  const log = values.quiet ? () => {} : (line: string) => console.error(`portrait: ${line}`);
+  const runtime = await startLocalRuntime({ dataDir: values['data-dir'], port, host: values.host, log });
+
+  const basic = Buffer.from(`${runtime.devWriteKey}:`).toString('base64');
+  console.log(
+    [
+      '',
+      'Portrait local runtime is ready.',
+      `  API             ${runtime.apiUrl}  (routes: /v1/track /v1/identify /v1/alias /v1/page /v1/screen /v1/group /v1/batch)`,
+      `  DynamoDB Local  ${runtime.dynamoEndpoint}  (tables: ${Object.values(runtime.tables).join(', ')})`,
+      `  SQS (local)     ${runtime.sqsEndpoint}`,
+      `  Data folder     ${runtime.dataDir}`,
+      `  Write key       ${runtime.devWriteKey}  (development key, scope events:write)`,
+      '',
+      'Send an event:',
+      `  curl -s ${runtime.apiUrl}/v1/track -H 'Content-Type: application/json' \\`,
+      `    -H 'Authorization: Basic ${basic}' \\`,
+      `    -d '{"userId":"u-1001","event":"Order Completed","properties":{"orderId":"o-1","revenue":88.5,"currency":"CNY"}}'`,
+      '',
+      'Press Ctrl-C to stop.',
+      '',
+    ].join('\n'),
+  );
+
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log(`${signal}: stopping ...`);
+    runtime.stop().then(
+      () => {
+        log('stopped');
+        process.exit(0);
+      },
+      (error: unknown) => {
+        console.error(error);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+}
+
+main().catch((error: unknown) => {
+  const err = error as { code?: string; message?: string };
+  console.error(`portrait: failed to start: ${err.message ?? String(error)}${err.code ? ` (${err.code})` : ''}`);
+  process.exit(1);
+});

@@ -1,0 +1,303 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBBatchResponse, DynamoDBStreamEvent, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { WriteKeyStore } from '../../shared/adapters/write-key-store.ts';
+import { environmentConfig } from '../../shared/config/environments.ts';
+import { runtimeEnvNames } from '../../shared/config/runtime.ts';
+import { generateWriteKey } from '../../shared/domain/keys/write-key.ts';
+import { type FunctionId, functions } from '../declarations/functions.ts';
+import { queues } from '../declarations/queues.ts';
+import { routes } from '../declarations/routes.ts';
+import { streamConsumers } from '../declarations/streams.ts';
+import { type DynamoDbLocalHandle, localAwsClientConfig, startDynamoDbLocal } from './dynamodb-local.ts';
+import { type Gateway, type HttpHandler, startGateway } from './gateway.ts';
+import { SqsEventSource } from './queue/sqs-event-source.ts';
+import { startLocalSqs } from './queue/sqs-server.ts';
+import { FileCheckpointStore, StreamPoller } from './stream-poller.ts';
+import { ensureTables } from './tables.ts';
+
+export const LOCAL_TABLE_PREFIX = 'portrait-local';
+const REGION = 'us-east-1';
+const repoRoot = resolve(import.meta.dirname, '..', '..');
+
+/** Queue names as the local SQS stand-in knows them. */
+export const localQueueName = (id: string) => `portrait-${id}`;
+export const localDeadLetterQueueName = (id: string) => `portrait-${id}-dlq`;
+export const STREAM_FAILURE_QUEUE = 'portrait-stream-failures';
+
+export interface LocalRuntimeOptions {
+  /** Folder for all local state (tables, queue log, checkpoints). @default `.portrait` */
+  readonly dataDir?: string;
+  /** Port of the HTTP gateway. @default 3000; 0 picks a free port */
+  readonly port?: number;
+  readonly host?: string;
+  /** Lines for the operator (startup, failures). */
+  readonly log?: (line: string) => void;
+}
+
+/** Where a running runtime can be reached; also written to `<dataDir>/runtime.json` for the CLI. */
+export interface RuntimeEndpoints {
+  readonly pid: number;
+  readonly apiUrl: string;
+  readonly dynamoEndpoint: string;
+  readonly sqsEndpoint: string;
+  readonly tables: Record<string, string>;
+  readonly queueUrls: Record<string, string>;
+}
+
+export interface LocalRuntime extends RuntimeEndpoints {
+  readonly dataDir: string;
+  /** The development write key created at first start (kept in `<dataDir>/dev-write-key`). */
+  readonly devWriteKey: string;
+  /** Resolves when every queued message and stream record has been handled. */
+  idle(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export class RuntimeAlreadyRunningError extends Error {
+  readonly code = 'runtime_already_running';
+  constructor(dataDir: string, pid: number) {
+    super(`Another Portrait runtime (pid ${pid}) is using ${dataDir}. Stop it or pass another --data-dir.`);
+    this.name = 'RuntimeAlreadyRunningError';
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function commandLineOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+  } catch {
+    try {
+      return execFileSync('ps', ['-o', 'command=', '-p', String(pid)], { encoding: 'utf8' });
+    } catch {
+      return '';
+    }
+  }
+}
+
+/**
+ * Refuses a data folder another live runtime holds, and stops a DynamoDB Local left behind by a
+ * runtime that was killed with SIGKILL (its JVM outlives it and still holds the database).
+ */
+function claimDataDir(dataDir: string): void {
+  const lockFile = join(dataDir, 'runtime.pid');
+  if (existsSync(lockFile)) {
+    const pid = Number(readFileSync(lockFile, 'utf8'));
+    if (pid !== process.pid && isAlive(pid) && /node|tsx/.test(commandLineOf(pid))) {
+      throw new RuntimeAlreadyRunningError(dataDir, pid);
+    }
+  }
+  const dynamoPidFile = join(dataDir, 'dynamodb.pid');
+  if (existsSync(dynamoPidFile)) {
+    const pid = Number(readFileSync(dynamoPidFile, 'utf8'));
+    if (pid > 0 && isAlive(pid) && commandLineOf(pid).includes('DynamoDBLocal')) {
+      process.kill(pid, 'SIGKILL');
+      for (let i = 0; i < 100 && isAlive(pid); i += 1) execFileSync('sleep', ['0.05']);
+    }
+  }
+  writeFileSync(lockFile, String(process.pid));
+}
+
+/** Loads a function's real `handler` export, exactly as Lambda would. */
+async function loadHandler<T>(id: FunctionId): Promise<T> {
+  const module = (await import(pathToFileURL(join(repoRoot, functions[id].entry)).href)) as {
+    handler: T;
+  };
+  return module.handler;
+}
+
+/**
+ * Starts the whole pipeline on this machine: DynamoDB Local with data on disk, tables from the
+ * declarations, a durable SQS stand-in, the queue and stream event sources, and the HTTP gateway
+ * with the declared routes, all calling the same handler modules Lambda runs.
+ */
+export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Promise<LocalRuntime> {
+  const log = options.log ?? (() => {});
+  const dataDir = resolve(options.dataDir ?? '.portrait');
+  mkdirSync(dataDir, { recursive: true });
+  claimDataDir(dataDir);
+  const config = environmentConfig('local');
+  const stoppers: Array<() => Promise<void>> = [];
+  const stopAll = async () => {
+    for (const stop of stoppers.reverse()) {
+      await stop().catch((error: unknown) => log(`stop failed: ${String(error)}`));
+    }
+    stoppers.length = 0;
+  };
+
+  try {
+    log('starting DynamoDB Local ...');
+    const dynamo: DynamoDbLocalHandle = await startDynamoDbLocal({ dbPath: join(dataDir, 'dynamodb') });
+    writeFileSync(join(dataDir, 'dynamodb.pid'), String(dynamo.process.pid ?? 0));
+    stoppers.push(() => dynamo.stop());
+    const clientConfig = localAwsClientConfig(dynamo.endpoint);
+    const dynamoClient = new DynamoDBClient(clientConfig);
+    const tables = await ensureTables(dynamoClient, LOCAL_TABLE_PREFIX);
+
+    const sqsServer = await startLocalSqs({
+      dir: join(dataDir, 'queue'),
+      queues: [
+        ...queues.flatMap((queue) => [
+          { name: localDeadLetterQueueName(queue.id), visibilityTimeoutSeconds: 30 },
+          {
+            name: localQueueName(queue.id),
+            visibilityTimeoutSeconds: queue.visibilityTimeoutSeconds,
+            maxReceiveCount: queue.maxReceiveCount,
+            deadLetterQueueName: localDeadLetterQueueName(queue.id),
+          },
+        ]),
+        { name: STREAM_FAILURE_QUEUE, visibilityTimeoutSeconds: 30 },
+      ],
+    });
+    stoppers.push(() => sqsServer.stop());
+    const queueUrls: Record<string, string> = {};
+    for (const queue of queues) {
+      queueUrls[queue.id] = sqsServer.queueUrl(localQueueName(queue.id));
+      queueUrls[`${queue.id}-dlq`] = sqsServer.queueUrl(localDeadLetterQueueName(queue.id));
+    }
+
+    // The handlers read exactly what they read on AWS; the SDK's standard endpoint variables
+    // point their clients at the stand-ins.
+    Object.assign(process.env, {
+      AWS_REGION: REGION,
+      AWS_ACCESS_KEY_ID: 'local',
+      AWS_SECRET_ACCESS_KEY: 'local',
+      AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
+      AWS_ENDPOINT_URL_SQS: sqsServer.endpoint,
+      [runtimeEnvNames.environment]: config.name,
+      [runtimeEnvNames.eventsTable]: tables.events,
+      [runtimeEnvNames.writeKeysTable]: tables['write-keys'],
+      [runtimeEnvNames.eventsQueueUrl]: queueUrls.events,
+      [runtimeEnvNames.eventRetentionDays]: String(config.eventRetentionDays),
+      [runtimeEnvNames.maxFutureSkewSeconds]: String(config.maxFutureSkewSeconds),
+      [runtimeEnvNames.brandTimeZone]: config.brandTimeZone,
+    });
+
+    const sqsClient = new SQSClient({ ...clientConfig, endpoint: sqsServer.endpoint });
+    const sources: SqsEventSource[] = [];
+    for (const queue of queues) {
+      const handler = await loadHandler<(event: SQSEvent) => Promise<SQSBatchResponse>>(
+        queue.consumer.function,
+      );
+      const source = new SqsEventSource({
+        sqs: sqsClient,
+        queueUrl: sqsServer.queueUrl(localQueueName(queue.id)),
+        queueArn: `arn:aws:sqs:${REGION}:000000000000:${localQueueName(queue.id)}`,
+        handler,
+        batchSize: queue.consumer.batchSize,
+        maxBatchingWindowSeconds: queue.consumer.maxBatchingWindowSeconds,
+        maxConcurrency: queue.consumer.maxConcurrency,
+        reportBatchItemFailures: true,
+        log,
+      });
+      source.start();
+      sources.push(source);
+      stoppers.push(() => source.stop());
+    }
+
+    const streamsClient = new DynamoDBStreamsClient(clientConfig);
+    const pollers: StreamPoller[] = [];
+    for (const consumer of streamConsumers) {
+      const handler = await loadHandler<
+        (event: DynamoDBStreamEvent) => Promise<DynamoDBBatchResponse | undefined>
+      >(consumer.function);
+      const poller = new StreamPoller({
+        streamsClient,
+        dynamoClient,
+        tableName: tables[consumer.table],
+        handler,
+        batchSize: consumer.batchSize,
+        maxBatchingWindowSeconds: consumer.maxBatchingWindowSeconds,
+        retryAttempts: consumer.retryAttempts,
+        bisectBatchOnError: consumer.bisectBatchOnError,
+        reportBatchItemFailures: consumer.reportBatchItemFailures,
+        startingPosition: 'TRIM_HORIZON',
+        checkpoint: new FileCheckpointStore(
+          join(dataDir, 'checkpoints', `${consumer.table}-${consumer.function}.json`),
+        ),
+        onFailure: async (failure) => {
+          log(`stream ${consumer.table} → ${consumer.function}: ${failure.records.length} record(s) sent to ${STREAM_FAILURE_QUEUE}: ${failure.reason}`);
+          await sqsServer.queues.get(STREAM_FAILURE_QUEUE)?.send(
+            JSON.stringify({ table: consumer.table, function: consumer.function, ...failure }),
+          );
+        },
+        log,
+      });
+      poller.start();
+      pollers.push(poller);
+      stoppers.push(() => poller.stop());
+    }
+
+    const httpHandlers: Partial<Record<FunctionId, HttpHandler>> = {};
+    for (const id of new Set(routes.map((route) => route.function))) {
+      httpHandlers[id] = await loadHandler<HttpHandler>(id);
+    }
+    const gateway: Gateway = await startGateway({
+      routes,
+      handlers: httpHandlers,
+      port: options.port ?? 3000,
+      host: options.host ?? '127.0.0.1',
+      onError: (error) => log(`handler error: ${String(error)}`),
+    });
+    stoppers.push(() => gateway.stop());
+
+    const devWriteKey = await ensureDevWriteKey(
+      dataDir,
+      new WriteKeyStore(DynamoDBDocumentClient.from(dynamoClient), tables['write-keys']),
+    );
+
+    const endpoints: RuntimeEndpoints = {
+      pid: process.pid,
+      apiUrl: gateway.url,
+      dynamoEndpoint: dynamo.endpoint,
+      sqsEndpoint: sqsServer.endpoint,
+      tables,
+      queueUrls,
+    };
+    writeFileSync(join(dataDir, 'runtime.json'), `${JSON.stringify(endpoints, null, 2)}\n`);
+
+    return {
+      ...endpoints,
+      dataDir,
+      devWriteKey,
+      idle: async () => {
+        await Promise.all(sources.map((source) => source.idle()));
+        await Promise.all(pollers.map((poller) => poller.drained()));
+      },
+      stop: stopAll,
+    };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}
+
+/**
+ * The development key: created at first start with scope `events:write` and kept in the data
+ * folder, so the banner can show it again. It exists only in local data; never on AWS.
+ */
+async function ensureDevWriteKey(dataDir: string, store: WriteKeyStore): Promise<string> {
+  const file = join(dataDir, 'dev-write-key');
+  if (existsSync(file)) {
+    const key = readFileSync(file, 'utf8').trim();
+    if (await store.lookup(key)) return key;
+  }
+  const key = generateWriteKey('dev');
+  await store.create(key, { sourceId: 'dev', name: 'Development key (local runtime)', scopes: ['events:write'] });
+  writeFileSync(file, `${key}\n`, { mode: 0o600 });
+  return key;
+}

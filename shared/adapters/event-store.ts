@@ -1,0 +1,106 @@
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { type DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
+import type { PortraitEvent } from '../../events/envelope.ts';
+import { MIN_DEDUP_DAYS } from '../config/environments.ts';
+
+const DAY_SECONDS = 86_400;
+
+/** Outcome of storing one event. */
+export type StoreOutcome =
+  | { readonly status: 'stored' }
+  | { readonly status: 'duplicate' }
+  | { readonly status: 'failed'; readonly error: unknown };
+
+/** The member key an event is stored under: its userId, else its anonymousId. */
+export function memberKeyOf(event: Pick<PortraitEvent, 'userId' | 'anonymousId'>): string {
+  if (event.userId !== undefined) return `u#${event.userId}`;
+  if (event.anonymousId !== undefined) return `a#${event.anonymousId}`;
+  throw new Error('event has neither userId nor anonymousId (validation lets none through)');
+}
+
+/**
+ * Expiry (epoch seconds) of a stored event: retention counted from when it happened, but never
+ * sooner than the dedup horizon counted from when it was received, so a late duplicate of an
+ * old event is still recognised.
+ */
+export function expiresAtOf(event: PortraitEvent, retentionDays: number): number {
+  const happened = Math.floor(Date.parse(event.timestamp) / 1000) + retentionDays * DAY_SECONDS;
+  const dedup = Math.floor(Date.parse(event.receivedAt) / 1000) + MIN_DEDUP_DAYS * DAY_SECONDS;
+  return Math.max(happened, dedup);
+}
+
+/**
+ * The events table, the only code that knows its item layout: `pk` member key, `sk` messageId,
+ * a few top-level attributes for queries, and the whole normalised event as JSON in `body`
+ * (JSON, not a DynamoDB map, so any valid JSON property — empty keys, deep nesting — stores).
+ */
+export class EventStore {
+  /** Write capacity units reported by DynamoDB for puts by this instance (ReturnConsumedCapacity). */
+  consumedWriteUnits = 0;
+
+  constructor(
+    private readonly client: DynamoDBDocumentClient,
+    private readonly tableName: string,
+    private readonly retentionDays: number,
+    private readonly concurrency = 32,
+  ) {}
+
+  /** Stores each event unless an item with the same member and messageId exists. */
+  async putAll(events: readonly PortraitEvent[]): Promise<StoreOutcome[]> {
+    const outcomes: StoreOutcome[] = new Array(events.length);
+    let next = 0;
+    const worker = async () => {
+      while (next < events.length) {
+        const index = next;
+        next += 1;
+        const event = events[index] as PortraitEvent;
+        outcomes[index] = await this.putOne(event);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.concurrency, events.length) }, worker));
+    return outcomes;
+  }
+
+  private async putOne(event: PortraitEvent): Promise<StoreOutcome> {
+    try {
+      const result = await this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: this.toItem(event),
+          ConditionExpression: 'attribute_not_exists(pk)',
+          ReturnConsumedCapacity: 'TOTAL',
+        }),
+      );
+      this.consumedWriteUnits += result.ConsumedCapacity?.CapacityUnits ?? 0;
+      return { status: 'stored' };
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) {
+        // A failed condition still consumes one write unit per KB of the item.
+        this.consumedWriteUnits += 1;
+        return { status: 'duplicate' };
+      }
+      return { status: 'failed', error };
+    }
+  }
+
+  private toItem(event: PortraitEvent): Record<string, unknown> {
+    return {
+      pk: memberKeyOf(event),
+      sk: event.messageId,
+      type: event.type,
+      ...(event.event !== undefined ? { event: event.event } : {}),
+      ...(event.userId !== undefined ? { userId: event.userId } : {}),
+      ...(event.anonymousId !== undefined ? { anonymousId: event.anonymousId } : {}),
+      timestamp: event.timestamp,
+      receivedAt: event.receivedAt,
+      sourceId: event.sourceId,
+      body: JSON.stringify(event),
+      expiresAt: expiresAtOf(event, this.retentionDays),
+    };
+  }
+}
+
+/** Parses a stored item's `body` back into the event. */
+export function eventFromItem(item: Record<string, unknown>): PortraitEvent {
+  return JSON.parse(String(item.body)) as PortraitEvent;
+}

@@ -1,0 +1,102 @@
+import { type DynamoDBDocumentClient, GetCommand, PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import type { Scope } from '../../infra/declarations/routes.ts';
+import { hashWriteKey } from '../domain/keys/write-key.ts';
+
+/** What a key grants, as stored (the raw key is never stored). */
+export interface WriteKeyRecord {
+  readonly keyHash: string;
+  readonly sourceId: string;
+  readonly name: string;
+  readonly scopes: readonly Scope[];
+  readonly createdAt: string;
+  readonly revoked: boolean;
+}
+
+const itemKey = (keyHash: string) => ({ pk: `key#${keyHash}` });
+
+/**
+ * Write keys in DynamoDB, looked up by hash. Lookups are cached in memory for `cacheTtlMs`
+ * (positive and negative) so a busy collect function reads the table once a minute per key,
+ * not once per request; a revoked key therefore stops working within that time.
+ */
+export class WriteKeyStore {
+  private readonly cache = new Map<string, { record: WriteKeyRecord | undefined; until: number }>();
+
+  constructor(
+    private readonly client: DynamoDBDocumentClient,
+    private readonly tableName: string,
+    private readonly cacheTtlMs = 60_000,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** The record of a raw key, or undefined when unknown or revoked. */
+  async lookup(rawKey: string): Promise<WriteKeyRecord | undefined> {
+    const keyHash = hashWriteKey(rawKey);
+    const cached = this.cache.get(keyHash);
+    if (cached && cached.until > this.now()) return cached.record;
+    const result = await this.client.send(
+      new GetCommand({ TableName: this.tableName, Key: itemKey(keyHash), ConsistentRead: true }),
+    );
+    const item = result.Item;
+    const record =
+      item && item.revoked !== true
+        ? {
+            keyHash,
+            sourceId: String(item.sourceId),
+            name: String(item.name),
+            scopes: (item.scopes as Scope[]) ?? [],
+            createdAt: String(item.createdAt),
+            revoked: false,
+          }
+        : undefined;
+    if (this.cache.size > 10_000) this.cache.clear();
+    this.cache.set(keyHash, { record, until: this.now() + this.cacheTtlMs });
+    return record;
+  }
+
+  /** Stores a new key by its hash. */
+  async create(
+    rawKey: string,
+    details: { sourceId: string; name: string; scopes: readonly Scope[] },
+  ): Promise<WriteKeyRecord> {
+    const record: WriteKeyRecord = {
+      keyHash: hashWriteKey(rawKey),
+      sourceId: details.sourceId,
+      name: details.name,
+      scopes: [...details.scopes],
+      createdAt: new Date(this.now()).toISOString(),
+      revoked: false,
+    };
+    await this.client.send(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: { ...itemKey(record.keyHash), ...record },
+        ConditionExpression: 'attribute_not_exists(pk)',
+      }),
+    );
+    return record;
+  }
+
+  /** Every stored key record (small table: one item per key). */
+  async list(): Promise<WriteKeyRecord[]> {
+    const records: WriteKeyRecord[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.client.send(
+        new ScanCommand({ TableName: this.tableName, ExclusiveStartKey: startKey }),
+      );
+      for (const item of page.Items ?? []) {
+        records.push({
+          keyHash: String(item.keyHash),
+          sourceId: String(item.sourceId),
+          name: String(item.name),
+          scopes: (item.scopes as Scope[]) ?? [],
+          createdAt: String(item.createdAt),
+          revoked: item.revoked === true,
+        });
+      }
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    return records;
+  }
+}

@@ -1,0 +1,52 @@
+import type { Scope } from '../../infra/declarations/routes.ts';
+
+/**
+ * Typed errors with stable codes. `toHttpResponse` in `shared/http/responses.ts` is the one
+ * place that maps them to status codes.
+ */
+export class PortraitHttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details?: Record<string, unknown>,
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+export class MissingWriteKeyError extends PortraitHttpError {
+  constructor() {
+    super(
+      401,
+      'missing_write_key',
+      'No write key. Send it as the HTTP Basic user name (Authorization: Basic base64("KEY:")) or as "writeKey" in the body.',
+    );
+  }
+}
+
+export class InvalidWriteKeyError extends PortraitHttpError {
+  constructor() {
+    super(401, 'invalid_write_key', 'The write key is unknown or has been revoked.');
+  }
+}
+
+export class InsufficientScopeError extends PortraitHttpError {
+  constructor(required: Scope) {
+    super(403, 'insufficient_scope', `This key lacks the scope "${required}" that this route needs.`, {
+      requiredScope: required,
+    });
+  }
+}
+
+export class QueueUnavailableError extends PortraitHttpError {
+  constructor(cause: string) {
+    super(
+      503,
+      'queue_unavailable',
+      'Events could not be queued; nothing from this request was acknowledged. Retry with the same messageIds.',
+      { cause },
+    );
+  }
+}

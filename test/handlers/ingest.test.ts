@@ -1,0 +1,170 @@
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
+import type { SQSEvent, SQSRecord } from 'aws-lambda';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PortraitEvent } from '../../events/envelope.ts';
+import { makeIngestHandler } from '../../functions/ingest/ingest.ts';
+import { sqsLimits } from '../../infra/declarations/queues.ts';
+import { ensureTables } from '../../infra/local/tables.ts';
+import { EventStore, eventFromItem, memberKeyOf } from '../../shared/adapters/event-store.ts';
+import { packMessages } from '../../shared/domain/ingest/pack-messages.ts';
+import { silentLogger } from '../../shared/logging/logger.ts';
+import { type TestClients, testClients, uniquePrefix } from '../support/dynamo.ts';
+import { readAllStreamRecords } from '../support/stream-records.ts';
+
+let clients: TestClients;
+let eventsTable: string;
+
+beforeAll(async () => {
+  clients = testClients();
+  const tables = await ensureTables(clients.dynamo, uniquePrefix('ingest'));
+  eventsTable = tables.events;
+});
+afterAll(() => clients.destroy());
+
+function event(run: string, n: number, member: number): PortraitEvent {
+  return {
+    messageId: `${run}-m${n}`,
+    type: 'track',
+    event: 'Order Completed',
+    userId: `${run}-user-${member}`,
+    properties: { orderId: `o-${n}`, revenue: 10 + n, currency: 'CNY', note: '北京 🍢' },
+    timestamp: new Date(Date.UTC(2026, 10, 1, 0, n)).toISOString(),
+    receivedAt: new Date().toISOString(),
+    sourceId: 'test',
+  };
+}
+
+let sqsSeq = 0;
+function sqsEvent(bodies: string[]): SQSEvent {
+  return {
+    Records: bodies.map(
+      (body): SQSRecord => ({
+        messageId: `sqs-${++sqsSeq}`,
+        receiptHandle: `rh-${sqsSeq}`,
+        body,
+        attributes: {
+          ApproximateReceiveCount: '1',
+          SentTimestamp: String(Date.now()),
+          SenderId: 'test',
+          ApproximateFirstReceiveTimestamp: String(Date.now()),
+        },
+        messageAttributes: {},
+        md5OfBody: '',
+        eventSource: 'aws:sqs',
+        eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:portrait-events',
+        awsRegion: 'us-east-1',
+      }),
+    ),
+  };
+}
+
+async function storedItems(memberKeys: string[]): Promise<Record<string, unknown>[]> {
+  const items: Record<string, unknown>[] = [];
+  for (const pk of memberKeys) {
+    const page = await clients.documents.send(
+      new QueryCommand({
+        TableName: eventsTable,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': pk },
+        ConsistentRead: true,
+      }),
+    );
+    items.push(...(page.Items ?? []));
+  }
+  return items;
+}
+
+describe('ingest handler against DynamoDB Local', () => {
+  it('stores each event once and keeps the whole event, Unicode included', async () => {
+    const store = new EventStore(clients.documents, eventsTable, 400);
+    const handler = makeIngestHandler({ putEvents: (e) => store.putAll(e), logger: silentLogger });
+    const events = [event('single', 1, 1), event('single', 2, 1)];
+    const bodies = packMessages(events, sqsLimits).flat();
+    const response = await handler(sqsEvent(bodies));
+    expect(response.batchItemFailures).toEqual([]);
+    const items = await storedItems([memberKeyOf(events[0] as PortraitEvent)]);
+    expect(items.map(eventFromItem).sort((a, b) => a.messageId.localeCompare(b.messageId))).toEqual(events);
+    expect(items.every((item) => typeof item.expiresAt === 'number')).toBe(true);
+  });
+
+  it('reports a malformed message as a batch item failure and stores its siblings', async () => {
+    const store = new EventStore(clients.documents, eventsTable, 400);
+    const handler = makeIngestHandler({ putEvents: (e) => store.putAll(e), logger: silentLogger });
+    const good = event('poison', 1, 1);
+    const request = sqsEvent(['{"not":"a portrait message"}', ...packMessages([good], sqsLimits).flat()]);
+    const response = await handler(request);
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: request.Records[0]?.messageId }]);
+    expect(await storedItems([memberKeyOf(good)])).toHaveLength(1);
+  });
+
+  it('reports only the messages whose events failed to store, so SQS retries just those', async () => {
+    const store = new EventStore(clients.documents, eventsTable, 400);
+    const failing = new Set(['fail-m2']);
+    const handler = makeIngestHandler({
+      // Simulates a throttled write for one event; the rest go to the real table.
+      putEvents: async (events) => {
+        const outcomes = await store.putAll(events.filter((e) => !failing.has(e.messageId)));
+        let i = 0;
+        return events.map((e) =>
+          failing.has(e.messageId) ? { status: 'failed' as const, error: new Error('throttled') } : (outcomes[i++] ?? { status: 'stored' as const }),
+        );
+      },
+      logger: silentLogger,
+    });
+    const first = packMessages([event('fail', 1, 1)], sqsLimits).flat();
+    const second = packMessages([event('fail', 2, 1)], sqsLimits).flat();
+    const request = sqsEvent([...first, ...second]);
+    const response = await handler(request);
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: request.Records[1]?.messageId }]);
+  });
+
+  it('stores exactly one item and one stream INSERT per messageId under any duplication, reordering and replay', async () => {
+    let runNo = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 25 }),
+        fc.integer({ min: 1, max: 4 }),
+        fc.array(fc.tuple(fc.nat(), fc.nat()), { minLength: 0, maxLength: 40 }),
+        fc.integer({ min: 1, max: 6 }),
+        fc.infiniteStream(fc.nat()),
+        async (eventCount, memberCount, extraDeliveries, batchCount, randomness) => {
+          const run = `prop${Date.now().toString(36)}${runNo++}`;
+          const events = Array.from({ length: eventCount }, (_, n) => event(run, n, n % memberCount));
+          // Deliveries: every event at least once, plus duplicates; then shuffled and cut into batches.
+          const deliveries = [...events, ...extraDeliveries.map(([i]) => events[i % eventCount] as PortraitEvent)];
+          const rng = randomness[Symbol.iterator]();
+          const next = () => rng.next().value as number;
+          for (let i = deliveries.length - 1; i > 0; i -= 1) {
+            const j = next() % (i + 1);
+            [deliveries[i], deliveries[j]] = [deliveries[j] as PortraitEvent, deliveries[i] as PortraitEvent];
+          }
+          const size = Math.ceil(deliveries.length / batchCount);
+          const batches: SQSEvent[] = [];
+          for (let i = 0; i < deliveries.length; i += size) {
+            batches.push(sqsEvent(packMessages(deliveries.slice(i, i + size), sqsLimits).flat()));
+          }
+          // Whole batches replayed, as an SQS redelivery would.
+          for (const [, k] of extraDeliveries.slice(0, 5)) batches.push(batches[k % batches.length] as SQSEvent);
+
+          const store = new EventStore(clients.documents, eventsTable, 400);
+          const handler = makeIngestHandler({ putEvents: (e) => store.putAll(e), logger: silentLogger });
+          // Some batches concurrently, as parallel Lambda invocations would.
+          await Promise.all(batches.map((batch) => handler(batch)));
+
+          const keys = [...new Set(events.map((e) => memberKeyOf(e)))];
+          const items = await storedItems(keys);
+          const ids = items.map((item) => String(item.sk));
+          expect(ids.sort()).toEqual(events.map((e) => e.messageId).sort());
+
+          const records = (await readAllStreamRecords(clients.dynamo, clients.streams, eventsTable)).filter((r) =>
+            String(r.dynamodb?.Keys?.sk?.S ?? '').startsWith(`${run}-`),
+          );
+          expect(records.every((r) => r.eventName === 'INSERT')).toBe(true);
+          expect(records.map((r) => r.dynamodb?.Keys?.sk?.S).sort()).toEqual(events.map((e) => e.messageId).sort());
+        },
+      ),
+      { numRuns: Number(process.env.PORTRAIT_PROPERTY_RUNS ?? 25) },
+    );
+  });
+});

@@ -1,0 +1,22 @@
+/**
+ * Vitest global setup: one fresh in-memory DynamoDB Local for the whole run.
+ * Test files reach it with `inject('dynamoEndpoint')` (see `test/support/dynamo.ts`).
+ */
+import type { TestProject } from 'vitest/node';
+import { startDynamoDbLocal } from '../../infra/local/dynamodb-local.ts';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    dynamoEndpoint: string;
+  }
+}
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const dynamo = await startDynamoDbLocal({
+    log: process.env.PORTRAIT_DEBUG_DYNAMODB ? (line) => console.error(`[ddb] ${line}`) : undefined,
+  });
+  project.provide('dynamoEndpoint', dynamo.endpoint);
+  return async () => {
+    await dynamo.stop();
+  };
+}
