@@ -301,7 +301,9 @@ export function catalogueSchemas(): readonly CatalogueListing[] {
 export function personalFields(schema: CatalogueSchema, prefix = ''): string[] {
   const found: string[] = schema.personal ? [prefix] : [];
   for (const [name, child] of Object.entries(schema.properties ?? {})) {
-    found.push(...personalFields(child, `${prefix}/${name.replace(/~/g, '~0').replace(/\//g, '~1')}`));
+    found.push(
+      ...personalFields(child, `${prefix}/${name.replace(/~/g, '~0').replace(/\//g, '~1')}`),
+    );
   }
   if (schema.items) found.push(...personalFields(schema.items, `${prefix}/-`));
   return found;
@@ -356,7 +358,7 @@ const envelopeProperties = {
   previousId: idSchema('`alias`: the id being linked to `userId`'),
   groupId: idSchema('`group`: the group (company, household, store) id'),
   event: {
-    type: 'string',
+    type: ['string', 'null'],
     minLength: 1,
     maxLength: ingestLimits.maxEventNameLength,
     description: '`track`: event name, a catalogue name in any spelling or a custom name.',
@@ -376,29 +378,27 @@ const envelopeProperties = {
   writeKey: { type: 'string', description: 'Source write key, when not sent as Basic auth.' },
 } as const;
 
-const typeRequirements = [
-  { if: typeIs('track'), then: { required: ['event'], properties: { event: { type: 'string' } } } },
-  {
-    if: typeIs('alias'),
-    then: {
-      required: ['userId', 'previousId'],
-      properties: { userId: { type: ['string', 'integer'] }, previousId: { type: ['string', 'integer'] } },
-    },
-    else: {
-      anyOf: [
-        { required: ['userId'], properties: { userId: { type: ['string', 'integer'] } } },
-        { required: ['anonymousId'], properties: { anonymousId: { type: ['string', 'integer'] } } },
-      ],
-    },
-  },
-  {
-    if: typeIs('group'),
-    then: { required: ['groupId'], properties: { groupId: { type: ['string', 'integer'] } } },
-  },
-] as const;
+const idValue = { type: ['string', 'integer'] } as const;
 
-function typeIs(type: string) {
-  return { required: ['type'], properties: { type: { const: type } } } as const;
+/** What each type requires beyond the common fields. */
+const typeRules = {
+  track: [{ required: ['event'], properties: { event: { type: 'string' } } }],
+  identify: [identityRule()],
+  alias: [
+    { required: ['userId', 'previousId'], properties: { userId: idValue, previousId: idValue } },
+  ],
+  page: [identityRule()],
+  screen: [identityRule()],
+  group: [identityRule(), { required: ['groupId'], properties: { groupId: idValue } }],
+} as const;
+
+function identityRule() {
+  return {
+    anyOf: [
+      { required: ['userId'], properties: { userId: idValue } },
+      { required: ['anonymousId'], properties: { anonymousId: idValue } },
+    ],
+  } as const;
 }
 
 const envelopeItemSchema = {
@@ -407,7 +407,11 @@ const envelopeItemSchema = {
   type: 'object',
   required: ['type'],
   properties: envelopeProperties,
-  allOf: typeRequirements,
+  allOf: eventTypes.map((type) => ({
+    if: { required: ['type'], properties: { type: { const: type } } },
+    // biome-ignore lint/suspicious/noThenProperty: JSON Schema's if/then keyword, not a thenable.
+    then: { allOf: typeRules[type] },
+  })),
 } as const;
 
 /**
@@ -426,11 +430,8 @@ export function routeEnvelopeSchema(type: (typeof eventTypes)[number]) {
     $schema: 'http://json-schema.org/draft-07/schema#',
     title: `Segment${type[0]?.toUpperCase() ?? ''}${type.slice(1)}`,
     type: 'object',
-    properties: { ...envelopeProperties, type: { const: type } },
-    allOf: typeRequirements.map((rule) => ({
-      ...rule,
-      if: { properties: { type: { const: rule.if.properties.type.const } } },
-    })),
+    properties: { ...envelopeProperties, type: { enum: [type, null] } },
+    allOf: typeRules[type],
   } as const;
 }
 

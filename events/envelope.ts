@@ -6,7 +6,13 @@
 export const eventTypes = ['track', 'identify', 'alias', 'page', 'screen', 'group'] as const;
 export type EventType = (typeof eventTypes)[number];
 
-export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+export type JsonValue =
+  | string
+  | number
+  | boolean
+  | null
+  | JsonValue[]
+  | { [key: string]: JsonValue };
 export type JsonObject = { [key: string]: JsonValue };
 
 /** A validated, normalised event: what travels on the queue and is stored. */
@@ -83,3 +89,76 @@ export const ingestLimits = {
   maxStringLength: 8 * 1024,
   maxDepth: 16,
 } as const;
+
+/** HTTP status a request gets when this error is the answer to the whole request. */
+export type IngestErrorStatus = 400 | 401 | 403 | 413 | 415;
+
+/**
+ * Every ingest error code with its HTTP status and meaning: the table in docs/EVENTS.md and the
+ * mapping the HTTP layer uses. On `/v1/batch` per-event errors are reported per item instead.
+ */
+export const ingestErrors: Readonly<
+  Record<IngestErrorCode, { readonly status: IngestErrorStatus; readonly meaning: string }>
+> = {
+  invalid_json: { status: 400, meaning: 'The body is empty, not UTF-8 or not valid JSON.' },
+  invalid_body: {
+    status: 400,
+    meaning:
+      'The body is not a JSON object, a batch lacks a `batch` array or has a non-object `context`, or a body `writeKey` is not a non-empty string.',
+  },
+  unsupported_media_type: {
+    status: 415,
+    meaning: 'Content-Type is not application/json or text/plain (UTF-8).',
+  },
+  missing_write_key: { status: 401, meaning: 'No write key in Basic auth or in the body.' },
+  invalid_write_key: { status: 401, meaning: 'The write key is unknown or revoked.' },
+  insufficient_scope: { status: 403, meaning: 'The key does not hold `events:write`.' },
+  payload_too_large: { status: 413, meaning: 'The request body exceeds the size limit.' },
+  batch_too_many_events: { status: 413, meaning: 'The batch holds more events than allowed.' },
+  event_too_large: { status: 413, meaning: 'One event exceeds the per-event size limit.' },
+  invalid_event: { status: 400, meaning: 'The event is not a JSON object.' },
+  invalid_type: {
+    status: 400,
+    meaning: '`type` is not a Segment type, or disagrees with the route.',
+  },
+  missing_identity: {
+    status: 400,
+    meaning:
+      'Neither `userId` nor `anonymousId` (alias: `userId` and `previousId`), or a placeholder id such as "null".',
+  },
+  invalid_field: {
+    status: 400,
+    meaning:
+      'A field has the wrong type or length (a numeric messageId, an object userId, properties that are not an object, a non-finite number).',
+  },
+  missing_field: {
+    status: 400,
+    meaning:
+      'A field the type requires is absent (`event` on track, `groupId` on group, `type` in a batch).',
+  },
+  invalid_timestamp: {
+    status: 400,
+    meaning:
+      'A timestamp is not RFC 3339 with Z or an offset, or the corrected time is before 2000.',
+  },
+  timestamp_in_future: {
+    status: 400,
+    meaning: 'After skew correction the event is too far in the future.',
+  },
+  timestamp_too_old: {
+    status: 400,
+    meaning: 'After skew correction the event is older than the retention period.',
+  },
+  too_deep: { status: 400, meaning: 'The event nests objects and arrays too deeply.' },
+  invalid_string: {
+    status: 400,
+    meaning: 'A string is not well-formed Unicode (lone surrogate) or is too long.',
+  },
+  invalid_property: {
+    status: 400,
+    meaning: '`properties` or `traits` break the catalogue schema of the event.',
+  },
+};
+
+/** Every {@link IngestErrorCode}, for tests and documentation. */
+export const ingestErrorCodes = Object.keys(ingestErrors) as readonly IngestErrorCode[];

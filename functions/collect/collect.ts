@@ -111,7 +111,11 @@ export function makeCollectHandler(deps: CollectDeps) {
       const headerRecord = headerKey ? await authenticate(headerKey) : undefined;
       const body = decodeBody(event);
       const receivedAt = now();
+      const gzipped = header(event, 'content-encoding')?.toLowerCase().trim() === 'gzip';
+      const contentType = header(event, 'content-type');
       const parsed = parseIngestBody(body, path, {
+        // RudderStack labels its gzip bodies form-urlencoded; the encoding says what they are.
+        ...(gzipped || contentType === undefined ? {} : { contentType }),
         receivedAt,
         sourceId: headerRecord?.sourceId ?? '',
         maxFutureSkewSeconds: deps.maxFutureSkewSeconds,

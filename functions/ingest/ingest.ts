@@ -38,12 +38,14 @@ export function makeIngestHandler(deps: IngestDeps) {
     let offset = 0;
     let stored = 0;
     let duplicates = 0;
+    let writeUnits = 0;
     for (const message of unpacked) {
       const mine = outcomes.slice(offset, offset + message.events.length);
       offset += message.events.length;
       const failed = mine.filter((outcome) => outcome.status === 'failed');
       stored += mine.filter((outcome) => outcome.status === 'stored').length;
       duplicates += mine.filter((outcome) => outcome.status === 'duplicate').length;
+      for (const outcome of mine) if (outcome.status !== 'failed') writeUnits += outcome.writeUnits;
       if (failed.length > 0) {
         deps.logger.warn('events not stored; message will be retried', {
           sqsMessageId: message.messageId,
@@ -57,6 +59,7 @@ export function makeIngestHandler(deps: IngestDeps) {
       messages: event.Records.length,
       stored,
       duplicates,
+      writeUnits,
       failedMessages: failures.length,
     });
     return { batchItemFailures: failures };

@@ -31,7 +31,7 @@ export interface TableDeclaration {
  * `a#anonymousId`), `sk` the messageId. A conditional put on `attribute_not_exists(pk)` makes a
  * redelivered event a no-op, so the stream carries exactly one INSERT per event.
  */
-export const eventsTable: TableDeclaration = {
+export const eventsTable = {
   id: 'events',
   description: 'Accepted events, deduplicated by messageId per member; stream feeds consumers',
   partitionKey: { name: 'pk', type: 'S' },
@@ -39,16 +39,20 @@ export const eventsTable: TableDeclaration = {
   timeToLiveAttribute: 'expiresAt',
   stream: 'NEW_AND_OLD_IMAGES',
   stateful: true,
-};
+} as const satisfies TableDeclaration;
 
 /** Write keys per source, stored as SHA-256 hashes of the raw key (`pk` = `key#<hex>`). */
-export const writeKeysTable: TableDeclaration = {
+export const writeKeysTable = {
   id: 'write-keys',
   description: 'API and write keys per source, hashed; scopes and status',
   partitionKey: { name: 'pk', type: 'S' },
   stateful: true,
-};
+} as const satisfies TableDeclaration;
 
-export const tables = [eventsTable, writeKeysTable] as const;
+/** Every table, in creation order. */
+export const tables: ReadonlyArray<TableDeclaration & { readonly id: TableId }> = [
+  eventsTable,
+  writeKeysTable,
+];
 
-export type TableId = (typeof tables)[number]['id'];
+export type TableId = typeof eventsTable.id | typeof writeKeysTable.id;

@@ -33,6 +33,12 @@ export interface StartDynamoDbLocalOptions {
   readonly dir?: string;
   /** Java executable. @default 'java' */
   readonly java?: string;
+  /**
+   * JVM options placed before `-jar`.
+   * @default ['-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1'] (halves startup on a busy laptop;
+   * the emulator is bound by SQLite, not by JIT-compiled code)
+   */
+  readonly jvmArgs?: readonly string[];
 }
 
 export interface DynamoDbLocalHandle {
@@ -54,6 +60,8 @@ const READY_POLL_INTERVAL_MS = 100;
 const STOP_GRACE_MS = 5_000;
 const OUTPUT_TAIL_LINES = 30;
 const PORT_ATTEMPTS = 3;
+const PING_TIMEOUT_MS = 2_000;
+const DEFAULT_JVM_ARGS = ['-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1'];
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -92,6 +100,12 @@ export async function startDynamoDbLocal(
   if (dbPath !== undefined) mkdirSync(dbPath, { recursive: true });
 
   const pickPort = !options.port;
+  if (options.port && !(await isPortFree(options.port))) {
+    throw new DynamoDbLocalStartError(
+      `Cannot start DynamoDB Local on port ${options.port}: the port is in use (another ` +
+        'DynamoDB Local?). Stop that process or choose another port.',
+    );
+  }
   for (let attempt = 1; ; attempt++) {
     const port = pickPort ? await freePort() : (options.port as number);
     try {
@@ -117,6 +131,7 @@ interface LaunchOptions extends StartDynamoDbLocalOptions {
 
 async function launch(options: LaunchOptions): Promise<DynamoDbLocalHandle> {
   const args = [
+    ...(options.jvmArgs ?? DEFAULT_JVM_ARGS),
     `-Djava.library.path=${join(options.dir, 'DynamoDBLocal_lib')}`,
     '-jar',
     options.jar,
@@ -133,7 +148,10 @@ async function launch(options: LaunchOptions): Promise<DynamoDbLocalHandle> {
   ensureExitHook();
 
   const tail: string[] = [];
+  // When Jetty cannot bind, the main thread dies but other non-daemon threads keep the JVM alive.
+  let mainThreadDied = false;
   const onLine = (line: string): void => {
+    if (line.startsWith('Exception in thread "main"')) mainThreadDied = true;
     tail.push(line);
     if (tail.length > OUTPUT_TAIL_LINES) tail.shift();
     options.log?.(line);
@@ -172,15 +190,15 @@ async function launch(options: LaunchOptions): Promise<DynamoDbLocalHandle> {
   };
 
   const endpoint = `http://127.0.0.1:${options.port}`;
-  const client = new DynamoDBClient({
-    ...localAwsClientConfig(endpoint),
-    maxAttempts: 1,
-    requestHandler: { connectionTimeout: 1_000, requestTimeout: 2_000 },
-  });
+  const client = new DynamoDBClient({ ...localAwsClientConfig(endpoint), maxAttempts: 1 });
   const timeoutMs = options.readyTimeoutMs ?? 30_000;
   const deadline = Date.now() + timeoutMs;
   try {
     for (;;) {
+      if (mainThreadDied && !exited) {
+        await sleep(300); // let the rest of the stack trace arrive for the error message
+        await stop();
+      }
       if (exited) {
         const output = tail.join('\n');
         if (spawnError && (spawnError as NodeJS.ErrnoException).code === 'ENOENT') {
@@ -189,18 +207,21 @@ async function launch(options: LaunchOptions): Promise<DynamoDbLocalHandle> {
               '(17 or later) and put it on PATH.',
           );
         }
-        if (/address already in use|BindException/i.test(output)) {
+        if (/address already in use|BindException|Failed to bind/i.test(output)) {
           throw new PortInUseError(
             `DynamoDB Local could not bind port ${options.port}: it is in use.\n${output}`,
           );
         }
         throw new DynamoDbLocalStartError(
-          `DynamoDB Local exited during startup (exit code ${child.exitCode ?? child.signalCode}).` +
+          `DynamoDB Local failed to start (exit code ${child.exitCode ?? child.signalCode}).` +
             `${spawnError ? ` ${spawnError.message}.` : ''} Last output:\n${output}`,
         );
       }
       try {
-        await client.send(new ListTablesCommand({ Limit: 1 }));
+        // A JVM that accepted the connection but is still starting may not answer for a while.
+        await client.send(new ListTablesCommand({ Limit: 1 }), {
+          abortSignal: AbortSignal.timeout(PING_TIMEOUT_MS),
+        });
         break;
       } catch {
         if (Date.now() > deadline) {
@@ -248,12 +269,22 @@ function forwardLines(stream: NodeJS.ReadableStream | null, onLine: (line: strin
   });
 }
 
+/** DynamoDB Local binds every interface, so a port is free only if 0.0.0.0 can bind it. */
+function isPortFree(port: number): Promise<boolean> {
+  return new Promise((resolveFree) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', () => resolveFree(false));
+    server.listen(port, '0.0.0.0', () => server.close(() => resolveFree(true)));
+  });
+}
+
 function freePort(): Promise<number> {
   return new Promise((resolvePort, reject) => {
     const server = createServer();
     server.unref();
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
+    server.listen(0, '0.0.0.0', () => {
       const address = server.address();
       const port = typeof address === 'object' && address ? address.port : 0;
       server.close(() => resolvePort(port));

@@ -7,8 +7,8 @@ const DAY_SECONDS = 86_400;
 
 /** Outcome of storing one event. */
 export type StoreOutcome =
-  | { readonly status: 'stored' }
-  | { readonly status: 'duplicate' }
+  | { readonly status: 'stored'; readonly writeUnits: number }
+  | { readonly status: 'duplicate'; readonly writeUnits: number }
   | { readonly status: 'failed'; readonly error: unknown };
 
 /** The member key an event is stored under: its userId, else its anonymousId. */
@@ -35,9 +35,6 @@ export function expiresAtOf(event: PortraitEvent, retentionDays: number): number
  * (JSON, not a DynamoDB map, so any valid JSON property — empty keys, deep nesting — stores).
  */
 export class EventStore {
-  /** Write capacity units reported by DynamoDB for puts by this instance (ReturnConsumedCapacity). */
-  consumedWriteUnits = 0;
-
   constructor(
     private readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,
@@ -71,13 +68,11 @@ export class EventStore {
           ReturnConsumedCapacity: 'TOTAL',
         }),
       );
-      this.consumedWriteUnits += result.ConsumedCapacity?.CapacityUnits ?? 0;
-      return { status: 'stored' };
+      return { status: 'stored', writeUnits: result.ConsumedCapacity?.CapacityUnits ?? 0 };
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) {
-        // A failed condition still consumes one write unit per KB of the item.
-        this.consumedWriteUnits += 1;
-        return { status: 'duplicate' };
+        // A failed condition still consumes write capacity; DynamoDB charges at least one unit.
+        return { status: 'duplicate', writeUnits: 1 };
       }
       return { status: 'failed', error };
     }

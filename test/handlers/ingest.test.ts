@@ -107,7 +107,7 @@ describe('ingest handler against DynamoDB Local', () => {
         const outcomes = await store.putAll(events.filter((e) => !failing.has(e.messageId)));
         let i = 0;
         return events.map((e) =>
-          failing.has(e.messageId) ? { status: 'failed' as const, error: new Error('throttled') } : (outcomes[i++] ?? { status: 'stored' as const }),
+          failing.has(e.messageId) ? { status: 'failed' as const, error: new Error('throttled') } : (outcomes[i++] ?? { status: 'stored' as const, writeUnits: 1 }),
         );
       },
       logger: silentLogger,

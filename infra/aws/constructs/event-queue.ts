@@ -40,7 +40,10 @@ export class EventQueue extends Construct {
     });
     this.queue = new Queue(this, 'Queue', {
       visibilityTimeout: Duration.seconds(declaration.visibilityTimeoutSeconds),
-      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: declaration.maxReceiveCount },
+      deadLetterQueue: {
+        queue: this.deadLetterQueue,
+        maxReceiveCount: declaration.maxReceiveCount,
+      },
       encryption: QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
       removalPolicy,

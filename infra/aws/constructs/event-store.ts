@@ -9,11 +9,11 @@ import {
 import { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../../../shared/config/environments.ts';
 import {
+  tables as declaredTables,
   type KeyAttribute,
   type KeyType,
   type StreamView,
   type TableId,
-  tables as declaredTables,
 } from '../../declarations/index.ts';
 import { dataRemovalPolicy } from './removal.ts';
 
@@ -34,6 +34,15 @@ const streamViews: Readonly<Record<StreamView, StreamViewType>> = {
   NEW_AND_OLD_IMAGES: StreamViewType.NEW_AND_OLD_IMAGES,
   KEYS_ONLY: StreamViewType.KEYS_ONLY,
 };
+
+/** Code asks for a table that `infra/declarations/tables.ts` does not declare. */
+export class UndeclaredTableError extends Error {
+  readonly code = 'undeclared_table';
+  constructor(id: string) {
+    super(`Table "${id}" is not declared in infra/declarations/tables.ts.`);
+    this.name = 'UndeclaredTableError';
+  }
+}
 
 function attribute(key: KeyAttribute) {
   return { name: key.name, type: attributeTypes[key.type] };
@@ -80,13 +89,15 @@ export class EventStore extends Construct {
             'data (staging, prod) turns recovery on in shared/config/environments.ts.',
         });
       }
-      created[declaration.id as TableId] = table;
+      created[declaration.id] = table;
     }
     this.tables = created as Record<TableId, Table>;
   }
 
   /** The table declared as `id`. */
   table(id: TableId): Table {
-    return this.tables[id];
+    const table = this.tables[id];
+    if (!table) throw new UndeclaredTableError(id);
+    return table;
   }
 }

@@ -1,15 +1,11 @@
 import { Duration } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../../../shared/config/environments.ts';
-import {
-  eventsQueue,
-  type FunctionId,
-  functions,
-  type QueueDeclaration,
-} from '../../declarations/index.ts';
+import { eventsQueue, functions, type QueueDeclaration } from '../../declarations/index.ts';
 import { requireFunction } from './function-registry.ts';
 import { PortraitFunction, type RuntimeSettings } from './portrait-function.ts';
 
@@ -75,13 +71,15 @@ export class Ingest extends Construct {
       maxConcurrency: consumer.maxConcurrency,
       reportBatchItemFailures: true,
     });
-    requireFunction(this.functions, consumer.function, `Queue "${queueDeclaration.id}"`).addEventSource(
-      this.queueEventSource,
-    );
+    requireFunction(
+      this.functions,
+      consumer.function,
+      `Queue "${queueDeclaration.id}"`,
+    ).addEventSource(this.queueEventSource);
   }
 
   /** The functions this construct built, by declaration id. */
-  get functions(): Readonly<Record<Extract<FunctionId, 'collect' | 'ingest'>, PortraitFunction['function']>> {
+  get functions(): { readonly collect: IFunction; readonly ingest: IFunction } {
     return { collect: this.collect.function, ingest: this.ingest.function };
   }
 }

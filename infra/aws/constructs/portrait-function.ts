@@ -52,7 +52,9 @@ export function runtimeEnvironment(settings: RuntimeSettings): Record<string, st
 export class MissingHandlerEntryError extends Error {
   readonly code = 'missing_handler_entry';
   constructor(declaration: FunctionDeclaration, path: string) {
-    super(`Function "${declaration.id}" declares entry ${declaration.entry}, but ${path} is missing.`);
+    super(
+      `Function "${declaration.id}" declares entry ${declaration.entry}, but ${path} is missing.`,
+    );
     this.name = 'MissingHandlerEntryError';
   }
 }

@@ -11,10 +11,10 @@ import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../../../shared/config/environments.ts';
 import {
-  type FunctionId,
   type HttpMethod as DeclaredMethod,
-  type RouteDeclaration,
   routes as declaredRoutes,
+  type FunctionId,
+  type RouteDeclaration,
 } from '../../declarations/index.ts';
 import { type FunctionRegistry, requireFunction } from './function-registry.ts';
 import { logRetention } from './portrait-function.ts';
@@ -65,8 +65,8 @@ const accessLogFields = {
  * a `$default` stage throttled per environment, and JSON access logs.
  *
  * Routes carry no API Gateway authorizer: callers authenticate with scoped keys that the
- * functions check (Segment sends its write key as the Basic user name or as `writeKey` in the
- * body, which an authorizer cannot see).
+ * functions check, because Segment clients may put the write key in the JSON body as `writeKey`,
+ * where an authorizer cannot see it.
  */
 export class PublicApi extends Construct {
   readonly httpApi: HttpApi;
@@ -117,8 +117,8 @@ export class PublicApi extends Construct {
           id: 'AwsSolutions-APIG4',
           reason:
             `${route.method} ${route.path} is authorised by the ${route.function} function, which ` +
-            `checks the caller's hashed key and its "${route.scope}" scope; Segment clients send the ` +
-            'write key in a Basic header or in the body, where no API Gateway authorizer can read it.',
+            `checks the caller's hashed key and its "${route.scope}" scope; Segment clients may send ` +
+            'the write key as `writeKey` in the JSON body, which no API Gateway authorizer can read.',
         });
       }
     }

@@ -1,0 +1,31 @@
+import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import type { Construct } from 'constructs';
+import type { EnvironmentConfig } from '../../../shared/config/environments.ts';
+import { EventQueue } from '../constructs/event-queue.ts';
+import { EventStore } from '../constructs/event-store.ts';
+
+export interface StatefulStackProps extends StackProps {
+  readonly config: EnvironmentConfig;
+}
+
+/** Everything that holds data: tables and queues. Deployed rarely, protected in prod. */
+export class StatefulStack extends Stack {
+  readonly eventStore: EventStore;
+  readonly eventQueue: EventQueue;
+
+  constructor(scope: Construct, id: string, props: StatefulStackProps) {
+    super(scope, id, props);
+    this.eventStore = new EventStore(this, 'EventStore', { config: props.config });
+    this.eventQueue = new EventQueue(this, 'EventQueue', { config: props.config });
+
+    // Names the operator CLI (`npm run cli -- --aws ...`) is pointed at.
+    new CfnOutput(this, 'EventsTableName', { value: this.eventStore.table('events').tableName });
+    new CfnOutput(this, 'WriteKeysTableName', {
+      value: this.eventStore.table('write-keys').tableName,
+    });
+    new CfnOutput(this, 'EventsQueueUrl', { value: this.eventQueue.queue.queueUrl });
+    new CfnOutput(this, 'EventsDeadLetterQueueUrl', {
+      value: this.eventQueue.deadLetterQueue.queueUrl,
+    });
+  }
+}

@@ -1,0 +1,57 @@
+import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import type { Construct } from 'constructs';
+import type { EnvironmentConfig } from '../../../shared/config/environments.ts';
+import { Alarms } from '../constructs/alarms.ts';
+import type { FunctionRegistry } from '../constructs/function-registry.ts';
+import { Ingest } from '../constructs/ingest.ts';
+import { PublicApi } from '../constructs/public-api.ts';
+import { StreamConsumers } from '../constructs/stream-consumers.ts';
+import type { StatefulStack } from './stateful-stack.ts';
+
+export interface StatelessStackProps extends StackProps {
+  readonly config: EnvironmentConfig;
+  /** The tables and queues the functions read and write. */
+  readonly stateful: StatefulStack;
+}
+
+/** Functions, the HTTP API, event source mappings and alarms: safe to destroy and redeploy. */
+export class StatelessStack extends Stack {
+  readonly ingest: Ingest;
+  readonly api: PublicApi;
+  readonly streamConsumers: StreamConsumers;
+  readonly alarms: Alarms;
+
+  constructor(scope: Construct, id: string, props: StatelessStackProps) {
+    super(scope, id, props);
+    const { config } = props;
+    const { eventStore, eventQueue } = props.stateful;
+
+    this.ingest = new Ingest(this, 'Ingest', {
+      config,
+      eventsTable: eventStore.table('events'),
+      writeKeysTable: eventStore.table('write-keys'),
+      eventsQueue: eventQueue.queue,
+      queueDeclaration: eventQueue.declaration,
+    });
+    const functions: FunctionRegistry = { ...this.ingest.functions };
+
+    this.api = new PublicApi(this, 'PublicApi', { config, functions });
+    new CfnOutput(this, 'ApiUrl', { value: this.api.url });
+    this.streamConsumers = new StreamConsumers(this, 'StreamConsumers', {
+      config,
+      tables: eventStore.tables,
+      functions,
+    });
+
+    const deadLetterQueues = { [eventQueue.declaration.id]: eventQueue.deadLetterQueue };
+    if (this.streamConsumers.failureQueue) {
+      deadLetterQueues['stream-failures'] = this.streamConsumers.failureQueue;
+    }
+    this.alarms = new Alarms(this, 'Alarms', {
+      config,
+      deadLetterQueues,
+      functions,
+      httpApis: { public: this.api.httpApi },
+    });
+  }
+}

@@ -1,0 +1,105 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { App, Validations } from 'aws-cdk-lib';
+import type { CloudAssembly } from 'aws-cdk-lib/cx-api';
+import type { IConstruct } from 'constructs';
+import { repositoryRoot } from '../../infra/aws/constructs/portrait-function.ts';
+import {
+  addNagChecks,
+  addPortraitStacks,
+  type PortraitStacks,
+} from '../../infra/aws/portrait-app.ts';
+import { type EnvironmentConfig, environmentConfig } from '../../shared/config/environments.ts';
+
+/** The context `cdk synth` runs with: the feature flags in cdk.json. */
+export function cdkJsonContext(): Record<string, unknown> {
+  const cdkJson = JSON.parse(readFileSync(join(repositoryRoot, 'cdk.json'), 'utf8')) as {
+    context: Record<string, unknown>;
+  };
+  return cdkJson.context;
+}
+
+/**
+ * An app with the same feature flags as `cdk synth`, asset bundling off (no esbuild run), and
+ * validation failures collected in the report instead of thrown.
+ */
+export function testApp(): App {
+  return new App({
+    context: {
+      ...cdkJsonContext(),
+      'aws:cdk:bundling-stacks': [],
+      '@aws-cdk/core:failSynthOnValidationErrors': false,
+    },
+  });
+}
+
+export interface PortraitTestApp extends PortraitStacks {
+  readonly app: App;
+  readonly config: EnvironmentConfig;
+}
+
+/** One environment's stacks, as `cdk synth -c env=NAME` builds them. */
+export function portraitApp(
+  config: EnvironmentConfig | string,
+  options: { readonly nag?: boolean } = {},
+): PortraitTestApp {
+  const resolved = typeof config === 'string' ? environmentConfig(config) : config;
+  const app = testApp();
+  const stacks = addPortraitStacks(app, resolved);
+  if (options.nag) addNagChecks(app);
+  return { app, config: resolved, ...stacks };
+}
+
+export interface ReportedViolation {
+  readonly plugin: string;
+  readonly rule: string;
+  readonly severity: string;
+  readonly paths: readonly string[];
+}
+
+interface ValidationReportJson {
+  readonly pluginReports: readonly {
+    readonly pluginName: string;
+    readonly violations: readonly {
+      readonly ruleName: string;
+      readonly severity: string;
+      readonly violatingConstructs?: readonly { readonly constructPath?: string }[];
+    }[];
+  }[];
+}
+
+/** Every violation (error or warning) in the assembly's validation report, per plugin. */
+export function reportedViolations(assembly: CloudAssembly): ReportedViolation[] {
+  const report = JSON.parse(
+    readFileSync(join(assembly.directory, 'validation-report.json'), 'utf8'),
+  ) as ValidationReportJson;
+  return report.pluginReports.flatMap((plugin) =>
+    plugin.violations.map((violation) => ({
+      plugin: plugin.pluginName,
+      rule: violation.ruleName,
+      severity: violation.severity,
+      paths: (violation.violatingConstructs ?? []).map((c) => c.constructPath ?? '?'),
+    })),
+  );
+}
+
+export interface Acknowledgement {
+  readonly path: string;
+  readonly id: string;
+  readonly reason: string;
+}
+
+/** Every rule acknowledged (suppressed) anywhere under `root`, with its reason. */
+export function acknowledgements(root: IConstruct): Acknowledgement[] {
+  return root.node.findAll().flatMap((construct) =>
+    construct.node.metadata
+      .filter((entry) => entry.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)
+      .flatMap((entry) =>
+        Object.entries(entry.data as Record<string, unknown>).map(([id, reason]) => ({
+          path: construct.node.path,
+          id: id.replace(/^annotation::/i, ''),
+          reason: String(reason),
+        })),
+      ),
+  );
+}

@@ -1,0 +1,104 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventFromItem } from '../../shared/adapters/event-store.ts';
+import { badInputCorpus } from '../fixtures/bad-input-corpus.ts';
+import { startTestRuntime, type TestRuntime } from '../support/runtime.ts';
+
+let t: TestRuntime;
+beforeAll(async () => {
+  t = await startTestRuntime();
+});
+afterAll(async () => {
+  await t?.close();
+});
+
+describe('local runtime, end to end over HTTP', () => {
+  it('stores a tracked event posted to /v1/track', async () => {
+    const response = await t.post('/v1/track', {
+      messageId: 'it-track-1',
+      userId: '会员-1001',
+      event: 'Order Completed',
+      properties: { orderId: 'o-1', revenue: 88.5, currency: 'CNY' },
+    });
+    expect(response).toEqual({ status: 200, body: { success: true } });
+    await t.runtime.idle();
+    const items = await t.storedFor('u#会员-1001');
+    expect(items).toHaveLength(1);
+    const stored = eventFromItem(items[0] as Record<string, unknown>);
+    expect(stored).toMatchObject({ messageId: 'it-track-1', type: 'track', event: 'Order Completed', sourceId: 'dev' });
+  });
+
+  it('accepts every Segment call type', async () => {
+    const calls: Array<[string, Record<string, unknown>]> = [
+      ['/v1/identify', { userId: 'all-1', traits: { name: '张伟', city: '北京' } }],
+      ['/v1/alias', { userId: 'all-1', previousId: 'anon-all-1' }],
+      ['/v1/page', { anonymousId: 'anon-all-1', name: 'Home' }],
+      ['/v1/screen', { userId: 'all-1', name: 'Cart' }],
+      ['/v1/group', { userId: 'all-1', groupId: 'store-9' }],
+    ];
+    for (const [path, body] of calls) {
+      expect(await t.post(path, body), path).toEqual({ status: 200, body: { success: true } });
+    }
+    await t.runtime.idle();
+    const types = [...(await t.storedFor('u#all-1')), ...(await t.storedFor('a#anon-all-1'))].map((item) => item.type);
+    expect(types.sort()).toEqual(['alias', 'group', 'identify', 'page', 'screen']);
+  });
+
+  it('stores the valid events of a batch beside invalid ones and lists per-event results', async () => {
+    const response = await t.post('/v1/batch', {
+      batch: [
+        { type: 'track', messageId: 'mix-1', userId: 'mix', event: 'Shared' },
+        { type: 'track', messageId: 'mix-2', event: 'Shared' },
+        { type: 'identify', messageId: 'mix-3', userId: 'mix', traits: { city: '上海' } },
+      ],
+    });
+    expect(response.status).toBe(207);
+    const body = response.body as { results: Array<{ index: number; status: string; code?: string }> };
+    expect(body.results.map((r) => r.status)).toEqual(['accepted', 'rejected', 'accepted']);
+    expect(body.results[1]?.code).toBe('missing_identity');
+    await t.runtime.idle();
+    expect((await t.storedFor('u#mix')).map((item) => item.sk).sort()).toEqual(['mix-1', 'mix-3']);
+  });
+
+  it('stores a resent event only once', async () => {
+    const event = { messageId: 'dup-1', userId: 'dup', event: 'Store Visited' };
+    for (let i = 0; i < 3; i += 1) expect((await t.post('/v1/track', event)).status).toBe(200);
+    await t.runtime.idle();
+    expect(await t.storedFor('u#dup')).toHaveLength(1);
+  });
+
+  it('refuses a missing or unknown write key with 401 and a code', async () => {
+    const missing = await t.post('/v1/track', { userId: 'k', event: 'x' }, { authorization: '' });
+    expect(missing.status).toBe(401);
+    expect(missing.body).toMatchObject({ code: 'missing_write_key' });
+    const wrong = await t.post('/v1/track', { userId: 'k', event: 'x' }, { authorization: `Basic ${Buffer.from('nope:').toString('base64')}` });
+    expect(wrong.status).toBe(401);
+    expect(wrong.body).toMatchObject({ code: 'invalid_write_key' });
+  });
+
+  it('accepts the write key in the body, as Segment does', async () => {
+    const response = await t.post(
+      '/v1/track',
+      { writeKey: t.runtime.devWriteKey, userId: 'bodykey', event: 'Shared' },
+      { authorization: '' },
+    );
+    expect(response).toEqual({ status: 200, body: { success: true } });
+  });
+
+  it('answers every entry of the bad-input corpus with its 4xx code, never a 5xx', async () => {
+    for (const entry of badInputCorpus) {
+      const response = await t.post(entry.route, entry.body, { 'content-type': entry.contentType ?? 'application/json' });
+      expect(response.status, entry.name).toBe(entry.expectedStatus);
+      expect((response.body as { code?: string }).code, entry.name).toBe(entry.expectedCode);
+      expect(typeof (response.body as { message?: string }).message, entry.name).toBe('string');
+    }
+  });
+
+  it('keeps every stored event consistent with its item keys', async () => {
+    await t.runtime.idle();
+    for (const item of await t.storedEvents()) {
+      const stored = eventFromItem(item);
+      expect(item.sk).toBe(stored.messageId);
+      expect(item.pk).toBe(stored.userId !== undefined ? `u#${stored.userId}` : `a#${stored.anonymousId}`);
+    }
+  });
+});

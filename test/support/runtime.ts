@@ -1,0 +1,78 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { localAwsClientConfig } from '../../infra/local/dynamodb-local.ts';
+import { type LocalRuntime, startLocalRuntime } from '../../infra/local/runtime.ts';
+
+/** A local runtime in a fresh temp folder on free ports, for one test file. */
+export interface TestRuntime {
+  readonly runtime: LocalRuntime;
+  readonly documents: DynamoDBDocumentClient;
+  readonly authorization: string;
+  post(path: string, body: unknown, headers?: Record<string, string>): Promise<{ status: number; body: unknown }>;
+  /** Every item stored in the events table. */
+  storedEvents(): Promise<Record<string, unknown>[]>;
+  storedFor(memberKey: string): Promise<Record<string, unknown>[]>;
+  close(): Promise<void>;
+}
+
+export function basicAuth(key: string): string {
+  return `Basic ${Buffer.from(`${key}:`).toString('base64')}`;
+}
+
+export async function startTestRuntime(): Promise<TestRuntime> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'portrait-it-'));
+  const runtime = await startLocalRuntime({ dataDir, port: 0 });
+  const documents = DynamoDBDocumentClient.from(new DynamoDBClient(localAwsClientConfig(runtime.dynamoEndpoint)));
+  const authorization = basicAuth(runtime.devWriteKey);
+  return {
+    runtime,
+    documents,
+    authorization,
+    post: async (path, body, headers = {}) => {
+      const response = await fetch(`${runtime.apiUrl}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization, ...headers },
+        body: typeof body === 'string' ? body : JSON.stringify(body),
+      });
+      const text = await response.text();
+      let parsed: unknown = text;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        // Non-JSON bodies are returned as text for the assertion to show.
+      }
+      return { status: response.status, body: parsed };
+    },
+    storedEvents: async () => {
+      const items: Record<string, unknown>[] = [];
+      let startKey: Record<string, unknown> | undefined;
+      do {
+        const page = await documents.send(
+          new ScanCommand({ TableName: runtime.tables.events, ExclusiveStartKey: startKey, ConsistentRead: true }),
+        );
+        items.push(...(page.Items ?? []));
+        startKey = page.LastEvaluatedKey;
+      } while (startKey);
+      return items;
+    },
+    storedFor: async (memberKey) => {
+      const page = await documents.send(
+        new QueryCommand({
+          TableName: runtime.tables.events,
+          KeyConditionExpression: 'pk = :pk',
+          ExpressionAttributeValues: { ':pk': memberKey },
+          ConsistentRead: true,
+        }),
+      );
+      return page.Items ?? [];
+    },
+    close: async () => {
+      documents.destroy();
+      await runtime.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
