@@ -11,7 +11,13 @@
  * - `personal: true` marks personal data (phone, email, name, address) for privacy work.
  * - Catalogue objects allow extra properties: apps may send more than the catalogue names.
  */
-import { eventTypes, ingestLimits, type JsonObject, type JsonValue } from './envelope.ts';
+import {
+  type EventType,
+  eventTypes,
+  ingestLimits,
+  type JsonObject,
+  type JsonValue,
+} from './envelope.ts';
 
 type SchemaTypeName = 'string' | 'number' | 'integer' | 'boolean' | 'null' | 'array' | 'object';
 
@@ -425,7 +431,7 @@ export const envelopeSchema = {
 } as const;
 
 /** JSON Schema of a single-event route's body (`/v1/track` …): `type` optional, fixed. */
-export function routeEnvelopeSchema(type: (typeof eventTypes)[number]) {
+export function routeEnvelopeSchema(type: EventType) {
   return {
     $schema: 'http://json-schema.org/draft-07/schema#',
     title: `Segment${type[0]?.toUpperCase() ?? ''}${type.slice(1)}`,

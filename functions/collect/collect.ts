@@ -1,6 +1,12 @@
 import { gunzipSync } from 'node:zlib';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { type EventError, type IngestErrorCode, ingestLimits, type PortraitEvent } from '../../events/envelope.ts';
+import {
+  type EventError,
+  type IngestErrorCode,
+  ingestErrors,
+  ingestLimits,
+  type PortraitEvent,
+} from '../../events/envelope.ts';
 import { sqsLimits } from '../../infra/declarations/queues.ts';
 import { type IngestPath, ingestPaths } from '../../infra/declarations/routes.ts';
 import type { EventQueue } from '../../shared/adapters/event-queue.ts';
@@ -168,7 +174,7 @@ export function makeCollectHandler(deps: CollectDeps) {
 
       if (path !== '/v1/batch') {
         const only = results[0];
-        return jsonResponse(400, {
+        return jsonResponse(only?.code ? ingestErrors[only.code].status : 400, {
           success: false,
           code: only?.code,
           message: only?.message,

@@ -1,6 +1,9 @@
 import { parseArgs } from 'node:util';
 import { startLocalRuntime } from './runtime.ts';
 
+// The SDK warns on Node 20 that its 2027 releases need Node 22; the versions pinned here do not.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 /** `npm start`: the whole pipeline on this machine, until Ctrl-C. */
 async function main(): Promise<void> {
   const { values } = parseArgs({

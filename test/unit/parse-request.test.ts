@@ -176,6 +176,18 @@ describe('parseIngestBody: /v1/batch', () => {
     expect(result.items[3]?.result).toMatchObject({ ok: false, error: { code: 'invalid_event' } });
   });
 
+  it('returns each event as received, so a rejection can echo its messageId', () => {
+    const batch = [{ type: 'track', messageId: 'bad-1', event: 'x' }];
+    const result = parsed(
+      parseIngestBody(
+        JSON.stringify({ batch, context: { locale: 'zh-CN' } }),
+        '/v1/batch',
+        fixedContext(),
+      ),
+    );
+    expect(result.items[0]).toMatchObject({ raw: batch[0], result: { ok: false } });
+  });
+
   it('requires a type on every batch item', () => {
     const result = parsed(
       parseIngestBody(
@@ -286,9 +298,13 @@ describe('docs/EVENTS.md', () => {
   it('lists every error code with its status', () => {
     const doc = readFileSync(new URL('../../docs/EVENTS.md', import.meta.url), 'utf8');
     const rows = new Map(
-      [...doc.matchAll(/^\| `([a-z_]+)` \| (\d{3}) \|/gm)].map((match) => [match[1], Number(match[2])]),
+      [...doc.matchAll(/^\| `([a-z_]+)` \| (\d{3}) \|/gm)].map((match) => [
+        match[1],
+        Number(match[2]),
+      ]),
     );
-    for (const code of ingestErrorCodes) expect([code, rows.get(code)]).toEqual([code, ingestErrors[code].status]);
+    for (const code of ingestErrorCodes)
+      expect([code, rows.get(code)]).toEqual([code, ingestErrors[code].status]);
     expect(rows.size).toBe(ingestErrorCodes.length);
   });
 });

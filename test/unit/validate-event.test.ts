@@ -1,13 +1,16 @@
 import { Ajv } from 'ajv';
 import addFormatsPlugin from 'ajv-formats';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, expectTypeOf, it } from 'vitest';
 import {
   batchRequestSchema,
   canonicalEventName,
   catalogueEntry,
   catalogueSchemas,
   envelopeSchema,
+  type IdentifyTraits,
+  type OrderCompletedProperties,
+  type OrderLine,
   routeEnvelopeSchema,
 } from '../../events/catalogue.ts';
 import {
@@ -792,6 +795,20 @@ describe('event catalogue', () => {
       '/address',
     ]);
     expect(listing.find((entry) => entry.key === 'order_completed')?.personalFields).toEqual([]);
+  });
+
+  it('derives TypeScript types from the schemas', () => {
+    const properties: OrderCompletedProperties = {
+      orderId: 'o-1',
+      revenue: '19.90',
+      currency: 'CNY',
+      products: [{ sku: 's', quantity: 2 }],
+      custom: { anything: true },
+    };
+    expectTypeOf(properties.revenue).toEqualTypeOf<number | string>();
+    expectTypeOf(properties.products).toEqualTypeOf<OrderLine[] | undefined>();
+    expectTypeOf<{ revenue: 1; currency: 'CNY' }>().not.toExtend<OrderCompletedProperties>();
+    expectTypeOf<IdentifyTraits['age']>().toEqualTypeOf<number | undefined>();
   });
 
   it('compiles every schema under strict Ajv', () => {

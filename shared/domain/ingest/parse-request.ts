@@ -27,11 +27,19 @@ export type IngestRejection = {
 
 export type ParsedIngestRequest = {
   readonly kind: 'parsed';
-  /** One result per event, in request order; `index` is the position in `batch` (0 otherwise). */
-  readonly items: ReadonlyArray<{ readonly index: number; readonly result: ValidationResult }>;
+  /** One result per event, in request order. */
+  readonly items: ReadonlyArray<IngestItem>;
   /** `writeKey` from the body, for clients that cannot send Basic auth. */
   readonly writeKeyFromBody?: string;
 };
+
+export interface IngestItem {
+  /** Position in `batch`; 0 on single-event routes. */
+  readonly index: number;
+  readonly result: ValidationResult;
+  /** The event as received (before the batch context is merged), e.g. to echo its messageId. */
+  readonly raw: unknown;
+}
 
 const routeTypes: Readonly<Record<Exclude<IngestPath, '/v1/batch'>, EventType>> = {
   '/v1/track': 'track',
@@ -75,7 +83,7 @@ export function parseIngestBody(
 
   if (route !== '/v1/batch') {
     const result = validateEvent(document, { ...ctx, routeType: routeTypes[route] });
-    return { kind: 'parsed', items: [{ index: 0, result }], ...withWriteKey };
+    return { kind: 'parsed', items: [{ index: 0, result, raw: document }], ...withWriteKey };
   }
 
   const batch = document.batch;
@@ -112,10 +120,13 @@ export function parseIngestBody(
     ...ctx,
     ...(batchSentAt === undefined ? {} : { batchSentAt }),
   };
-  const items = batch.map((item: unknown, index) => ({
-    index,
-    result: validateEvent(withSharedContext(item, sharedContext), itemContext),
-  }));
+  const items = batch.map(
+    (item: unknown, index): IngestItem => ({
+      index,
+      result: validateEvent(withSharedContext(item, sharedContext), itemContext),
+      raw: item,
+    }),
+  );
   return { kind: 'parsed', items, ...withWriteKey };
 }
 
