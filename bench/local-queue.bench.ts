@@ -11,8 +11,8 @@
  * e.g. one started under `node --cpu-prof --import tsx test/handlers/local-sqs-process.ts <dir> bench`.
  */
 import { spawn } from 'node:child_process';
-import { Agent, request } from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -32,9 +32,13 @@ const dir = await mkdtemp(join(tmpdir(), 'portrait-queue-bench-'));
 let endpoint = process.env.BENCH_SQS_ENDPOINT ?? '';
 const server = endpoint
   ? undefined
-  : spawn(process.execPath, ['--import', 'tsx', 'test/handlers/local-sqs-process.ts', dir, 'bench'], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+  : spawn(
+      process.execPath,
+      ['--import', 'tsx', 'test/handlers/local-sqs-process.ts', dir, 'bench'],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
 if (server) {
   for await (const line of createInterface({ input: server.stdout })) {
     endpoint = (JSON.parse(line) as { endpoint: string }).endpoint;
@@ -45,9 +49,13 @@ const queueUrl = `${endpoint}/000000000000/bench`;
 
 // JSON text like collect's packed events, so escaping costs what it costs in real use.
 const template = JSON.stringify({
-  events: Array.from({ length: Math.ceil(messageBytes / 60) }, (_, index) => ({ k: `v${index}`, n: index })),
+  events: Array.from({ length: Math.ceil(messageBytes / 60) }, (_, index) => ({
+    k: `v${index}`,
+    n: index,
+  })),
 }).slice(0, messageBytes - 24);
-const bodyOf = (sender: number, sequence: number) => `${sender}-${sequence}:`.padEnd(24, ' ') + template;
+const bodyOf = (sender: number, sequence: number) =>
+  `${sender}-${sequence}:`.padEnd(24, ' ') + template;
 
 interface Client {
   sendBatch(bodies: string[]): Promise<number>;
@@ -75,7 +83,11 @@ function sdkClient(): Client {
     },
     async receive() {
       const { Messages = [] } = await sqs.send(
-        new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }),
+        new ReceiveMessageCommand({
+          QueueUrl: queueUrl,
+          MaxNumberOfMessages: 10,
+          WaitTimeSeconds: 1,
+        }),
       );
       return Messages.map((message) => message.ReceiptHandle ?? '');
     },
@@ -113,7 +125,10 @@ function rawClient(): Client {
           const chunks: Buffer[] = [];
           res.on('data', (chunk: Buffer) => chunks.push(chunk));
           res.on('end', () => {
-            const parsed = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
+            const parsed = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<
+              string,
+              unknown
+            >;
             if (res.statusCode === 200) resolve(parsed);
             else reject(new Error(`${action}: ${res.statusCode} ${JSON.stringify(parsed)}`));
           });

@@ -8,23 +8,24 @@ import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { DescribeTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
-  type AttributeValue as StreamsAttributeValue,
   DescribeStreamCommand,
   type DynamoDBStreamsClient,
   ExpiredIteratorException,
   GetRecordsCommand,
+  type GetRecordsCommandOutput,
   GetShardIteratorCommand,
   ResourceNotFoundException,
   type Shard,
   type ShardIteratorType,
+  type AttributeValue as StreamsAttributeValue,
   type _Record as StreamsRecord,
   TrimmedDataAccessException,
 } from '@aws-sdk/client-dynamodb-streams';
 import type {
-  AttributeValue as LambdaAttributeValue,
   DynamoDBBatchResponse,
   DynamoDBRecord,
   DynamoDBStreamEvent,
+  AttributeValue as LambdaAttributeValue,
 } from 'aws-lambda';
 
 /** Where a consumer got to in each shard: the sequence number of the last record it finished. */
@@ -41,10 +42,10 @@ export interface StreamBatchFailure {
   readonly attempts: number;
 }
 
-// The handler type is aws-lambda's `DynamoDBStreamHandler` result: `void` is what a handler that
-// returns nothing produces, so it has to be part of the union.
-// biome-ignore lint/suspicious/noConfusingVoidType: matches aws-lambda's DynamoDBStreamHandler
-export type StreamBatchHandler = (event: DynamoDBStreamEvent) => Promise<DynamoDBBatchResponse | void>;
+/** A Lambda DynamoDB stream handler: resolves to a partial batch response, or to nothing. */
+export type StreamBatchHandler = (
+  event: DynamoDBStreamEvent,
+) => Promise<DynamoDBBatchResponse | undefined> | Promise<void>;
 
 export interface StreamPollerOptions {
   readonly streamsClient: DynamoDBStreamsClient;
@@ -305,7 +306,8 @@ export class StreamPoller {
   private firstDiscovery = true;
   private loop: Promise<void> | undefined;
   private stopping = false;
-  private wake = new AbortController();
+  private stopSignal = new AbortController();
+  private drainSignal = new AbortController();
   private rounds = 0;
   private lastProblem: string | undefined;
 
@@ -319,18 +321,23 @@ export class StreamPoller {
 
   /** Starts polling in the background; a second call does nothing. */
   start(): void {
-    if (this.loop) return;
+    if (this.loop !== undefined) return;
     this.stopping = false;
+    this.stopSignal = new AbortController();
     this.loop = this.run();
   }
 
   /** Stops polling; resolves once the in-flight batch (if any) has finished. */
   async stop(): Promise<void> {
     this.stopping = true;
-    this.wake.abort();
+    this.stopSignal.abort();
     const loop = this.loop;
     this.loop = undefined;
     await loop;
+    // Forget read-but-unacknowledged records: a restart reads again from the checkpoints.
+    this.shards.clear();
+    this.streamArn = undefined;
+    this.firstDiscovery = true;
     for (const waiter of this.drainWaiters.splice(0)) {
       waiter.reject(new StreamPollerStoppedError('The stream poller stopped before it drained.'));
     }
@@ -343,7 +350,7 @@ export class StreamPoller {
   drained(): Promise<void> {
     return new Promise((resolve, reject) => {
       this.drainWaiters.push({ registeredInRound: this.rounds, resolve, reject });
-      this.wake.abort();
+      this.drainSignal.abort();
     });
   }
 
@@ -354,10 +361,18 @@ export class StreamPoller {
       let delayMs = this.options.pollIntervalMs ?? 250;
       try {
         const shards = await this.discoverShards();
-        const results = await Promise.all(shards.map((shard) => this.pollShard(shard)));
+        // allSettled, not all: a shard must never be polled by two rounds at once.
+        const settled = await Promise.allSettled(shards.map((shard) => this.pollShard(shard)));
+        const results: ShardRound[] = [];
+        for (const outcome of settled) {
+          if (outcome.status === 'rejected') throw outcome.reason;
+          results.push(outcome.value);
+        }
         const idle = results.every((result) => result.idle);
         if (idle) {
           this.settleDrainWaiters(round);
+          // A drained() that arrived during this round needs one more round, at once.
+          if (this.drainWaiters.length > 0) delayMs = 0;
         } else if (results.some((result) => !result.idle && result.waitUntil === undefined)) {
           delayMs = 0;
         } else {
@@ -369,7 +384,7 @@ export class StreamPoller {
         this.report(`stream poller for ${this.options.tableName}: ${describeError(error)}`);
         delayMs = ERROR_BACKOFF_MS;
       }
-      if (delayMs > 0 && !this.stopping) await this.sleep(delayMs);
+      if (delayMs > 0 && !this.stopping) await this.sleep(delayMs, { wakeOnDrain: true });
     }
   }
 
@@ -474,12 +489,8 @@ export class StreamPoller {
       }
       const batch = shard.buffer.splice(0, this.options.batchSize);
       shard.bufferSince = Date.now();
-      const delivered = await this.deliver(shard, batch);
-      if (!delivered) {
-        // Stopped mid-retry: the batch stays unacknowledged and is read again after a restart.
-        shard.buffer.unshift(...batch);
-        return { idle: false };
-      }
+      // Stopped mid-retry: what was not acknowledged is read again after a restart.
+      if (!(await this.deliver(shard, batch))) return { idle: false };
     }
   }
 
@@ -492,7 +503,7 @@ export class StreamPoller {
         shard.ended = true;
         break;
       }
-      let response: Awaited<ReturnType<typeof this.getRecords>>;
+      let response: GetRecordsCommandOutput;
       try {
         response = await this.getRecords(shard.iterator);
       } catch (error) {
@@ -515,11 +526,7 @@ export class StreamPoller {
       const records = response.Records ?? [];
       if (records.length > 0 && shard.buffer.length === 0) shard.bufferSince = Date.now();
       for (const record of records) {
-        const lambdaRecord = toLambdaRecord(
-          record,
-          this.streamArn ?? '',
-          this.options.awsRegion,
-        );
+        const lambdaRecord = toLambdaRecord(record, this.streamArn ?? '', this.options.awsRegion);
         shard.buffer.push(lambdaRecord);
         shard.lastRead = lambdaRecord.dynamodb?.SequenceNumber ?? shard.lastRead;
       }
@@ -531,7 +538,7 @@ export class StreamPoller {
     return read;
   }
 
-  private getRecords(iterator: string) {
+  private getRecords(iterator: string): Promise<GetRecordsCommandOutput> {
     return this.options.streamsClient.send(
       new GetRecordsCommand({ ShardIterator: iterator, Limit: GET_RECORDS_MAX }),
     );
@@ -554,7 +561,7 @@ export class StreamPoller {
     try {
       const { ShardIterator: iterator } = await this.options.streamsClient.send(
         new GetShardIteratorCommand({
-          StreamArn: this.streamArn,
+          StreamArn: this.streamArn ?? '',
           ShardId: shard.shardId,
           ShardIteratorType: type,
           SequenceNumber: sequenceNumber,
@@ -690,10 +697,13 @@ export class StreamPoller {
     this.options.log?.(line);
   }
 
-  /** Sleeps, cut short by `stop()` or a new `drained()` call. */
-  private async sleep(ms: number): Promise<void> {
-    if (this.wake.signal.aborted) this.wake = new AbortController();
-    const signal = this.wake.signal;
+  /** Sleeps, cut short by `stop()` and, for poll pauses, by a new `drained()` call. */
+  private async sleep(ms: number, options: { wakeOnDrain?: boolean } = {}): Promise<void> {
+    if (this.drainSignal.signal.aborted) this.drainSignal = new AbortController();
+    const signal = options.wakeOnDrain
+      ? AbortSignal.any([this.stopSignal.signal, this.drainSignal.signal])
+      : this.stopSignal.signal;
+    if (signal.aborted) return;
     await new Promise<void>((resolve) => {
       const timer = setTimeout(done, ms);
       function done(): void {

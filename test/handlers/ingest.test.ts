@@ -84,7 +84,9 @@ describe('ingest handler against DynamoDB Local', () => {
     const response = await handler(sqsEvent(bodies));
     expect(response.batchItemFailures).toEqual([]);
     const items = await storedItems([memberKeyOf(events[0] as PortraitEvent)]);
-    expect(items.map(eventFromItem).sort((a, b) => a.messageId.localeCompare(b.messageId))).toEqual(events);
+    expect(items.map(eventFromItem).sort((a, b) => a.messageId.localeCompare(b.messageId))).toEqual(
+      events,
+    );
     expect(items.every((item) => typeof item.expiresAt === 'number')).toBe(true);
   });
 
@@ -92,7 +94,10 @@ describe('ingest handler against DynamoDB Local', () => {
     const store = new EventStore(clients.documents, eventsTable, 400);
     const handler = makeIngestHandler({ putEvents: (e) => store.putAll(e), logger: silentLogger });
     const good = event('poison', 1, 1);
-    const request = sqsEvent(['{"not":"a portrait message"}', ...packMessages([good], sqsLimits).flat()]);
+    const request = sqsEvent([
+      '{"not":"a portrait message"}',
+      ...packMessages([good], sqsLimits).flat(),
+    ]);
     const response = await handler(request);
     expect(response.batchItemFailures).toEqual([{ itemIdentifier: request.Records[0]?.messageId }]);
     expect(await storedItems([memberKeyOf(good)])).toHaveLength(1);
@@ -107,7 +112,9 @@ describe('ingest handler against DynamoDB Local', () => {
         const outcomes = await store.putAll(events.filter((e) => !failing.has(e.messageId)));
         let i = 0;
         return events.map((e) =>
-          failing.has(e.messageId) ? { status: 'failed' as const, error: new Error('throttled') } : (outcomes[i++] ?? { status: 'stored' as const, writeUnits: 1 }),
+          failing.has(e.messageId)
+            ? { status: 'failed' as const, error: new Error('throttled') }
+            : (outcomes[i++] ?? { status: 'stored' as const, writeUnits: 1 }),
         );
       },
       logger: silentLogger,
@@ -130,14 +137,22 @@ describe('ingest handler against DynamoDB Local', () => {
         fc.infiniteStream(fc.nat()),
         async (eventCount, memberCount, extraDeliveries, batchCount, randomness) => {
           const run = `prop${Date.now().toString(36)}${runNo++}`;
-          const events = Array.from({ length: eventCount }, (_, n) => event(run, n, n % memberCount));
+          const events = Array.from({ length: eventCount }, (_, n) =>
+            event(run, n, n % memberCount),
+          );
           // Deliveries: every event at least once, plus duplicates; then shuffled and cut into batches.
-          const deliveries = [...events, ...extraDeliveries.map(([i]) => events[i % eventCount] as PortraitEvent)];
+          const deliveries = [
+            ...events,
+            ...extraDeliveries.map(([i]) => events[i % eventCount] as PortraitEvent),
+          ];
           const rng = randomness[Symbol.iterator]();
           const next = () => rng.next().value as number;
           for (let i = deliveries.length - 1; i > 0; i -= 1) {
             const j = next() % (i + 1);
-            [deliveries[i], deliveries[j]] = [deliveries[j] as PortraitEvent, deliveries[i] as PortraitEvent];
+            [deliveries[i], deliveries[j]] = [
+              deliveries[j] as PortraitEvent,
+              deliveries[i] as PortraitEvent,
+            ];
           }
           const size = Math.ceil(deliveries.length / batchCount);
           const batches: SQSEvent[] = [];
@@ -145,10 +160,14 @@ describe('ingest handler against DynamoDB Local', () => {
             batches.push(sqsEvent(packMessages(deliveries.slice(i, i + size), sqsLimits).flat()));
           }
           // Whole batches replayed, as an SQS redelivery would.
-          for (const [, k] of extraDeliveries.slice(0, 5)) batches.push(batches[k % batches.length] as SQSEvent);
+          for (const [, k] of extraDeliveries.slice(0, 5))
+            batches.push(batches[k % batches.length] as SQSEvent);
 
           const store = new EventStore(clients.documents, eventsTable, 400);
-          const handler = makeIngestHandler({ putEvents: (e) => store.putAll(e), logger: silentLogger });
+          const handler = makeIngestHandler({
+            putEvents: (e) => store.putAll(e),
+            logger: silentLogger,
+          });
           // Some batches concurrently, as parallel Lambda invocations would.
           await Promise.all(batches.map((batch) => handler(batch)));
 
@@ -157,11 +176,13 @@ describe('ingest handler against DynamoDB Local', () => {
           const ids = items.map((item) => String(item.sk));
           expect(ids.sort()).toEqual(events.map((e) => e.messageId).sort());
 
-          const records = (await readAllStreamRecords(clients.dynamo, clients.streams, eventsTable)).filter((r) =>
-            String(r.dynamodb?.Keys?.sk?.S ?? '').startsWith(`${run}-`),
-          );
+          const records = (
+            await readAllStreamRecords(clients.dynamo, clients.streams, eventsTable)
+          ).filter((r) => String(r.dynamodb?.Keys?.sk?.S ?? '').startsWith(`${run}-`));
           expect(records.every((r) => r.eventName === 'INSERT')).toBe(true);
-          expect(records.map((r) => r.dynamodb?.Keys?.sk?.S).sort()).toEqual(events.map((e) => e.messageId).sort());
+          expect(records.map((r) => r.dynamodb?.Keys?.sk?.S).sort()).toEqual(
+            events.map((e) => e.messageId).sort(),
+          );
         },
       ),
       { numRuns: Number(process.env.PORTRAIT_PROPERTY_RUNS ?? 25) },

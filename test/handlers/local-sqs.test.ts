@@ -596,7 +596,6 @@ describe('local SQS server', () => {
       for (const message of batch) present.set(message.messageId, message.md5OfBody);
     }
 
-    console.log("CRASH", acknowledged.size, deletedIds.size, present.size);
     expect(acknowledged.size).toBeGreaterThan(500);
     const missing = [...acknowledged.keys()].filter(
       (id) => !deletedIds.has(id) && !present.has(id),

@@ -1,4 +1,6 @@
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ingestErrorCodes } from '../../events/envelope.ts';
 import { eventFromItem } from '../../shared/adapters/event-store.ts';
 import { badInputCorpus } from '../fixtures/bad-input-corpus.ts';
 import { startTestRuntime, type TestRuntime } from '../support/runtime.ts';
@@ -100,5 +102,36 @@ describe('local runtime, end to end over HTTP', () => {
       expect(item.sk).toBe(stored.messageId);
       expect(item.pk).toBe(stored.userId !== undefined ? `u#${stored.userId}` : `a#${stored.anonymousId}`);
     }
+  });
+
+  it('answers fuzzed requests with 2xx or a coded 4xx, never a 5xx, and stores the valid sibling', async () => {
+    const codes = new Set<string>([...ingestErrorCodes, 'partial_success', 'all_events_rejected']);
+    let n = 0;
+    const junk = fc.oneof(
+      fc.jsonValue(),
+      fc.string({ unit: 'binary' }),
+      fc.record({ type: fc.constantFrom('track', 'identify', 'page', 'nope', 7), userId: fc.oneof(fc.string(), fc.integer(), fc.constant(null)), event: fc.anything(), timestamp: fc.oneof(fc.string(), fc.date({ noInvalidDate: true }).map((d) => d.toISOString())), properties: fc.anything() }, { requiredKeys: [] }),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(junk, { maxLength: 5 }), fc.string({ unit: 'binary', maxLength: 200 }), async (others, rawBody) => {
+        const id = `fuzz-${n++}`;
+        const batch = [{ type: 'track', messageId: id, userId: 'fuzz-member', event: 'Shared' }, ...others];
+        const response = await t.post('/v1/batch', { batch });
+        expect(response.status).toBeLessThan(500);
+        if (response.status !== 200) {
+          const body = response.body as { code?: string; results?: Array<{ index: number; status: string; code?: string }> };
+          expect(codes.has(String(body.code)), JSON.stringify(body)).toBe(true);
+          expect(body.results?.[0]?.status).toBe('accepted');
+          for (const result of body.results ?? []) if (result.status === 'rejected') expect(codes.has(String(result.code))).toBe(true);
+        }
+        const raw = await t.post('/v1/track', rawBody);
+        expect(raw.status).toBeLessThan(500);
+        expect(raw.status === 200 || codes.has(String((raw.body as { code?: string }).code))).toBe(true);
+      }),
+      { numRuns: Number(process.env.PORTRAIT_FUZZ_RUNS ?? 150) },
+    );
+    await t.runtime.idle();
+    const stored = new Set((await t.storedFor('u#fuzz-member')).map((item) => String(item.sk)));
+    for (let i = 0; i < n; i += 1) expect(stored.has(`fuzz-${i}`), `fuzz-${i}`).toBe(true);
   });
 });

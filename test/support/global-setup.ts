@@ -13,6 +13,8 @@ declare module 'vitest' {
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const dynamo = await startDynamoDbLocal({
+    // Test runs start several JVMs and workers at once; give a loaded laptop more than 30 s.
+    readyTimeoutMs: 90_000,
     log: process.env.PORTRAIT_DEBUG_DYNAMODB ? (line) => console.error(`[ddb] ${line}`) : undefined,
   });
   project.provide('dynamoEndpoint', dynamo.endpoint);

@@ -398,7 +398,7 @@ export class DurableQueue {
       return;
     }
     message.visibleAt = Date.now() + visibilityTimeoutSeconds * 1000;
-    this.timers.push({ message, version: message.version, at: message.visibleAt });
+    this.scheduleVisibility(message);
   }
 
   /** Current counts (`ApproximateNumberOfMessages`, `…NotVisible`, `…Delayed`). */
@@ -526,11 +526,25 @@ export class DurableQueue {
     if (message.visibleAt > now) {
       message.state = 'delayed';
       this.counts.delayed++;
-      this.timers.push({ message, version: message.version, at: message.visibleAt });
+      this.scheduleVisibility(message);
     } else {
       message.state = 'visible';
       this.counts.visible++;
       this.ready.push({ message, version: message.version });
+    }
+  }
+
+  /** Queues the moment `message` becomes visible, dropping stale timers once they dominate. */
+  private scheduleVisibility(message: StoredMessage): void {
+    this.timers.push({ message, version: message.version, at: message.visibleAt });
+    // A deleted message's timer would otherwise stay (with the message) until its timeout.
+    const live = this.counts.inflight + this.counts.delayed;
+    if (this.timers.size > 1024 && this.timers.size > 4 * live) {
+      this.timers.retain(
+        (slot) =>
+          slot.version === slot.message.version &&
+          this.messages.get(slot.message.id) === slot.message,
+      );
     }
   }
 
@@ -610,7 +624,7 @@ export class DurableQueue {
       } else {
         this.setState(message, 'inflight');
         message.visibleAt = now + visibilityMs;
-        this.timers.push({ message, version: message.version, at: message.visibleAt });
+        this.scheduleVisibility(message);
       }
       const nonce = randomBytes(6).toString('hex');
       const handle = Buffer.from(
@@ -1339,8 +1353,19 @@ class SlotQueue {
 class SlotHeap {
   private items: TimedSlot[] = [];
 
+  get size(): number {
+    return this.items.length;
+  }
+
   peek(): TimedSlot | undefined {
     return this.items[0];
+  }
+
+  /** Keeps only the slots `keep` accepts, then restores heap order. */
+  retain(keep: (slot: TimedSlot) => boolean): void {
+    const kept = this.items.filter(keep);
+    this.items = [];
+    for (const slot of kept) this.push(slot);
   }
 
   push(slot: TimedSlot): void {
