@@ -16,6 +16,7 @@ import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import {
   DeleteMessageBatchCommand,
   ReceiveMessageCommand,
@@ -34,10 +35,14 @@ const server = endpoint
   ? undefined
   : spawn(
       process.execPath,
-      ['--import', 'tsx', 'test/handlers/local-sqs-process.ts', dir, 'bench'],
-      {
-        stdio: ['ignore', 'pipe', 'inherit'],
-      },
+      [
+        '--import',
+        'tsx',
+        fileURLToPath(new URL('../test/handlers/local-sqs-process.ts', import.meta.url)),
+        dir,
+        'bench',
+      ],
+      { cwd: fileURLToPath(new URL('..', import.meta.url)), stdio: ['ignore', 'pipe', 'inherit'] },
     );
 if (server) {
   for await (const line of createInterface({ input: server.stdout })) {

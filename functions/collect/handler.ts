@@ -13,7 +13,7 @@ export function defaultDeps(): CollectDeps {
   return {
     lookupKey: (rawKey) => keys.lookup(rawKey),
     queue: new SqsEventQueue(clients.sqs, config.eventsQueueUrl),
-    logger: createLogger({ service: 'collect' }),
+    logger: createLogger({ service: 'collect', level: config.logLevel }),
     maxFutureSkewSeconds: config.maxFutureSkewSeconds,
     eventRetentionDays: config.eventRetentionDays,
   };

@@ -10,7 +10,7 @@ export function defaultDeps(): IngestDeps {
   const store = new EventStore(awsClients().documents, config.eventsTable, config.eventRetentionDays);
   return {
     putEvents: (events) => store.putAll(events),
-    logger: createLogger({ service: 'ingest' }),
+    logger: createLogger({ service: 'ingest', level: config.logLevel }),
   };
 }
 

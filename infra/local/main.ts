@@ -22,7 +22,6 @@ async function main(): Promise<void> {
   const log = values.quiet ? () => {} : (line: string) => console.error(`portrait: ${line}`);
   const runtime = await startLocalRuntime({ dataDir: values['data-dir'], port, host: values.host, log });
 
-  const basic = Buffer.from(`${runtime.devWriteKey}:`).toString('base64');
   console.log(
     [
       '',
@@ -35,7 +34,7 @@ async function main(): Promise<void> {
       '',
       'Send an event:',
       `  curl -s ${runtime.apiUrl}/v1/track -H 'Content-Type: application/json' \\`,
-      `    -H 'Authorization: Basic ${basic}' \\`,
+      `    -u '${runtime.devWriteKey}:' \\`,
       `    -d '{"userId":"u-1001","event":"Order Completed","properties":{"orderId":"o-1","revenue":88.5,"currency":"CNY"}}'`,
       '',
       'Press Ctrl-C to stop.',

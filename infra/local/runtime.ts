@@ -185,6 +185,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       [runtimeEnvNames.eventRetentionDays]: String(config.eventRetentionDays),
       [runtimeEnvNames.maxFutureSkewSeconds]: String(config.maxFutureSkewSeconds),
       [runtimeEnvNames.brandTimeZone]: config.brandTimeZone,
+      [runtimeEnvNames.logLevel]: process.env[runtimeEnvNames.logLevel] ?? config.logLevel,
     });
 
     const sqsClient = new SQSClient({ ...clientConfig, endpoint: sqsServer.endpoint });

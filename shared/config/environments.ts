@@ -1,3 +1,5 @@
+import type { LogLevel } from '../logging/logger.ts';
+
 /**
  * Per-environment configuration, typed, in one place. The CDK app picks one with `-c env=NAME`;
  * the local runtime uses `local`. Physical resource names are generated, never configured.
@@ -16,6 +18,8 @@ export interface EnvironmentConfig {
   readonly pointInTimeRecovery: boolean;
   readonly deletionProtection: boolean;
   readonly logRetentionDays: 7 | 30 | 90 | 365;
+  /** Lowest level handlers write. */
+  readonly logLevel: LogLevel;
   readonly api: {
     /** Steady-state requests per second across the HTTP API stage. */
     readonly throttleRateLimit: number;
@@ -41,6 +45,7 @@ const base = {
   eventRetentionDays: 400,
   maxFutureSkewSeconds: 24 * 3600,
   logRetentionDays: 30,
+  logLevel: 'info',
 } as const;
 
 export const environments: Readonly<Record<string, EnvironmentConfig>> = {

@@ -1,3 +1,5 @@
+import type { LogLevel } from '../logging/logger.ts';
+
 /**
  * Configuration a handler reads from its environment, read once at cold start. The CDK app and
  * the local runtime set exactly these variables (names in `runtimeEnvNames`).
@@ -11,6 +13,7 @@ export const runtimeEnvNames = {
   maxFutureSkewSeconds: 'PORTRAIT_MAX_FUTURE_SKEW_SECONDS',
   brandTimeZone: 'PORTRAIT_BRAND_TIME_ZONE',
   environment: 'PORTRAIT_ENV',
+  logLevel: 'PORTRAIT_LOG_LEVEL',
 } as const;
 
 export interface RuntimeConfig {
@@ -21,6 +24,7 @@ export interface RuntimeConfig {
   readonly eventRetentionDays: number;
   readonly maxFutureSkewSeconds: number;
   readonly brandTimeZone: string;
+  readonly logLevel: LogLevel;
 }
 
 export class MissingConfigurationError extends Error {
@@ -47,6 +51,16 @@ function positiveNumber(env: NodeJS.ProcessEnv, name: string, fallback: number):
   return value;
 }
 
+const logLevels: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
+
+function logLevel(raw: string | undefined): LogLevel {
+  const value = (raw ?? 'info').toLowerCase();
+  if (!(logLevels as readonly string[]).includes(value)) {
+    throw new MissingConfigurationError(`${runtimeEnvNames.logLevel} (one of ${logLevels.join(', ')}, got "${raw}")`);
+  }
+  return value as LogLevel;
+}
+
 /** Reads the handler configuration from `env` (default `process.env`). */
 export function readRuntimeConfig(env: NodeJS.ProcessEnv = process.env): RuntimeConfig {
   const n = runtimeEnvNames;
@@ -58,5 +72,6 @@ export function readRuntimeConfig(env: NodeJS.ProcessEnv = process.env): Runtime
     eventRetentionDays: positiveNumber(env, n.eventRetentionDays, 400),
     maxFutureSkewSeconds: positiveNumber(env, n.maxFutureSkewSeconds, 24 * 3600),
     brandTimeZone: env[n.brandTimeZone] ?? 'Asia/Shanghai',
+    logLevel: logLevel(env[n.logLevel]),
   };
 }

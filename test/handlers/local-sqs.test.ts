@@ -4,6 +4,7 @@ import { appendFile, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import {
   ChangeMessageVisibilityCommand,
   DeleteMessageBatchCommand,
@@ -28,6 +29,8 @@ import {
   startLocalSqs,
 } from '../../infra/local/queue/sqs-server.ts';
 
+const serverScript = fileURLToPath(new URL('./local-sqs-process.ts', import.meta.url));
+const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 const cleanups: Array<() => Promise<void>> = [];
 
 afterEach(async () => {
@@ -313,6 +316,31 @@ describe('local SQS server', () => {
     expect((notInFlight as Error).name).toBe('MessageNotInflight');
   });
 
+  it('ends a long poll as soon as a message becomes visible again', async () => {
+    const { client, work } = await start(await tempDir());
+    await client.send(new SendMessageCommand({ QueueUrl: work, MessageBody: 'x' }));
+    const { Messages = [] } = await client.send(
+      new ReceiveMessageCommand({ QueueUrl: work, VisibilityTimeout: 30 }),
+    );
+    const started = Date.now();
+
+    const longPoll = client.send(
+      new ReceiveMessageCommand({ QueueUrl: work, WaitTimeSeconds: 10 }),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await client.send(
+      new ChangeMessageVisibilityCommand({
+        QueueUrl: work,
+        ReceiptHandle: Messages[0]?.ReceiptHandle,
+        VisibilityTimeout: 1,
+      }),
+    );
+    const polled = await longPoll;
+
+    expect(polled.Messages?.[0]?.MessageId).toBe(Messages[0]?.MessageId);
+    expect(Date.now() - started).toBeLessThan(3_000);
+  });
+
   it('moves a message to the dead-letter queue after maxReceiveCount receives, and a redrive moves it back', async () => {
     const { client, work, dlq } = await start(await tempDir());
     const { MessageId } = await client.send(
@@ -516,14 +544,10 @@ describe('local SQS server', () => {
 
   it('loses no acknowledged message and revives no acknowledged deletion when killed with SIGKILL under load', async () => {
     const dir = await tempDir();
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', 'test/handlers/local-sqs-process.ts', dir, 'load'],
-      {
-        cwd: process.cwd(),
-        stdio: ['ignore', 'pipe', 'inherit'],
-      },
-    );
+    const child = spawn(process.execPath, ['--import', 'tsx', serverScript, dir, 'load'], {
+      cwd: repoRoot,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     cleanups.push(async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     });

@@ -62,7 +62,7 @@ describe('local runtime, end to end over HTTP', () => {
   });
 
   it('stores a resent event only once', async () => {
-    const event = { messageId: 'dup-1', userId: 'dup', event: 'Store Visited' };
+    const event = { messageId: 'dup-1', userId: 'dup', event: 'Store Visited', properties: { store: '北京三里屯店' } };
     for (let i = 0; i < 3; i += 1) expect((await t.post('/v1/track', event)).status).toBe(200);
     await t.runtime.idle();
     expect(await t.storedFor('u#dup')).toHaveLength(1);

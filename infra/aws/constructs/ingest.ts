@@ -47,6 +47,7 @@ export class Ingest extends Construct {
       eventRetentionDays: String(config.eventRetentionDays),
       maxFutureSkewSeconds: String(config.maxFutureSkewSeconds),
       brandTimeZone: config.brandTimeZone,
+      logLevel: config.logLevel,
     };
 
     this.collect = new PortraitFunction(this, 'Collect', {

@@ -245,7 +245,8 @@ export class DurableQueue {
   private readonly ready = new SlotQueue();
   private readonly timers = new SlotHeap();
   private readonly counts = { visible: 0, inflight: 0, delayed: 0 };
-  private readonly waiters = new Set<() => void>();
+  /** Long polls in progress, each with the time its timer fires. */
+  private readonly waiters = new Map<() => void, number>();
   private liveBytes = 0;
   private compaction: Promise<void> | undefined;
   private closed = false;
@@ -537,6 +538,10 @@ export class DurableQueue {
   /** Queues the moment `message` becomes visible, dropping stale timers once they dominate. */
   private scheduleVisibility(message: StoredMessage): void {
     this.timers.push({ message, version: message.version, at: message.visibleAt });
+    // A long poll sleeping past this moment must look again then.
+    for (const [waiter, wakeAt] of this.waiters) {
+      if (wakeAt > message.visibleAt) waiter();
+    }
     // A deleted message's timer would otherwise stay (with the message) until its timeout.
     const live = this.counts.inflight + this.counts.delayed;
     if (this.timers.size > 1024 && this.timers.size > 4 * live) {
@@ -751,14 +756,14 @@ export class DurableQueue {
         resolve();
       };
       const timer = setTimeout(done, Math.max(0, wakeAt - Date.now()));
-      this.waiters.add(done);
+      this.waiters.set(done, wakeAt);
       signal?.addEventListener('abort', done, { once: true });
     });
   }
 
   private wake(): void {
     if (this.waiters.size === 0) return;
-    for (const waiter of [...this.waiters]) waiter();
+    for (const waiter of [...this.waiters.keys()]) waiter();
   }
 
   private parseReceiptHandle(receiptHandle: string): string {
