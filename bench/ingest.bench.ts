@@ -18,7 +18,7 @@ import { ensureTables } from '../infra/local/tables.ts';
 import { EventStore } from '../shared/adapters/event-store.ts';
 import { validateEvent } from '../shared/domain/ingest/validate-event.ts';
 import { exited, freePort, spawnRuntime } from '../test/support/child-runtime.ts';
-import { readOnlineRetail, type RetailLine } from './online-retail.ts';
+import { type RetailLine, readOnlineRetail } from './online-retail.ts';
 
 const { values } = parseArgs({
   options: {
@@ -58,7 +58,14 @@ function eventAt(i: number): Record<string, unknown> {
       revenue: Math.round(line.quantity * Number(price) * 100) / 100,
       currency: 'GBP',
       store: line.country,
-      products: [{ sku: line.stockCode, category: line.description.slice(0, 40), price: Number(price), quantity: line.quantity }],
+      products: [
+        {
+          sku: line.stockCode,
+          category: line.description.slice(0, 40),
+          price: Number(price),
+          quantity: line.quantity,
+        },
+      ],
     },
     context: { library: { name: 'portrait-bench', version: '1' } },
   };
@@ -94,7 +101,12 @@ async function pipelineRun(): Promise<{
     for (const part of parts) {
       if (!part.includes('"message":"ingest"')) continue;
       const entry = JSON.parse(part) as { stored: number; duplicates: number; writeUnits: number };
-      logs.push({ at: Date.now(), stored: entry.stored, duplicates: entry.duplicates, writeUnits: entry.writeUnits });
+      logs.push({
+        at: Date.now(),
+        stored: entry.stored,
+        duplicates: entry.duplicates,
+        writeUnits: entry.writeUnits,
+      });
     }
   });
 
@@ -106,7 +118,8 @@ async function pipelineRun(): Promise<{
     while (nextBatch < batches) {
       const b = nextBatch++;
       const batch = [];
-      for (let i = b * batchSize; i < Math.min(totalEvents, (b + 1) * batchSize); i += 1) batch.push(eventAt(i));
+      for (let i = b * batchSize; i < Math.min(totalEvents, (b + 1) * batchSize); i += 1)
+        batch.push(eventAt(i));
       for (;;) {
         const response = await fetch(`${runtime.apiUrl}/v1/batch`, {
           method: 'POST',
@@ -118,14 +131,17 @@ async function pipelineRun(): Promise<{
           accepted += batch.length;
           break;
         }
-        if (response.status < 500) throw new Error(`batch ${b}: ${response.status} ${text.slice(0, 300)}`);
+        if (response.status < 500)
+          throw new Error(`batch ${b}: ${response.status} ${text.slice(0, 300)}`);
       }
     }
   };
   const progress = setInterval(() => {
     const stored = logs.reduce((n, l) => n + l.stored, 0);
     const s = (Date.now() - started) / 1000;
-    process.stderr.write(`  ${s.toFixed(0)} s: accepted ${accepted}, stored ${stored} (${(stored / s).toFixed(0)}/s)\n`);
+    process.stderr.write(
+      `  ${s.toFixed(0)} s: accepted ${accepted}, stored ${stored} (${(stored / s).toFixed(0)}/s)\n`,
+    );
   }, 10_000);
   await Promise.all(Array.from({ length: senders }, sender));
   const httpSeconds = (Date.now() - started) / 1000;
@@ -137,7 +153,9 @@ async function pipelineRun(): Promise<{
 
   const windows: number[] = [];
   for (let from = started; from < finished; from += windowSeconds * 1000) {
-    const n = logs.filter((l) => l.at >= from && l.at < from + windowSeconds * 1000).reduce((s, l) => s + l.stored, 0);
+    const n = logs
+      .filter((l) => l.at >= from && l.at < from + windowSeconds * 1000)
+      .reduce((s, l) => s + l.stored, 0);
     windows.push(n / Math.min(windowSeconds, (finished - from) / 1000));
   }
   runtime.child.kill('SIGINT');
@@ -194,14 +212,24 @@ const median = (xs: number[]) => {
 };
 
 console.log(`Portrait ingest benchmark — ${new Date().toISOString()}`);
-console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`);
-console.log(`data: UCI Online Retail lines with quantity > 0 and price > 0 (${lines.length} lines, cycled), as Order Completed events`);
-console.log(`load: ${totalEvents} events, ${batchSize} per /v1/batch request, ${senders} concurrent senders\n`);
+console.log(
+  `machine: ${cpus().length} × ${cpus()[0]?.model ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`,
+);
+console.log(
+  `data: UCI Online Retail lines with quantity > 0 and price > 0 (${lines.length} lines, cycled), as Order Completed events`,
+);
+console.log(
+  `load: ${totalEvents} events, ${batchSize} per /v1/batch request, ${senders} concurrent senders\n`,
+);
 
-console.log(`raw: DynamoDB Local alone, ${rawEvents} of the same items, conditional PutItem × 32 in flight ...`);
+console.log(
+  `raw: DynamoDB Local alone, ${rawEvents} of the same items, conditional PutItem × 32 in flight ...`,
+);
 const raw = await rawRun(rawEvents);
 const rawRate = rawEvents / raw.seconds;
-console.log(`  ${rawRate.toFixed(0)} items/s (${raw.seconds.toFixed(1)} s), ${raw.writeUnits.toFixed(2)} write units/item\n`);
+console.log(
+  `  ${rawRate.toFixed(0)} items/s (${raw.seconds.toFixed(1)} s), ${raw.writeUnits.toFixed(2)} write units/item\n`,
+);
 
 console.log('pipeline: HTTP → collect → local SQS → ingest → DynamoDB Local ...');
 const run = await pipelineRun();
@@ -209,12 +237,20 @@ const rate = run.stored / run.seconds;
 const quarter = Math.max(1, Math.floor(run.windows.length / 4));
 const firstQuarter = median(run.windows.slice(0, quarter));
 const lastQuarter = median(run.windows.slice(-quarter));
-console.log(`  stored ${run.stored} of ${run.accepted} accepted (${run.duplicates} duplicates) in ${run.seconds.toFixed(1)} s`);
-console.log(`  HTTP acceptance finished after ${run.httpSeconds.toFixed(1)} s (${(run.accepted / run.httpSeconds).toFixed(0)} events/s accepted)`);
+console.log(
+  `  stored ${run.stored} of ${run.accepted} accepted (${run.duplicates} duplicates) in ${run.seconds.toFixed(1)} s`,
+);
+console.log(
+  `  HTTP acceptance finished after ${run.httpSeconds.toFixed(1)} s (${(run.accepted / run.httpSeconds).toFixed(0)} events/s accepted)`,
+);
 console.log(`  sustained: ${rate.toFixed(0)} events/s stored end to end`);
 console.log(
   `  per ${windowSeconds} s window: min ${Math.min(...run.windows).toFixed(0)}, median ${median(run.windows).toFixed(0)}, max ${Math.max(...run.windows).toFixed(0)}; ` +
     `first-quarter median ${firstQuarter.toFixed(0)}, last-quarter median ${lastQuarter.toFixed(0)} → ${lastQuarter >= 0.9 * firstQuarter ? 'holds' : 'does NOT hold'} over the run`,
 );
-console.log(`  write units per event (consumed capacity reported by DynamoDB): ${(run.writeUnits / run.stored).toFixed(2)}`);
-console.log(`\nratio pipeline / raw: ${((100 * rate) / rawRate).toFixed(0)} % (target ≥ 2,000 events/s, or ≥ 70 % of raw)`);
+console.log(
+  `  write units per event (consumed capacity reported by DynamoDB): ${(run.writeUnits / run.stored).toFixed(2)}`,
+);
+console.log(
+  `\nratio pipeline / raw: ${((100 * rate) / rawRate).toFixed(0)} % (target ≥ 2,000 events/s, or ≥ 70 % of raw)`,
+);

@@ -14,7 +14,14 @@ export interface RetailLine {
   readonly country: string;
 }
 
-export const onlineRetailPath = resolve(import.meta.dirname, '..', '..', 'shared', 'data', 'online_retail.csv.gz');
+export const onlineRetailPath = resolve(
+  import.meta.dirname,
+  '..',
+  '..',
+  'shared',
+  'data',
+  'online_retail.csv.gz',
+);
 
 /** Splits one CSV line (RFC 4180 quoting). */
 function splitCsvLine(line: string): string[] {
@@ -46,8 +53,16 @@ export function readOnlineRetail(path = onlineRetailPath): RetailLine[] {
   const out: RetailLine[] = [];
   for (const line of lines.slice(1)) {
     if (line.length === 0) continue;
-    const [invoiceNo, stockCode, description, quantity, invoiceDate, unitPrice, customerId, country] =
-      splitCsvLine(line);
+    const [
+      invoiceNo,
+      stockCode,
+      description,
+      quantity,
+      invoiceDate,
+      unitPrice,
+      customerId,
+      country,
+    ] = splitCsvLine(line);
     out.push({
       invoiceNo: invoiceNo ?? '',
       stockCode: stockCode ?? '',

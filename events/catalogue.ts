@@ -85,7 +85,7 @@ const orderCompleted = {
   type: 'object',
   title: 'Order Completed',
   description: 'A member completed an order (online, in a mini-program or at a POS).',
-  required: ['orderId', 'revenue', 'currency'],
+  required: ['orderId', 'revenue'],
   properties: {
     orderId: shortText('Order id, unique per brand'),
     revenue: money('Revenue of the order, after discounts, without shipping and tax'),

@@ -2,7 +2,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { GetQueueAttributesCommand, SQSClient, StartMessageMoveTaskCommand } from '@aws-sdk/client-sqs';
+import {
+  GetQueueAttributesCommand,
+  SQSClient,
+  StartMessageMoveTaskCommand,
+} from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { WriteKeyStore } from '../shared/adapters/write-key-store.ts';
 import { generateWriteKey } from '../shared/domain/keys/write-key.ts';
@@ -75,7 +79,9 @@ async function localTarget(dataDir: string, needQueue: boolean): Promise<Target>
     };
   }
   if (needQueue) {
-    throw new CliError(`The local runtime is not running on ${dataDir}; start it with "npm start" first.`);
+    throw new CliError(
+      `The local runtime is not running on ${dataDir}; start it with "npm start" first.`,
+    );
   }
   // Keys live in DynamoDB Local's files: open them directly when the runtime is stopped.
   const dynamoLocal = await startDynamoDbLocal({ dbPath: join(dataDir, 'dynamodb') });
@@ -108,7 +114,9 @@ function arnOfLocalQueue(url: string): string {
 }
 
 async function queueArn(sqs: SQSClient, url: string): Promise<string> {
-  const result = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }));
+  const result = await sqs.send(
+    new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }),
+  );
   return result.Attributes?.QueueArn ?? arnOfLocalQueue(url);
 }
 
@@ -144,7 +152,9 @@ async function main(argv: string[]): Promise<void> {
       const scopes = values.scopes.split(',').map((scope) => scope.trim()) as Scope[];
       const unknown = scopes.filter((scope) => !knownScopes.includes(scope));
       if (unknown.length > 0) {
-        throw new CliError(`Unknown scope(s): ${unknown.join(', ')}. Known: ${knownScopes.join(', ')}`);
+        throw new CliError(
+          `Unknown scope(s): ${unknown.join(', ')}. Known: ${knownScopes.join(', ')}`,
+        );
       }
       const sourceId = values.source ?? values.name.toLowerCase().replace(/[^a-z0-9]+/g, '-');
       const rawKey = generateWriteKey(values.aws ? 'live' : 'dev');
@@ -162,16 +172,28 @@ async function main(argv: string[]): Promise<void> {
       const records = await new WriteKeyStore(target.documents, target.keysTable).list();
       for (const record of records) {
         console.log(
-          [record.keyHash.slice(0, 12), record.sourceId, record.name, record.scopes.join(','), record.createdAt, record.revoked ? 'revoked' : 'active'].join('\t'),
+          [
+            record.keyHash.slice(0, 12),
+            record.sourceId,
+            record.name,
+            record.scopes.join(','),
+            record.createdAt,
+            record.revoked ? 'revoked' : 'active',
+          ].join('\t'),
         );
       }
       return;
     }
     if (group === 'dlq' && (command === 'count' || command === 'redrive')) {
-      if (!target.sqs || !target.dlqUrl) throw new CliError('dlq commands need --dlq-url (and --queue-url) with --aws');
-      if (values.queue !== 'events') throw new CliError(`Unknown queue "${values.queue}". Known: events`);
+      if (!target.sqs || !target.dlqUrl)
+        throw new CliError('dlq commands need --dlq-url (and --queue-url) with --aws');
+      if (values.queue !== 'events')
+        throw new CliError(`Unknown queue "${values.queue}". Known: events`);
       const attributes = await target.sqs.send(
-        new GetQueueAttributesCommand({ QueueUrl: target.dlqUrl, AttributeNames: ['ApproximateNumberOfMessages'] }),
+        new GetQueueAttributesCommand({
+          QueueUrl: target.dlqUrl,
+          AttributeNames: ['ApproximateNumberOfMessages'],
+        }),
       );
       const count = Number(attributes.Attributes?.ApproximateNumberOfMessages ?? 0);
       if (command === 'count') {
@@ -183,11 +205,15 @@ async function main(argv: string[]): Promise<void> {
         return;
       }
       const sourceArn = await queueArn(target.sqs, target.dlqUrl);
-      const destinationArn = target.queueUrl ? await queueArn(target.sqs, target.queueUrl) : undefined;
+      const destinationArn = target.queueUrl
+        ? await queueArn(target.sqs, target.queueUrl)
+        : undefined;
       const task = await target.sqs.send(
         new StartMessageMoveTaskCommand({ SourceArn: sourceArn, DestinationArn: destinationArn }),
       );
-      console.log(`Redriving ${count} message(s) back to the ${values.queue} queue (task ${task.TaskHandle ?? 'started'}).`);
+      console.log(
+        `Redriving ${count} message(s) back to the ${values.queue} queue (task ${task.TaskHandle ?? 'started'}).`,
+      );
       return;
     }
     throw new CliError(`Unknown command "${positionals.join(' ')}".\n\n${usage}`);
@@ -204,4 +230,3 @@ main(process.argv.slice(2)).catch((error: unknown) => {
   console.error(`portrait: ${error instanceof Error ? error.message : String(error)}`);
   process.exit(1);
 });
-

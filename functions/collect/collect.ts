@@ -70,8 +70,13 @@ function decodeBody(event: APIGatewayProxyEventV2): Buffer {
     try {
       bytes = gunzipSync(bytes, { maxOutputLength: ingestLimits.maxBatchBytes + 1 });
     } catch (error) {
-      if (error instanceof RangeError || (error as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') {
-        throw new PayloadTooLargeError(`The inflated body exceeds ${ingestLimits.maxBatchBytes} bytes.`);
+      if (
+        error instanceof RangeError ||
+        (error as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE'
+      ) {
+        throw new PayloadTooLargeError(
+          `The inflated body exceeds ${ingestLimits.maxBatchBytes} bytes.`,
+        );
       }
       throw new PortraitHttpError(400, 'invalid_body', 'The body is not valid gzip.');
     }
@@ -85,7 +90,13 @@ function decodeBody(event: APIGatewayProxyEventV2): Buffer {
 }
 
 function rejectionBody(error: EventError, requestId: string) {
-  return { success: false, code: error.code, message: error.message, pointer: error.pointer, requestId };
+  return {
+    success: false,
+    code: error.code,
+    message: error.message,
+    pointer: error.pointer,
+    requestId,
+  };
 }
 
 /**
@@ -110,7 +121,12 @@ export function makeCollectHandler(deps: CollectDeps) {
     try {
       const path = event.rawPath;
       if (!isIngestPath(path)) {
-        return jsonResponse(404, { success: false, code: 'not_found', message: `No route ${path}`, requestId });
+        return jsonResponse(404, {
+          success: false,
+          code: 'not_found',
+          message: `No route ${path}`,
+          requestId,
+        });
       }
       const headerKey = writeKeyFromAuthorization(header(event, 'authorization'));
       // A header key is checked before the body is even read; a body key only after parsing.
@@ -129,7 +145,8 @@ export function makeCollectHandler(deps: CollectDeps) {
         newMessageId,
       });
       const keyRecord =
-        headerRecord ?? (await authenticate(parsed.kind === 'parsed' ? parsed.writeKeyFromBody : undefined));
+        headerRecord ??
+        (await authenticate(parsed.kind === 'parsed' ? parsed.writeKeyFromBody : undefined));
       if (parsed.kind === 'rejected') {
         return jsonResponse(parsed.status, rejectionBody(parsed.error, requestId));
       }

@@ -1,5 +1,5 @@
-import { SqsEventQueue } from '../../shared/adapters/event-queue.ts';
 import { awsClients } from '../../shared/adapters/aws-clients.ts';
+import { SqsEventQueue } from '../../shared/adapters/event-queue.ts';
 import { WriteKeyStore } from '../../shared/adapters/write-key-store.ts';
 import { readRuntimeConfig } from '../../shared/config/runtime.ts';
 import { createLogger } from '../../shared/logging/logger.ts';

@@ -7,7 +7,11 @@ import { type IngestDeps, makeIngestHandler } from './ingest.ts';
 /** Production wiring: configuration read and clients created once per cold start. */
 export function defaultDeps(): IngestDeps {
   const config = readRuntimeConfig();
-  const store = new EventStore(awsClients().documents, config.eventsTable, config.eventRetentionDays);
+  const store = new EventStore(
+    awsClients().documents,
+    config.eventsTable,
+    config.eventRetentionDays,
+  );
   return {
     putEvents: (events) => store.putAll(events),
     logger: createLogger({ service: 'ingest', level: config.logLevel }),

@@ -36,6 +36,11 @@ export type IngestPath = (typeof ingestPaths)[number];
 /** Every HTTP route, read by the CDK HTTP API and by the local gateway. */
 export const routes: readonly RouteDeclaration[] = [
   ...ingestPaths.map(
-    (path): RouteDeclaration => ({ method: 'POST', path, function: 'collect', scope: 'events:write' }),
+    (path): RouteDeclaration => ({
+      method: 'POST',
+      path,
+      function: 'collect',
+      scope: 'events:write',
+    }),
   ),
 ];

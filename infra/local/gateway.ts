@@ -92,13 +92,20 @@ export function toHttpApiEvent(
 }
 
 function send(response: ServerResponse, result: APIGatewayProxyResultV2): void {
-  if (typeof result === 'string' || typeof result !== 'object' || result === null || !('statusCode' in result)) {
+  if (
+    typeof result === 'string' ||
+    typeof result !== 'object' ||
+    result === null ||
+    !('statusCode' in result)
+  ) {
     // HTTP API infers a 200 JSON response from a bare value.
     response.writeHead(200, { 'content-type': 'application/json' });
     response.end(typeof result === 'string' ? result : JSON.stringify(result));
     return;
   }
-  const headers: Record<string, string | string[]> = { ...(result.headers as Record<string, string>) };
+  const headers: Record<string, string | string[]> = {
+    ...(result.headers as Record<string, string>),
+  };
   if (result.cookies?.length) headers['set-cookie'] = result.cookies;
   response.writeHead(result.statusCode ?? 200, headers);
   const body = result.body ?? '';
@@ -161,7 +168,12 @@ export async function startGateway(options: {
         sendJson(response, 500, { message: 'Internal Server Error' });
         return;
       }
-      const event = toHttpApiEvent(request, Buffer.concat(chunks), match.entry.route, pathParameters);
+      const event = toHttpApiEvent(
+        request,
+        Buffer.concat(chunks),
+        match.entry.route,
+        pathParameters,
+      );
       handler(event).then(
         (result) => send(response, result),
         (error: unknown) => {

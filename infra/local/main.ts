@@ -20,7 +20,12 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const log = values.quiet ? () => {} : (line: string) => console.error(`portrait: ${line}`);
-  const runtime = await startLocalRuntime({ dataDir: values['data-dir'], port, host: values.host, log });
+  const runtime = await startLocalRuntime({
+    dataDir: values['data-dir'],
+    port,
+    host: values.host,
+    log,
+  });
 
   console.log(
     [
@@ -64,6 +69,8 @@ async function main(): Promise<void> {
 
 main().catch((error: unknown) => {
   const err = error as { code?: string; message?: string };
-  console.error(`portrait: failed to start: ${err.message ?? String(error)}${err.code ? ` (${err.code})` : ''}`);
+  console.error(
+    `portrait: failed to start: ${err.message ?? String(error)}${err.code ? ` (${err.code})` : ''}`,
+  );
   process.exit(1);
 });

@@ -6,7 +6,12 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { DynamoDBBatchResponse, DynamoDBStreamEvent, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import type {
+  DynamoDBBatchResponse,
+  DynamoDBStreamEvent,
+  SQSBatchResponse,
+  SQSEvent,
+} from 'aws-lambda';
 import { WriteKeyStore } from '../../shared/adapters/write-key-store.ts';
 import { environmentConfig } from '../../shared/config/environments.ts';
 import { runtimeEnvNames } from '../../shared/config/runtime.ts';
@@ -15,7 +20,11 @@ import { type FunctionId, functions } from '../declarations/functions.ts';
 import { queues } from '../declarations/queues.ts';
 import { routes } from '../declarations/routes.ts';
 import { streamConsumers } from '../declarations/streams.ts';
-import { type DynamoDbLocalHandle, localAwsClientConfig, startDynamoDbLocal } from './dynamodb-local.ts';
+import {
+  type DynamoDbLocalHandle,
+  localAwsClientConfig,
+  startDynamoDbLocal,
+} from './dynamodb-local.ts';
 import { type Gateway, type HttpHandler, startGateway } from './gateway.ts';
 import { SqsEventSource } from './queue/sqs-event-source.ts';
 import { startLocalSqs } from './queue/sqs-server.ts';
@@ -63,7 +72,9 @@ export interface LocalRuntime extends RuntimeEndpoints {
 export class RuntimeAlreadyRunningError extends Error {
   readonly code = 'runtime_already_running';
   constructor(dataDir: string, pid: number) {
-    super(`Another Portrait runtime (pid ${pid}) is using ${dataDir}. Stop it or pass another --data-dir.`);
+    super(
+      `Another Portrait runtime (pid ${pid}) is using ${dataDir}. Stop it or pass another --data-dir.`,
+    );
     this.name = 'RuntimeAlreadyRunningError';
   }
 }
@@ -141,7 +152,9 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
 
   try {
     log('starting DynamoDB Local ...');
-    const dynamo: DynamoDbLocalHandle = await startDynamoDbLocal({ dbPath: join(dataDir, 'dynamodb') });
+    const dynamo: DynamoDbLocalHandle = await startDynamoDbLocal({
+      dbPath: join(dataDir, 'dynamodb'),
+    });
     writeFileSync(join(dataDir, 'dynamodb.pid'), String(dynamo.process.pid ?? 0));
     stoppers.push(() => dynamo.stop());
     const clientConfig = localAwsClientConfig(dynamo.endpoint);
@@ -231,10 +244,14 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
           join(dataDir, 'checkpoints', `${consumer.table}-${consumer.function}.json`),
         ),
         onFailure: async (failure) => {
-          log(`stream ${consumer.table} → ${consumer.function}: ${failure.records.length} record(s) sent to ${STREAM_FAILURE_QUEUE}: ${failure.reason}`);
-          await sqsServer.queues.get(STREAM_FAILURE_QUEUE)?.send(
-            JSON.stringify({ table: consumer.table, function: consumer.function, ...failure }),
+          log(
+            `stream ${consumer.table} → ${consumer.function}: ${failure.records.length} record(s) sent to ${STREAM_FAILURE_QUEUE}: ${failure.reason}`,
           );
+          await sqsServer.queues
+            .get(STREAM_FAILURE_QUEUE)
+            ?.send(
+              JSON.stringify({ table: consumer.table, function: consumer.function, ...failure }),
+            );
         },
         log,
       });
@@ -298,7 +315,11 @@ async function ensureDevWriteKey(dataDir: string, store: WriteKeyStore): Promise
     if (await store.lookup(key)) return key;
   }
   const key = generateWriteKey('dev');
-  await store.create(key, { sourceId: 'dev', name: 'Development key (local runtime)', scopes: ['events:write'] });
+  await store.create(key, {
+    sourceId: 'dev',
+    name: 'Development key (local runtime)',
+    scopes: ['events:write'],
+  });
   writeFileSync(file, `${key}\n`, { mode: 0o600 });
   return key;
 }

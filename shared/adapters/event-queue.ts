@@ -43,7 +43,9 @@ export class SqsEventQueue implements EventQueue {
       pending = pending.filter((entry) => failed.has(entry.Id));
       if (pending.length === 0) return;
       if (attempt >= this.maxAttempts) {
-        throw new EventQueueSendError(`${pending.length} message(s) not accepted after ${attempt} attempts`);
+        throw new EventQueueSendError(
+          `${pending.length} message(s) not accepted after ${attempt} attempts`,
+        );
       }
       await new Promise((resolve) => setTimeout(resolve, 25 * 2 ** attempt));
     }

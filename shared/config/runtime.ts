@@ -56,7 +56,9 @@ const logLevels: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
 function logLevel(raw: string | undefined): LogLevel {
   const value = (raw ?? 'info').toLowerCase();
   if (!(logLevels as readonly string[]).includes(value)) {
-    throw new MissingConfigurationError(`${runtimeEnvNames.logLevel} (one of ${logLevels.join(', ')}, got "${raw}")`);
+    throw new MissingConfigurationError(
+      `${runtimeEnvNames.logLevel} (one of ${logLevels.join(', ')}, got "${raw}")`,
+    );
   }
   return value as LogLevel;
 }

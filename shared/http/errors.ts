@@ -34,9 +34,14 @@ export class InvalidWriteKeyError extends PortraitHttpError {
 
 export class InsufficientScopeError extends PortraitHttpError {
   constructor(required: Scope) {
-    super(403, 'insufficient_scope', `This key lacks the scope "${required}" that this route needs.`, {
-      requiredScope: required,
-    });
+    super(
+      403,
+      'insufficient_scope',
+      `This key lacks the scope "${required}" that this route needs.`,
+      {
+        requiredScope: required,
+      },
+    );
   }
 }
 

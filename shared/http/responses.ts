@@ -25,7 +25,8 @@ export function errorResponse(
   logger: Logger,
 ): APIGatewayProxyStructuredResultV2 {
   if (error instanceof PortraitHttpError) {
-    if (error.status >= 500) logger.error(error.message, { code: error.code, requestId, ...error.details });
+    if (error.status >= 500)
+      logger.error(error.message, { code: error.code, requestId, ...error.details });
     return jsonResponse(error.status, {
       success: false,
       code: error.code,

@@ -31,11 +31,7 @@ function redact(value: unknown, depth: number): unknown {
 
 /** A logger writing JSON lines to `write` (default stdout) at `level` and above. */
 export function createLogger(
-  options: {
-    service?: string;
-    level?: LogLevel;
-    write?: (line: string) => void;
-  } = {},
+  options: { service?: string; level?: LogLevel; write?: (line: string) => void } = {},
 ): Logger {
   const minimum = levelRank[options.level ?? 'info'];
   const write = options.write ?? ((line: string) => process.stdout.write(`${line}\n`));

@@ -6,7 +6,7 @@ import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, describe, expect, it } from 'vitest';
 import { localAwsClientConfig } from '../../infra/local/dynamodb-local.ts';
 import type { RuntimeEndpoints } from '../../infra/local/runtime.ts';
-import { exited, freePort, spawnRuntime, type ChildRuntime } from '../support/child-runtime.ts';
+import { type ChildRuntime, exited, freePort, spawnRuntime } from '../support/child-runtime.ts';
 import { basicAuth } from '../support/runtime.ts';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'portrait-crash-'));
@@ -21,12 +21,18 @@ afterAll(async () => {
 });
 
 async function scanMessageIds(endpoints: RuntimeEndpoints): Promise<string[]> {
-  const documents = DynamoDBDocumentClient.from(new DynamoDBClient(localAwsClientConfig(endpoints.dynamoEndpoint)));
+  const documents = DynamoDBDocumentClient.from(
+    new DynamoDBClient(localAwsClientConfig(endpoints.dynamoEndpoint)),
+  );
   const ids: string[] = [];
   let startKey: Record<string, unknown> | undefined;
   do {
     const page = await documents.send(
-      new ScanCommand({ TableName: endpoints.tables.events, ExclusiveStartKey: startKey, ProjectionExpression: 'sk' }),
+      new ScanCommand({
+        TableName: endpoints.tables.events,
+        ExclusiveStartKey: startKey,
+        ProjectionExpression: 'sk',
+      }),
     );
     ids.push(...(page.Items ?? []).map((item) => String(item.sk)));
     startKey = page.LastEvaluatedKey;
@@ -76,7 +82,9 @@ describe('crash safety', () => {
     expect(acknowledged.length).toBeGreaterThan(0);
 
     current = await spawnRuntime(dataDir, port);
-    const endpoints = JSON.parse(readFileSync(join(dataDir, 'runtime.json'), 'utf8')) as RuntimeEndpoints;
+    const endpoints = JSON.parse(
+      readFileSync(join(dataDir, 'runtime.json'), 'utf8'),
+    ) as RuntimeEndpoints;
     let stored: string[] = [];
     const deadline = Date.now() + 60_000;
     const wanted = new Set(acknowledged);

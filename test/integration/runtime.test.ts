@@ -26,7 +26,12 @@ describe('local runtime, end to end over HTTP', () => {
     const items = await t.storedFor('u#会员-1001');
     expect(items).toHaveLength(1);
     const stored = eventFromItem(items[0] as Record<string, unknown>);
-    expect(stored).toMatchObject({ messageId: 'it-track-1', type: 'track', event: 'Order Completed', sourceId: 'dev' });
+    expect(stored).toMatchObject({
+      messageId: 'it-track-1',
+      type: 'track',
+      event: 'Order Completed',
+      sourceId: 'dev',
+    });
   });
 
   it('accepts every Segment call type', async () => {
@@ -41,7 +46,9 @@ describe('local runtime, end to end over HTTP', () => {
       expect(await t.post(path, body), path).toEqual({ status: 200, body: { success: true } });
     }
     await t.runtime.idle();
-    const types = [...(await t.storedFor('u#all-1')), ...(await t.storedFor('a#anon-all-1'))].map((item) => item.type);
+    const types = [...(await t.storedFor('u#all-1')), ...(await t.storedFor('a#anon-all-1'))].map(
+      (item) => item.type,
+    );
     expect(types.sort()).toEqual(['alias', 'group', 'identify', 'page', 'screen']);
   });
 
@@ -54,7 +61,9 @@ describe('local runtime, end to end over HTTP', () => {
       ],
     });
     expect(response.status).toBe(207);
-    const body = response.body as { results: Array<{ index: number; status: string; code?: string }> };
+    const body = response.body as {
+      results: Array<{ index: number; status: string; code?: string }>;
+    };
     expect(body.results.map((r) => r.status)).toEqual(['accepted', 'rejected', 'accepted']);
     expect(body.results[1]?.code).toBe('missing_identity');
     await t.runtime.idle();
@@ -62,7 +71,12 @@ describe('local runtime, end to end over HTTP', () => {
   });
 
   it('stores a resent event only once', async () => {
-    const event = { messageId: 'dup-1', userId: 'dup', event: 'Store Visited', properties: { store: '北京三里屯店' } };
+    const event = {
+      messageId: 'dup-1',
+      userId: 'dup',
+      event: 'Store Visited',
+      properties: { store: '北京三里屯店' },
+    };
     for (let i = 0; i < 3; i += 1) expect((await t.post('/v1/track', event)).status).toBe(200);
     await t.runtime.idle();
     expect(await t.storedFor('u#dup')).toHaveLength(1);
@@ -72,7 +86,11 @@ describe('local runtime, end to end over HTTP', () => {
     const missing = await t.post('/v1/track', { userId: 'k', event: 'x' }, { authorization: '' });
     expect(missing.status).toBe(401);
     expect(missing.body).toMatchObject({ code: 'missing_write_key' });
-    const wrong = await t.post('/v1/track', { userId: 'k', event: 'x' }, { authorization: `Basic ${Buffer.from('nope:').toString('base64')}` });
+    const wrong = await t.post(
+      '/v1/track',
+      { userId: 'k', event: 'x' },
+      { authorization: `Basic ${Buffer.from('nope:').toString('base64')}` },
+    );
     expect(wrong.status).toBe(401);
     expect(wrong.body).toMatchObject({ code: 'invalid_write_key' });
   });
@@ -88,7 +106,9 @@ describe('local runtime, end to end over HTTP', () => {
 
   it('answers every entry of the bad-input corpus with its 4xx code, never a 5xx', async () => {
     for (const entry of badInputCorpus) {
-      const response = await t.post(entry.route, entry.body, { 'content-type': entry.contentType ?? 'application/json' });
+      const response = await t.post(entry.route, entry.body, {
+        'content-type': entry.contentType ?? 'application/json',
+      });
       expect(response.status, entry.name).toBe(entry.expectedStatus);
       expect((response.body as { code?: string }).code, entry.name).toBe(entry.expectedCode);
       expect(typeof (response.body as { message?: string }).message, entry.name).toBe('string');
@@ -100,7 +120,9 @@ describe('local runtime, end to end over HTTP', () => {
     for (const item of await t.storedEvents()) {
       const stored = eventFromItem(item);
       expect(item.sk).toBe(stored.messageId);
-      expect(item.pk).toBe(stored.userId !== undefined ? `u#${stored.userId}` : `a#${stored.anonymousId}`);
+      expect(item.pk).toBe(
+        stored.userId !== undefined ? `u#${stored.userId}` : `a#${stored.anonymousId}`,
+      );
     }
   });
 
@@ -110,24 +132,49 @@ describe('local runtime, end to end over HTTP', () => {
     const junk = fc.oneof(
       fc.jsonValue(),
       fc.string({ unit: 'binary' }),
-      fc.record({ type: fc.constantFrom('track', 'identify', 'page', 'nope', 7), userId: fc.oneof(fc.string(), fc.integer(), fc.constant(null)), event: fc.anything(), timestamp: fc.oneof(fc.string(), fc.date({ noInvalidDate: true }).map((d) => d.toISOString())), properties: fc.anything() }, { requiredKeys: [] }),
+      fc.record(
+        {
+          type: fc.constantFrom('track', 'identify', 'page', 'nope', 7),
+          userId: fc.oneof(fc.string(), fc.integer(), fc.constant(null)),
+          event: fc.anything(),
+          timestamp: fc.oneof(
+            fc.string(),
+            fc.date({ noInvalidDate: true }).map((d) => d.toISOString()),
+          ),
+          properties: fc.anything(),
+        },
+        { requiredKeys: [] },
+      ),
     );
     await fc.assert(
-      fc.asyncProperty(fc.array(junk, { maxLength: 5 }), fc.string({ unit: 'binary', maxLength: 200 }), async (others, rawBody) => {
-        const id = `fuzz-${n++}`;
-        const batch = [{ type: 'track', messageId: id, userId: 'fuzz-member', event: 'Shared' }, ...others];
-        const response = await t.post('/v1/batch', { batch });
-        expect(response.status).toBeLessThan(500);
-        if (response.status !== 200) {
-          const body = response.body as { code?: string; results?: Array<{ index: number; status: string; code?: string }> };
-          expect(codes.has(String(body.code)), JSON.stringify(body)).toBe(true);
-          expect(body.results?.[0]?.status).toBe('accepted');
-          for (const result of body.results ?? []) if (result.status === 'rejected') expect(codes.has(String(result.code))).toBe(true);
-        }
-        const raw = await t.post('/v1/track', rawBody);
-        expect(raw.status).toBeLessThan(500);
-        expect(raw.status === 200 || codes.has(String((raw.body as { code?: string }).code))).toBe(true);
-      }),
+      fc.asyncProperty(
+        fc.array(junk, { maxLength: 5 }),
+        fc.string({ unit: 'binary', maxLength: 200 }),
+        async (others, rawBody) => {
+          const id = `fuzz-${n++}`;
+          const batch = [
+            { type: 'track', messageId: id, userId: 'fuzz-member', event: 'Shared' },
+            ...others,
+          ];
+          const response = await t.post('/v1/batch', { batch });
+          expect(response.status).toBeLessThan(500);
+          if (response.status !== 200) {
+            const body = response.body as {
+              code?: string;
+              results?: Array<{ index: number; status: string; code?: string }>;
+            };
+            expect(codes.has(String(body.code)), JSON.stringify(body)).toBe(true);
+            expect(body.results?.[0]?.status).toBe('accepted');
+            for (const result of body.results ?? [])
+              if (result.status === 'rejected') expect(codes.has(String(result.code))).toBe(true);
+          }
+          const raw = await t.post('/v1/track', rawBody);
+          expect(raw.status).toBeLessThan(500);
+          expect(
+            raw.status === 200 || codes.has(String((raw.body as { code?: string }).code)),
+          ).toBe(true);
+        },
+      ),
       { numRuns: Number(process.env.PORTRAIT_FUZZ_RUNS ?? 150) },
     );
     await t.runtime.idle();

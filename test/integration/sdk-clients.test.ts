@@ -19,7 +19,8 @@ async function storedByMessageId(prefix: string): Promise<Map<string, number>> {
   const counts = new Map<string, number>();
   for (const item of await t.storedEvents()) {
     const id = String(item.sk);
-    if (id.startsWith(prefix) || String(item.pk).includes(prefix)) counts.set(id, (counts.get(id) ?? 0) + 1);
+    if (id.startsWith(prefix) || String(item.pk).includes(prefix))
+      counts.set(id, (counts.get(id) ?? 0) + 1);
   }
   return counts;
 }
@@ -47,7 +48,12 @@ describe('Segment and RudderStack SDKs against the local runtime', () => {
     for (let i = 0; i < 12; i += 1) {
       const messageId = `seg-${i}`;
       sent.push(messageId);
-      analytics.track({ messageId, userId: 'seg-user', event: 'Product Viewed', properties: { sku: `s${i}`, 名字: '烧烤' } });
+      analytics.track({
+        messageId,
+        userId: 'seg-user',
+        event: 'Product Viewed',
+        properties: { sku: `s${i}`, 名字: '烧烤' },
+      });
     }
     analytics.identify({ messageId: 'seg-identify', userId: 'seg-user', traits: { city: '北京' } });
     analytics.page({ messageId: 'seg-page', anonymousId: 'seg-anon', name: 'Home' });
@@ -63,7 +69,9 @@ describe('Segment and RudderStack SDKs against the local runtime', () => {
     const counts = await storedByMessageId('seg-');
     expect([...counts.keys()].sort()).toEqual([...sent].sort());
     expect([...counts.values()].every((n) => n === 1)).toBe(true);
-    const viewed = (await t.storedFor('u#seg-user')).map(eventFromItem).find((e) => e.messageId === 'seg-0');
+    const viewed = (await t.storedFor('u#seg-user'))
+      .map(eventFromItem)
+      .find((e) => e.messageId === 'seg-0');
     expect(viewed?.properties).toMatchObject({ sku: 's0', 名字: '烧烤' });
   });
 
@@ -83,9 +91,18 @@ describe('Segment and RudderStack SDKs against the local runtime', () => {
       const messageId = `rud-${i}`;
       sent.push(messageId);
       // The SDK forwards messageId although its typings omit it.
-      client.track({ messageId, userId: 'rud-user', event: 'Order Completed', properties: { orderId: `o${i}`, revenue: 9.9 } } as Parameters<Rudder['track']>[0]);
+      client.track({
+        messageId,
+        userId: 'rud-user',
+        event: 'Order Completed',
+        properties: { orderId: `o${i}`, revenue: 9.9 },
+      } as Parameters<Rudder['track']>[0]);
     }
-    client.identify({ messageId: 'rud-identify', userId: 'rud-user', traits: { city: '上海' } } as Parameters<Rudder['identify']>[0]);
+    client.identify({
+      messageId: 'rud-identify',
+      userId: 'rud-user',
+      traits: { city: '上海' },
+    } as Parameters<Rudder['identify']>[0]);
     sent.push('rud-identify');
     await drainRudder(client);
     await proxy.close();

@@ -24,7 +24,11 @@ export interface ChildRuntime {
   output(): string;
 }
 
-export async function spawnRuntime(dataDir: string, port: number, timeoutMs = 90_000): Promise<ChildRuntime> {
+export async function spawnRuntime(
+  dataDir: string,
+  port: number,
+  timeoutMs = 90_000,
+): Promise<ChildRuntime> {
   const child = spawn(
     process.execPath,
     ['--import', 'tsx', 'infra/local/main.ts', '--data-dir', dataDir, '--port', String(port)],

@@ -6,7 +6,10 @@ import type { AddressInfo } from 'node:net';
  * `failures` requests throws the real answer away and answers 500 instead: the events were
  * accepted, but the client believes they were not and retries them.
  */
-export async function startFaultyProxy(target: string, failures: number): Promise<{
+export async function startFaultyProxy(
+  target: string,
+  failures: number,
+): Promise<{
   url: string;
   requests: () => number;
   close: () => Promise<void>;
@@ -20,9 +23,14 @@ export async function startFaultyProxy(target: string, failures: number): Promis
       seen += 1;
       const headers: Record<string, string> = {};
       for (const [name, value] of Object.entries(request.headers)) {
-        if (typeof value === 'string' && name !== 'host' && name !== 'content-length') headers[name] = value;
+        if (typeof value === 'string' && name !== 'host' && name !== 'content-length')
+          headers[name] = value;
       }
-      fetch(`${target}${request.url ?? '/'}`, { method: request.method, headers, body: Buffer.concat(chunks) })
+      fetch(`${target}${request.url ?? '/'}`, {
+        method: request.method,
+        headers,
+        body: Buffer.concat(chunks),
+      })
         .then(async (upstream) => {
           const body = Buffer.from(await upstream.arrayBuffer());
           if (failed < failures) {
@@ -31,7 +39,9 @@ export async function startFaultyProxy(target: string, failures: number): Promis
             response.end('{"message":"injected failure"}');
             return;
           }
-          response.writeHead(upstream.status, { 'content-type': upstream.headers.get('content-type') ?? 'application/json' });
+          response.writeHead(upstream.status, {
+            'content-type': upstream.headers.get('content-type') ?? 'application/json',
+          });
           response.end(body);
         })
         .catch(() => {

@@ -1,3 +1,5 @@
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 /**
  * Vitest global setup: one fresh in-memory DynamoDB Local for the whole run.
  * Test files reach it with `inject('dynamoEndpoint')` (see `test/support/dynamo.ts`).

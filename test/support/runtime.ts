@@ -11,7 +11,11 @@ export interface TestRuntime {
   readonly runtime: LocalRuntime;
   readonly documents: DynamoDBDocumentClient;
   readonly authorization: string;
-  post(path: string, body: unknown, headers?: Record<string, string>): Promise<{ status: number; body: unknown }>;
+  post(
+    path: string,
+    body: unknown,
+    headers?: Record<string, string>,
+  ): Promise<{ status: number; body: unknown }>;
   /** Every item stored in the events table. */
   storedEvents(): Promise<Record<string, unknown>[]>;
   storedFor(memberKey: string): Promise<Record<string, unknown>[]>;
@@ -25,7 +29,9 @@ export function basicAuth(key: string): string {
 export async function startTestRuntime(): Promise<TestRuntime> {
   const dataDir = mkdtempSync(join(tmpdir(), 'portrait-it-'));
   const runtime = await startLocalRuntime({ dataDir, port: 0 });
-  const documents = DynamoDBDocumentClient.from(new DynamoDBClient(localAwsClientConfig(runtime.dynamoEndpoint)));
+  const documents = DynamoDBDocumentClient.from(
+    new DynamoDBClient(localAwsClientConfig(runtime.dynamoEndpoint)),
+  );
   const authorization = basicAuth(runtime.devWriteKey);
   return {
     runtime,
@@ -51,7 +57,11 @@ export async function startTestRuntime(): Promise<TestRuntime> {
       let startKey: Record<string, unknown> | undefined;
       do {
         const page = await documents.send(
-          new ScanCommand({ TableName: runtime.tables.events, ExclusiveStartKey: startKey, ConsistentRead: true }),
+          new ScanCommand({
+            TableName: runtime.tables.events,
+            ExclusiveStartKey: startKey,
+            ConsistentRead: true,
+          }),
         );
         items.push(...(page.Items ?? []));
         startKey = page.LastEvaluatedKey;

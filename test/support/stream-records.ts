@@ -1,10 +1,10 @@
 import { DescribeTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
+  type _Record,
   DescribeStreamCommand,
   type DynamoDBStreamsClient,
   GetRecordsCommand,
   GetShardIteratorCommand,
-  type _Record,
 } from '@aws-sdk/client-dynamodb-streams';
 
 /** Every record currently in a table's stream, read from the start of every shard. */
@@ -20,7 +20,10 @@ export async function readAllStreamRecords(
   let exclusiveStartShardId: string | undefined;
   do {
     const description = await streams.send(
-      new DescribeStreamCommand({ StreamArn: streamArn, ExclusiveStartShardId: exclusiveStartShardId }),
+      new DescribeStreamCommand({
+        StreamArn: streamArn,
+        ExclusiveStartShardId: exclusiveStartShardId,
+      }),
     );
     for (const shard of description.StreamDescription?.Shards ?? []) {
       const iterator = await streams.send(
@@ -32,7 +35,9 @@ export async function readAllStreamRecords(
       );
       let next = iterator.ShardIterator;
       while (next) {
-        const page = await streams.send(new GetRecordsCommand({ ShardIterator: next, Limit: 1000 }));
+        const page = await streams.send(
+          new GetRecordsCommand({ ShardIterator: next, Limit: 1000 }),
+        );
         records.push(...(page.Records ?? []));
         // An open shard always returns a next iterator; an empty page means we are at its end.
         next = (page.Records ?? []).length > 0 ? page.NextShardIterator : undefined;

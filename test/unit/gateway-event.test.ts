@@ -20,7 +20,10 @@ describe('local gateway: HTTP API v2 events', () => {
     if (!track) throw new Error('the /v1/track route is not declared');
     const body = Buffer.from('{"userId":"张伟"}');
     const event = toHttpApiEvent(
-      request('POST', '/v1/track?a=1&a=2', { 'Content-Type': 'application/json', authorization: 'Basic x' }),
+      request('POST', '/v1/track?a=1&a=2', {
+        'Content-Type': 'application/json',
+        authorization: 'Basic x',
+      }),
       body,
       track,
       {},
@@ -33,7 +36,11 @@ describe('local gateway: HTTP API v2 events', () => {
       queryStringParameters: { a: '1,2' },
       isBase64Encoded: false,
       body: '{"userId":"张伟"}',
-      requestContext: { http: { method: 'POST', path: '/v1/track' }, stage: '$default', routeKey: 'POST /v1/track' },
+      requestContext: {
+        http: { method: 'POST', path: '/v1/track' },
+        stage: '$default',
+        routeKey: 'POST /v1/track',
+      },
     });
     expect(event.headers['content-type']).toBe('application/json');
   });
@@ -42,7 +49,10 @@ describe('local gateway: HTTP API v2 events', () => {
     if (!track) throw new Error('the /v1/track route is not declared');
     const body = Buffer.from([0x1f, 0x8b, 0x08, 0x00]);
     const event = toHttpApiEvent(
-      request('POST', '/v1/batch', { 'content-type': 'application/x-www-form-urlencoded', 'content-encoding': 'gzip' }),
+      request('POST', '/v1/batch', {
+        'content-type': 'application/x-www-form-urlencoded',
+        'content-encoding': 'gzip',
+      }),
       body,
       track,
       {},

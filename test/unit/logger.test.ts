@@ -4,9 +4,16 @@ import { createLogger } from '../../shared/logging/logger.ts';
 describe('logger', () => {
   it('writes one JSON object a line with level, message and fields', () => {
     const lines: string[] = [];
-    createLogger({ service: 'collect', write: (l) => lines.push(l) }).info('collect', { accepted: 3 });
+    createLogger({ service: 'collect', write: (l) => lines.push(l) }).info('collect', {
+      accepted: 3,
+    });
     expect(lines).toHaveLength(1);
-    expect(JSON.parse(lines[0] as string)).toMatchObject({ level: 'INFO', service: 'collect', message: 'collect', accepted: 3 });
+    expect(JSON.parse(lines[0] as string)).toMatchObject({
+      level: 'INFO',
+      service: 'collect',
+      message: 'collect',
+      accepted: 3,
+    });
   });
 
   it('never writes keys, authorization headers or personal fields, however deep', () => {
@@ -15,10 +22,19 @@ describe('logger', () => {
     logger.error('failed', {
       headers: { authorization: 'Basic c2VjcmV0Og==' },
       writeKey: 'pk_dev_secret',
-      event: { traits: { email: 'a@example.com', phone: '13800000000' }, properties: { name: '张伟' } },
+      event: {
+        traits: { email: 'a@example.com', phone: '13800000000' },
+        properties: { name: '张伟' },
+      },
     });
     const text = lines.join('\n');
-    for (const secret of ['c2VjcmV0Og==', 'pk_dev_secret', 'a@example.com', '13800000000', '张伟']) {
+    for (const secret of [
+      'c2VjcmV0Og==',
+      'pk_dev_secret',
+      'a@example.com',
+      '13800000000',
+      '张伟',
+    ]) {
       expect(text).not.toContain(secret);
     }
   });

@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { generateWriteKey, hashWriteKey, writeKeyFromAuthorization } from '../../shared/domain/keys/write-key.ts';
+import {
+  generateWriteKey,
+  hashWriteKey,
+  writeKeyFromAuthorization,
+} from '../../shared/domain/keys/write-key.ts';
 
 const basic = (text: string) => `Basic ${Buffer.from(text).toString('base64')}`;
 

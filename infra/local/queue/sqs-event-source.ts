@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 /**
  * Lambda's SQS event source mapping, locally: long-polls a queue, gathers batches (batch size,
  * batching window), invokes the handler with Lambda-shaped `SQSEvent`s, at most
@@ -61,6 +62,8 @@ export class SqsEventSource {
   private inFlightBatches = 0;
 
   constructor(options: SqsEventSourceOptions) {
+    // One long poll per concurrency slot listens on this signal, more than Node's default of 10.
+    setMaxListeners(0, this.stopping.signal);
     if (!Number.isInteger(options.batchSize) || options.batchSize < 1) {
       throw new RangeError(`batchSize must be a positive integer, got ${options.batchSize}`);
     }
