@@ -40,6 +40,13 @@ export const localQueueName = (id: string) => `portrait-${id}`;
 export const localDeadLetterQueueName = (id: string) => `portrait-${id}-dlq`;
 export const STREAM_FAILURE_QUEUE = 'portrait-stream-failures';
 
+/**
+ * Concurrent batches per queue locally. On AWS each batch is its own Lambda with its own
+ * connections; here they share one process and DynamoDB Local's single SQLite writer, where more
+ * than two batches in flight only add contention (measured in docs/BENCHMARKS.md).
+ */
+export const LOCAL_MAX_CONCURRENT_BATCHES = 2;
+
 export interface LocalRuntimeOptions {
   /** Folder for all local state (tables, queue log, checkpoints). @default `.portrait` */
   readonly dataDir?: string;
@@ -214,7 +221,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
         handler,
         batchSize: queue.consumer.batchSize,
         maxBatchingWindowSeconds: queue.consumer.maxBatchingWindowSeconds,
-        maxConcurrency: queue.consumer.maxConcurrency,
+        maxConcurrency: Math.min(queue.consumer.maxConcurrency, LOCAL_MAX_CONCURRENT_BATCHES),
         reportBatchItemFailures: true,
         log,
       });
