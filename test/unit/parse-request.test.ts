@@ -298,7 +298,7 @@ describe('docs/EVENTS.md', () => {
   it('lists every error code with its status', () => {
     const doc = readFileSync(new URL('../../docs/EVENTS.md', import.meta.url), 'utf8');
     const rows = new Map(
-      [...doc.matchAll(/^\| `([a-z_]+)` \| (\d{3}) \|/gm)].map((match) => [
+      [...doc.matchAll(/^\| `([a-z_]+)`\s*\| (\d{3})\s*\|/gm)].map((match) => [
         match[1],
         Number(match[2]),
       ]),
