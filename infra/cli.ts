@@ -108,6 +108,20 @@ function awsTarget(values: Record<string, string | boolean | undefined>): Target
   };
 }
 
+/**
+ * A source id from a display name: letters and digits of any script, lower-cased, joined by
+ * single hyphens ("POS 北京" → "pos-北京"), so names in Chinese do not all collapse to "-".
+ */
+function sourceIdFromName(name: string): string {
+  const sourceId = name
+    .normalize('NFKC')
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N}]+/gu, '-')
+    .replace(/^-+|-+$/g, '');
+  if (!sourceId) throw new CliError(`Cannot derive a source id from "${name}"; pass --source ID`);
+  return sourceId;
+}
+
 function arnOfLocalQueue(url: string): string {
   const [, account, name] = new URL(url).pathname.split('/');
   return `arn:aws:sqs:us-east-1:${account}:${name}`;
@@ -156,7 +170,7 @@ async function main(argv: string[]): Promise<void> {
           `Unknown scope(s): ${unknown.join(', ')}. Known: ${knownScopes.join(', ')}`,
         );
       }
-      const sourceId = values.source ?? values.name.toLowerCase().replace(/[^a-z0-9]+/g, '-');
+      const sourceId = values.source ?? sourceIdFromName(values.name);
       const rawKey = generateWriteKey(values.aws ? 'live' : 'dev');
       await new WriteKeyStore(target.documents, target.keysTable).create(rawKey, {
         sourceId,

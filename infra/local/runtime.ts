@@ -20,6 +20,7 @@ import { type FunctionId, functions } from '../declarations/functions.ts';
 import { queues } from '../declarations/queues.ts';
 import { routes } from '../declarations/routes.ts';
 import { streamConsumers } from '../declarations/streams.ts';
+import type { TableId } from '../declarations/tables.ts';
 import {
   type DynamoDbLocalHandle,
   localAwsClientConfig,
@@ -63,7 +64,7 @@ export interface RuntimeEndpoints {
   readonly apiUrl: string;
   readonly dynamoEndpoint: string;
   readonly sqsEndpoint: string;
-  readonly tables: Record<string, string>;
+  readonly tables: Record<TableId, string>;
   readonly queueUrls: Record<string, string>;
 }
 

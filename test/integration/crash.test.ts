@@ -2,12 +2,14 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, describe, expect, it } from 'vitest';
 import { localAwsClientConfig } from '../../infra/local/dynamodb-local.ts';
 import type { RuntimeEndpoints } from '../../infra/local/runtime.ts';
 import { type ChildRuntime, exited, freePort, spawnRuntime } from '../support/child-runtime.ts';
 import { basicAuth } from '../support/runtime.ts';
+import { readAllStreamRecords } from '../support/stream-records.ts';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'portrait-crash-'));
 let current: ChildRuntime | undefined;
@@ -99,5 +101,21 @@ describe('crash safety', () => {
     const missing = acknowledged.filter((id) => !counts.has(id));
     expect(missing).toEqual([]);
     expect([...counts.values()].every((n) => n === 1)).toBe(true);
+
+    // And the stream, which later consumers read, carries exactly one INSERT per stored event.
+    const config = localAwsClientConfig(endpoints.dynamoEndpoint);
+    const dynamo = new DynamoDBClient(config);
+    const streams = new DynamoDBStreamsClient(config);
+    const records = await readAllStreamRecords(dynamo, streams, endpoints.tables.events);
+    dynamo.destroy();
+    streams.destroy();
+    const inserts = new Map<string, number>();
+    for (const record of records) {
+      expect(record.eventName).toBe('INSERT');
+      const id = String(record.dynamodb?.Keys?.sk?.S);
+      inserts.set(id, (inserts.get(id) ?? 0) + 1);
+    }
+    expect([...inserts.keys()].sort()).toEqual([...counts.keys()].sort());
+    expect([...inserts.values()].every((n) => n === 1)).toBe(true);
   }, 240_000);
 });

@@ -1,0 +1,252 @@
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PortraitEvent } from '../../events/envelope.ts';
+import { sqsLimits } from '../../infra/declarations/queues.ts';
+import { localAwsClientConfig } from '../../infra/local/dynamodb-local.ts';
+import type { RuntimeEndpoints } from '../../infra/local/runtime.ts';
+import { packMessages } from '../../shared/domain/ingest/pack-messages.ts';
+import { type ChildRuntime, exited, freePort, spawnRuntime } from '../support/child-runtime.ts';
+import { basicAuth } from '../support/runtime.ts';
+
+const repoRoot = resolve(import.meta.dirname, '..', '..');
+const dataDir = mkdtempSync(join(tmpdir(), 'portrait-cli-'));
+let port = 0;
+let runtime: ChildRuntime | undefined;
+
+interface CliResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** `npm run cli -- ...args --data-dir <dataDir>` as a child process. */
+function cli(...args: string[]): Promise<CliResult> {
+  return new Promise((done) => {
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', 'infra/cli.ts', ...args, '--data-dir', dataDir],
+      { cwd: repoRoot, timeout: 60_000 },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
+        done({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+async function startRuntime(): Promise<void> {
+  runtime = await spawnRuntime(dataDir, port);
+}
+
+async function stopRuntime(): Promise<void> {
+  const child = runtime?.child;
+  runtime = undefined;
+  if (child && child.exitCode === null && child.signalCode === null) {
+    child.kill('SIGINT');
+    await exited(child);
+  }
+}
+
+function endpoints(): RuntimeEndpoints {
+  return JSON.parse(readFileSync(join(dataDir, 'runtime.json'), 'utf8')) as RuntimeEndpoints;
+}
+
+/** The raw key `keys create` printed: its last line. */
+function keyFrom(result: CliResult): string {
+  const key = result.stdout.trim().split('\n').at(-1)?.trim() ?? '';
+  expect(key).toMatch(/\S{16,}/);
+  return key;
+}
+
+function sourceFrom(result: CliResult): string {
+  const sourceId = /for source "([^"]*)"/.exec(result.stdout)?.[1];
+  expect(sourceId).toBeDefined();
+  return sourceId ?? '';
+}
+
+async function track(
+  key: string,
+  userId: string,
+  messageId: string,
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const response = await fetch(`${runtime?.apiUrl}/v1/track`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: basicAuth(key) },
+    body: JSON.stringify({
+      messageId,
+      userId,
+      event: 'Order Completed',
+      properties: { orderId: `o-${messageId}`, revenue: 88.5, currency: 'CNY' },
+    }),
+  });
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}
+
+/** The stored event `(userId, messageId)`, waiting up to `timeoutMs` for ingest to write it. */
+async function storedEvent(
+  userId: string,
+  messageId: string,
+  timeoutMs = 20_000,
+): Promise<Record<string, unknown> | undefined> {
+  const { dynamoEndpoint, tables } = endpoints();
+  const documents = DynamoDBDocumentClient.from(
+    new DynamoDBClient(localAwsClientConfig(dynamoEndpoint)),
+  );
+  try {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const { Item } = await documents.send(
+        new GetCommand({
+          TableName: tables.events,
+          Key: { pk: `u#${userId}`, sk: messageId },
+          ConsistentRead: true,
+        }),
+      );
+      if (Item || Date.now() > deadline) return Item;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  } finally {
+    documents.destroy();
+  }
+}
+
+/** Count of the events dead-letter queue as `dlq count` prints it. */
+async function dlqCount(): Promise<number> {
+  const result = await cli('dlq', 'count');
+  expect(result.code).toBe(0);
+  const count = /^(\d+) message\(s\)/m.exec(result.stdout)?.[1];
+  expect(count, result.stdout).toBeDefined();
+  return Number(count);
+}
+
+beforeAll(async () => {
+  port = await freePort();
+  await startRuntime();
+});
+
+afterAll(async () => {
+  try {
+    await stopRuntime();
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+describe('operator CLI against the running local runtime', () => {
+  it('creates a key that the runtime accepts and stamps with its source', async () => {
+    const created = await cli('keys', 'create', '--name', 'POS 北京', '--scopes', 'events:write');
+    expect(created.code, created.stderr).toBe(0);
+    const key = keyFrom(created);
+    const sourceId = sourceFrom(created);
+    expect(sourceId).toBe('pos-北京');
+    expect(created.stdout.split(key)).toHaveLength(2);
+
+    const messageId = `cli-${randomUUID()}`;
+    const response = await track(key, 'cli-user-1', messageId);
+    expect(response).toEqual({ status: 200, body: { success: true } });
+    const stored = await storedEvent('cli-user-1', messageId);
+    expect(stored?.sourceId).toBe(sourceId);
+
+    const listed = await cli('keys', 'list');
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(listed.stdout).not.toContain(key);
+    const line = listed.stdout.split('\n').find((row) => row.includes('POS 北京'));
+    const [hashPrefix, listedSource, , scopes] = line?.split('\t') ?? [];
+    expect(hashPrefix).toMatch(/^[0-9a-f]{12}$/);
+    expect(listedSource).toBe(sourceId);
+    expect(scopes).toBe('events:write');
+  });
+
+  it('creates a key without events:write that /v1/track refuses with insufficient_scope', async () => {
+    const created = await cli('keys', 'create', '--name', 'Reports', '--scopes', 'segments:read');
+    expect(created.code, created.stderr).toBe(0);
+    const response = await track(keyFrom(created), 'cli-user-2', `cli-${randomUUID()}`);
+    expect(response.status).toBe(403);
+    expect(response.body.code).toBe('insufficient_scope');
+  });
+
+  it('refuses an unknown scope with exit code 2, naming the known scopes', async () => {
+    const result = await cli('keys', 'create', '--name', 'POS', '--scopes', 'events:write,god');
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('god');
+    expect(result.stderr).toContain('events:write, members:read');
+    expect(result.stdout).toBe('');
+  });
+
+  it('refuses an unknown command with exit code 2 and the usage', async () => {
+    const result = await cli('keys', 'rotate');
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('Unknown command "keys rotate"');
+    expect(result.stderr).toContain('Usage: npm run cli');
+  });
+
+  it('says the dead-letter queue is empty when there is nothing to redrive', async () => {
+    const result = await cli('dlq', 'redrive');
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toContain('empty');
+  });
+
+  it('redrives a dead letter back to the events queue, where ingest stores its events', async () => {
+    const { sqsEndpoint, queueUrls } = endpoints();
+    const now = new Date().toISOString();
+    const events: PortraitEvent[] = ['a', 'b'].map((suffix) => ({
+      messageId: `dlq-${randomUUID()}-${suffix}`,
+      type: 'track',
+      userId: 'cli-dlq-user',
+      event: 'Order Completed',
+      properties: { orderId: `o-${suffix}`, revenue: 12, currency: 'CNY' },
+      timestamp: now,
+      receivedAt: now,
+      sourceId: 'pos-dlq',
+    }));
+    const [body] = packMessages(events, sqsLimits).flat();
+    const sqs = new SQSClient({ ...localAwsClientConfig(sqsEndpoint), endpoint: sqsEndpoint });
+    try {
+      await sqs.send(
+        new SendMessageCommand({ QueueUrl: queueUrls['events-dlq'], MessageBody: body }),
+      );
+    } finally {
+      sqs.destroy();
+    }
+    expect(await dlqCount()).toBe(1);
+
+    const redriven = await cli('dlq', 'redrive');
+    expect(redriven.code, redriven.stderr).toBe(0);
+    expect(redriven.stdout).toContain('Redriving 1 message(s)');
+
+    for (const event of events) {
+      const stored = await storedEvent('cli-dlq-user', event.messageId);
+      expect(stored?.sourceId).toBe('pos-dlq');
+    }
+    expect(await dlqCount()).toBe(0);
+  });
+});
+
+describe('operator CLI with the runtime stopped', () => {
+  it('refuses dlq commands with exit code 2, telling to start the runtime', async () => {
+    await stopRuntime();
+    const result = await cli('dlq', 'count');
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('npm start');
+  });
+
+  it('creates a key in the data folder that works once the runtime is back', async () => {
+    await stopRuntime();
+    const created = await cli('keys', 'create', '--name', 'Kiosk', '--source', 'kiosk-7');
+    expect(created.code, created.stderr).toBe(0);
+    const key = keyFrom(created);
+
+    await startRuntime();
+    const messageId = `cli-${randomUUID()}`;
+    const response = await track(key, 'cli-user-3', messageId);
+    expect(response).toEqual({ status: 200, body: { success: true } });
+    expect((await storedEvent('cli-user-3', messageId))?.sourceId).toBe('kiosk-7');
+  });
+});
