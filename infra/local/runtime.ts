@@ -56,6 +56,11 @@ export interface LocalRuntimeOptions {
   readonly host?: string;
   /** Lines for the operator (startup, failures). */
   readonly log?: (line: string) => void;
+  /**
+   * Called when a stand-in the runtime cannot work without dies (DynamoDB Local exiting on its
+   * own). The runtime has already begun stopping; the caller should exit non-zero.
+   */
+  readonly onFatal?: (error: Error) => void;
 }
 
 /** Where a running runtime can be reached; also written to `<dataDir>/runtime.json` for the CLI. */
@@ -151,7 +156,9 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   claimDataDir(dataDir);
   const config = environmentConfig('local');
   const stoppers: Array<() => Promise<void>> = [];
+  let stopping = false;
   const stopAll = async () => {
+    stopping = true;
     for (const stop of stoppers.reverse()) {
       await stop().catch((error: unknown) => log(`stop failed: ${String(error)}`));
     }
@@ -165,6 +172,14 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     });
     writeFileSync(join(dataDir, 'dynamodb.pid'), String(dynamo.process.pid ?? 0));
     stoppers.push(() => dynamo.stop());
+    dynamo.process.once('exit', (code, signal) => {
+      if (stopping) return;
+      const error = new Error(
+        `DynamoDB Local exited unexpectedly (${signal ?? `code ${code}`}); stopping the runtime so no event is accepted that cannot be stored.`,
+      );
+      log(error.message);
+      void stopAll().finally(() => options.onFatal?.(error));
+    });
     const clientConfig = localAwsClientConfig(dynamo.endpoint);
     const dynamoClient = new DynamoDBClient(clientConfig);
     const tables = await ensureTables(dynamoClient, LOCAL_TABLE_PREFIX);
@@ -173,10 +188,15 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       dir: join(dataDir, 'queue'),
       queues: [
         ...queues.flatMap((queue) => [
-          { name: localDeadLetterQueueName(queue.id), visibilityTimeoutSeconds: 30 },
+          {
+            name: localDeadLetterQueueName(queue.id),
+            visibilityTimeoutSeconds: 30,
+            messageRetentionSeconds: queue.deadLetterRetentionSeconds,
+          },
           {
             name: localQueueName(queue.id),
             visibilityTimeoutSeconds: queue.visibilityTimeoutSeconds,
+            messageRetentionSeconds: queue.retentionSeconds,
             maxReceiveCount: queue.maxReceiveCount,
             deadLetterQueueName: localDeadLetterQueueName(queue.id),
           },

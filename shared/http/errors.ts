@@ -46,12 +46,14 @@ export class InsufficientScopeError extends PortraitHttpError {
 }
 
 export class QueueUnavailableError extends PortraitHttpError {
+  /** The queue's own error, for the log only: it can name accounts, roles and ARNs. */
+  readonly internalCause: string;
   constructor(cause: string) {
     super(
       503,
       'queue_unavailable',
       'Events could not be queued; nothing from this request was acknowledged. Retry with the same messageIds.',
-      { cause },
     );
+    this.internalCause = cause;
   }
 }

@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ingestErrorCodes } from '../../events/envelope.ts';
@@ -70,7 +71,7 @@ describe('local runtime, end to end over HTTP', () => {
     expect((await t.storedFor('u#mix')).map((item) => item.sk).sort()).toEqual(['mix-1', 'mix-3']);
   });
 
-  it('stores a resent event only once', async () => {
+  it('stores a resent event once, with one stream INSERT', async () => {
     const event = {
       messageId: 'dup-1',
       userId: 'dup',
@@ -80,6 +81,7 @@ describe('local runtime, end to end over HTTP', () => {
     for (let i = 0; i < 3; i += 1) expect((await t.post('/v1/track', event)).status).toBe(200);
     await t.runtime.idle();
     expect(await t.storedFor('u#dup')).toHaveLength(1);
+    expect((await t.streamRecordsByMessageId()).get('dup-1')).toEqual(['INSERT']);
   });
 
   it('refuses a missing or unknown write key with 401 and a code', async () => {
@@ -180,5 +182,25 @@ describe('local runtime, end to end over HTTP', () => {
     await t.runtime.idle();
     const stored = new Set((await t.storedFor('u#fuzz-member')).map((item) => String(item.sk)));
     for (let i = 0; i < n; i += 1) expect(stored.has(`fuzz-${i}`), `fuzz-${i}`).toBe(true);
+  });
+
+  it('answers a request line that URL parsing refuses with 400 and keeps serving', async () => {
+    const { port } = new URL(t.runtime.apiUrl);
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(port), '127.0.0.1', () => {
+        socket.write(
+          'POST //[x HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n',
+        );
+      });
+      let text = '';
+      socket.on('data', (chunk) => {
+        text += chunk.toString();
+      });
+      socket.on('end', () => resolve(text));
+      socket.on('error', reject);
+    });
+    expect(answer.split('\r\n')[0]).toMatch(/^HTTP\/1\.1 400/);
+    const after = await t.post('/v1/track', { userId: 'still-up', event: 'Shared' });
+    expect(after.status).toBe(200);
   });
 });

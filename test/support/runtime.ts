@@ -2,9 +2,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { DynamoDBDocumentClient, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { localAwsClientConfig } from '../../infra/local/dynamodb-local.ts';
 import { type LocalRuntime, startLocalRuntime } from '../../infra/local/runtime.ts';
+import { readAllStreamRecords } from './stream-records.ts';
 
 /** A local runtime in a fresh temp folder on free ports, for one test file. */
 export interface TestRuntime {
@@ -19,6 +21,8 @@ export interface TestRuntime {
   /** Every item stored in the events table. */
   storedEvents(): Promise<Record<string, unknown>[]>;
   storedFor(memberKey: string): Promise<Record<string, unknown>[]>;
+  /** Stream records of the events table per messageId: what a stream consumer would see. */
+  streamRecordsByMessageId(): Promise<Map<string, string[]>>;
   close(): Promise<void>;
 }
 
@@ -29,9 +33,9 @@ export function basicAuth(key: string): string {
 export async function startTestRuntime(): Promise<TestRuntime> {
   const dataDir = mkdtempSync(join(tmpdir(), 'portrait-it-'));
   const runtime = await startLocalRuntime({ dataDir, port: 0 });
-  const documents = DynamoDBDocumentClient.from(
-    new DynamoDBClient(localAwsClientConfig(runtime.dynamoEndpoint)),
-  );
+  const dynamo = new DynamoDBClient(localAwsClientConfig(runtime.dynamoEndpoint));
+  const documents = DynamoDBDocumentClient.from(dynamo);
+  const streams = new DynamoDBStreamsClient(localAwsClientConfig(runtime.dynamoEndpoint));
   const authorization = basicAuth(runtime.devWriteKey);
   return {
     runtime,
@@ -79,7 +83,16 @@ export async function startTestRuntime(): Promise<TestRuntime> {
       );
       return page.Items ?? [];
     },
+    streamRecordsByMessageId: async () => {
+      const byId = new Map<string, string[]>();
+      for (const record of await readAllStreamRecords(dynamo, streams, runtime.tables.events)) {
+        const id = String(record.dynamodb?.Keys?.sk?.S);
+        byId.set(id, [...(byId.get(id) ?? []), String(record.eventName)]);
+      }
+      return byId;
+    },
     close: async () => {
+      streams.destroy();
       documents.destroy();
       await runtime.stop();
       rmSync(dataDir, { recursive: true, force: true });

@@ -39,6 +39,7 @@ export class EventQueue extends Construct {
       removalPolicy,
     });
     this.queue = new Queue(this, 'Queue', {
+      retentionPeriod: Duration.seconds(declaration.retentionSeconds),
       visibilityTimeout: Duration.seconds(declaration.visibilityTimeoutSeconds),
       deadLetterQueue: {
         queue: this.deadLetterQueue,
