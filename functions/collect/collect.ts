@@ -8,7 +8,7 @@ import {
   type PortraitEvent,
 } from '../../events/envelope.ts';
 import { sqsLimits } from '../../infra/declarations/queues.ts';
-import { type IngestPath, ingestPaths } from '../../infra/declarations/routes.ts';
+import { canonicalIngestPath } from '../../infra/declarations/routes.ts';
 import type { EventQueue } from '../../shared/adapters/event-queue.ts';
 import type { WriteKeyRecord } from '../../shared/adapters/write-key-store.ts';
 import { packMessages } from '../../shared/domain/ingest/pack-messages.ts';
@@ -53,9 +53,6 @@ class PayloadTooLargeError extends PortraitHttpError {
     super(413, 'payload_too_large', message, { limitBytes: ingestLimits.maxBatchBytes });
   }
 }
-
-const isIngestPath = (path: string): path is IngestPath =>
-  (ingestPaths as readonly string[]).includes(path);
 
 function header(event: APIGatewayProxyEventV2, name: string): string | undefined {
   return event.headers?.[name] ?? event.headers?.[name.toLowerCase()];
@@ -119,12 +116,12 @@ export function makeCollectHandler(deps: CollectDeps) {
   return async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> => {
     const requestId = event.requestContext?.requestId ?? newMessageId();
     try {
-      const path = event.rawPath;
-      if (!isIngestPath(path)) {
+      const path = canonicalIngestPath(event.rawPath);
+      if (!path) {
         return jsonResponse(404, {
           success: false,
           code: 'not_found',
-          message: `No route ${path}`,
+          message: `No route ${event.rawPath}`,
           requestId,
         });
       }

@@ -33,14 +33,48 @@ export const ingestPaths = [
 
 export type IngestPath = (typeof ingestPaths)[number];
 
+/**
+ * Other paths Segment's own libraries post to: analytics.js (browser) uses one-letter paths,
+ * its batching mode `/v1/b`, and the mobile libraries `/v1/import`. Each is the same ingest as
+ * the canonical path it maps to, so those libraries too need only a new host.
+ */
+export const ingestAliases: Readonly<Record<string, IngestPath>> = {
+  '/v1/t': '/v1/track',
+  '/v1/i': '/v1/identify',
+  '/v1/a': '/v1/alias',
+  '/v1/p': '/v1/page',
+  '/v1/s': '/v1/screen',
+  '/v1/g': '/v1/group',
+  '/v1/b': '/v1/batch',
+  '/v1/import': '/v1/batch',
+};
+
+/** The canonical ingest path of a request path, or undefined when it is not an ingest route. */
+export function canonicalIngestPath(path: string): IngestPath | undefined {
+  if ((ingestPaths as readonly string[]).includes(path)) return path as IngestPath;
+  return ingestAliases[path];
+}
+
+/**
+ * Cross-origin policy of the public API: browsers may send events from any site (the write key
+ * is public by design, as in Segment), and read the answers.
+ */
+export const corsPolicy = {
+  allowOrigins: ['*'],
+  allowMethods: ['GET', 'POST', 'PUT', 'DELETE', 'OPTIONS'],
+  allowHeaders: ['authorization', 'content-type', 'content-encoding'],
+  maxAgeSeconds: 86_400,
+} as const;
+
 /** Every HTTP route, read by the CDK HTTP API and by the local gateway. */
 export const routes: readonly RouteDeclaration[] = [
-  ...ingestPaths.map(
-    (path): RouteDeclaration => ({
-      method: 'POST',
-      path,
-      function: 'collect',
-      scope: 'events:write',
-    }),
-  ),
-];
+  ...ingestPaths,
+  ...Object.keys(ingestAliases),
+].map(
+  (path): RouteDeclaration => ({
+    method: 'POST',
+    path,
+    function: 'collect',
+    scope: 'events:write',
+  }),
+);

@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2 } from 'aws-lambda';
 import type { FunctionId } from '../declarations/functions.ts';
-import type { RouteDeclaration } from '../declarations/routes.ts';
+import { corsPolicy, type RouteDeclaration } from '../declarations/routes.ts';
 
 /** An HTTP API (v2 payload) handler, as exported by `functions/<name>/handler.ts`. */
 export type HttpHandler = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyResultV2>;
@@ -91,6 +91,22 @@ export function toHttpApiEvent(
   };
 }
 
+/** The headers API Gateway adds to every response when the API has a CORS configuration. */
+const corsHeaders: Record<string, string> = {
+  'access-control-allow-origin': corsPolicy.allowOrigins.join(','),
+};
+
+/** API Gateway's answer to a CORS preflight (`OPTIONS` with `Access-Control-Request-Method`). */
+function sendPreflight(response: ServerResponse): void {
+  response.writeHead(204, {
+    ...corsHeaders,
+    'access-control-allow-methods': corsPolicy.allowMethods.join(','),
+    'access-control-allow-headers': corsPolicy.allowHeaders.join(','),
+    'access-control-max-age': String(corsPolicy.maxAgeSeconds),
+  });
+  response.end();
+}
+
 function send(response: ServerResponse, result: APIGatewayProxyResultV2): void {
   if (
     typeof result === 'string' ||
@@ -99,11 +115,12 @@ function send(response: ServerResponse, result: APIGatewayProxyResultV2): void {
     !('statusCode' in result)
   ) {
     // HTTP API infers a 200 JSON response from a bare value.
-    response.writeHead(200, { 'content-type': 'application/json' });
+    response.writeHead(200, { ...corsHeaders, 'content-type': 'application/json' });
     response.end(typeof result === 'string' ? result : JSON.stringify(result));
     return;
   }
   const headers: Record<string, string | string[]> = {
+    ...corsHeaders,
     ...(result.headers as Record<string, string>),
   };
   if (result.cookies?.length) headers['set-cookie'] = result.cookies;
@@ -113,7 +130,7 @@ function send(response: ServerResponse, result: APIGatewayProxyResultV2): void {
 }
 
 function sendJson(response: ServerResponse, status: number, body: unknown): void {
-  response.writeHead(status, { 'content-type': 'application/json' });
+  response.writeHead(status, { ...corsHeaders, 'content-type': 'application/json' });
   response.end(JSON.stringify(body));
 }
 
@@ -137,6 +154,10 @@ export async function startGateway(options: {
   const compiled = options.routes.map(compile);
   const dispatch = (request: IncomingMessage, response: ServerResponse, body: Buffer) => {
     const path = new URL(request.url ?? '/', 'http://localhost').pathname;
+    if (request.method === 'OPTIONS' && request.headers['access-control-request-method']) {
+      sendPreflight(response);
+      return;
+    }
     const match = compiled
       .filter((entry) => entry.route.method === request.method)
       .map((entry) => ({ entry, groups: entry.pattern.exec(path) }))

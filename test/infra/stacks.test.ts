@@ -12,6 +12,7 @@ import {
   UndeclaredStreamError,
 } from '../../infra/aws/constructs/stream-consumers.ts';
 import {
+  corsPolicy,
   eventsQueue,
   eventsTable,
   functions,
@@ -246,6 +247,16 @@ describe('stateless stack', () => {
         RouteKey: `${route.method} ${route.path}`,
       });
     }
+  });
+
+  it('lets browsers call the API from any origin (CORS from the declaration)', () => {
+    dev.stateless.hasResourceProperties('AWS::ApiGatewayV2::Api', {
+      CorsConfiguration: {
+        AllowOrigins: [...corsPolicy.allowOrigins],
+        AllowHeaders: [...corsPolicy.allowHeaders],
+        MaxAge: corsPolicy.maxAgeSeconds,
+      },
+    });
   });
 
   it('throttles the default stage per environment and writes JSON access logs', () => {

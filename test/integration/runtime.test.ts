@@ -203,4 +203,39 @@ describe('local runtime, end to end over HTTP', () => {
     const after = await t.post('/v1/track', { userId: 'still-up', event: 'Shared' });
     expect(after.status).toBe(200);
   });
+
+  it("accepts the paths Segment's browser and mobile libraries use", async () => {
+    const oneLetter = await t.post('/v1/t', {
+      messageId: 'alias-t',
+      userId: 'alias-user',
+      event: 'Shared',
+    });
+    expect(oneLetter).toEqual({ status: 200, body: { success: true } });
+    const mobile = await t.post('/v1/import', {
+      batch: [{ type: 'screen', messageId: 'alias-import', userId: 'alias-user', name: 'Home' }],
+    });
+    expect(mobile).toEqual({ status: 200, body: { success: true } });
+    await t.runtime.idle();
+    expect((await t.storedFor('u#alias-user')).map((item) => item.sk).sort()).toEqual([
+      'alias-import',
+      'alias-t',
+    ]);
+  });
+
+  it('answers CORS preflights and lets browsers read answers, as the HTTP API does', async () => {
+    const preflight = await fetch(`${t.runtime.apiUrl}/v1/t`, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://shop.example', 'access-control-request-method': 'POST' },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('access-control-allow-origin')).toBe('*');
+    expect(preflight.headers.get('access-control-allow-headers')).toContain('authorization');
+    const response = await fetch(`${t.runtime.apiUrl}/v1/track`, {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain', origin: 'https://shop.example' },
+      body: JSON.stringify({ writeKey: t.runtime.devWriteKey, userId: 'cors', event: 'Shared' }),
+    });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('access-control-allow-origin')).toBe('*');
+  });
 });

@@ -1,6 +1,7 @@
-import { Validations } from 'aws-cdk-lib';
+import { Duration, Validations } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import {
+  CorsHttpMethod,
   HttpApi,
   HttpMethod,
   HttpStage,
@@ -11,6 +12,7 @@ import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../../../shared/config/environments.ts';
 import {
+  corsPolicy,
   type HttpMethod as DeclaredMethod,
   routes as declaredRoutes,
   type FunctionId,
@@ -80,6 +82,12 @@ export class PublicApi extends Construct {
     this.httpApi = new HttpApi(this, 'HttpApi', {
       description: `Portrait public API (${config.name})`,
       createDefaultStage: false,
+      corsPreflight: {
+        allowOrigins: [...corsPolicy.allowOrigins],
+        allowMethods: corsPolicy.allowMethods.map((method) => CorsHttpMethod[method]),
+        allowHeaders: [...corsPolicy.allowHeaders],
+        maxAge: Duration.seconds(corsPolicy.maxAgeSeconds),
+      },
     });
     this.accessLogs = new LogGroup(this, 'AccessLogs', {
       retention: logRetention(config),
