@@ -25,6 +25,10 @@ async function main(): Promise<void> {
     port,
     host: values.host,
     log,
+    onFatal: (error) => {
+      console.error(`portrait: ${error.message}`);
+      process.exit(1);
+    },
   });
 
   console.log(

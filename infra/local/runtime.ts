@@ -7,6 +7,8 @@ import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type {
+  APIGatewayProxyEventV2,
+  APIGatewayProxyResultV2,
   DynamoDBBatchResponse,
   DynamoDBStreamEvent,
   SQSBatchResponse,
@@ -27,6 +29,7 @@ import {
   startDynamoDbLocal,
 } from './dynamodb-local.ts';
 import { type Gateway, type HttpHandler, startGateway } from './gateway.ts';
+import { invokeLocally, type LambdaHandler } from './lambda-invoke.ts';
 import { SqsEventSource } from './queue/sqs-event-source.ts';
 import { startLocalSqs } from './queue/sqs-server.ts';
 import { FileCheckpointStore, StreamPoller } from './stream-poller.ts';
@@ -136,12 +139,15 @@ function claimDataDir(dataDir: string): void {
   writeFileSync(lockFile, String(process.pid));
 }
 
-/** Loads a function's real `handler` export, exactly as Lambda would. */
-async function loadHandler<T>(id: FunctionId): Promise<T> {
+/**
+ * Loads a function's real `handler` export, exactly as Lambda would, and returns it wrapped to
+ * be called like Lambda calls it: with a context and the declared timeout.
+ */
+async function loadHandler<E, R>(id: FunctionId): Promise<(event: E) => Promise<R>> {
   const module = (await import(pathToFileURL(join(repoRoot, functions[id].entry)).href)) as {
-    handler: T;
+    handler: LambdaHandler<E, R>;
   };
-  return module.handler;
+  return invokeLocally(functions[id], module.handler);
 }
 
 /**
@@ -232,9 +238,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     const sqsClient = new SQSClient({ ...clientConfig, endpoint: sqsServer.endpoint });
     const sources: SqsEventSource[] = [];
     for (const queue of queues) {
-      const handler = await loadHandler<(event: SQSEvent) => Promise<SQSBatchResponse>>(
-        queue.consumer.function,
-      );
+      const handler = await loadHandler<SQSEvent, SQSBatchResponse>(queue.consumer.function);
       const source = new SqsEventSource({
         sqs: sqsClient,
         queueUrl: sqsServer.queueUrl(localQueueName(queue.id)),
@@ -254,9 +258,9 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     const streamsClient = new DynamoDBStreamsClient(clientConfig);
     const pollers: StreamPoller[] = [];
     for (const consumer of streamConsumers) {
-      const handler = await loadHandler<
-        (event: DynamoDBStreamEvent) => Promise<DynamoDBBatchResponse | undefined>
-      >(consumer.function);
+      const handler = await loadHandler<DynamoDBStreamEvent, DynamoDBBatchResponse | undefined>(
+        consumer.function,
+      );
       const poller = new StreamPoller({
         streamsClient,
         dynamoClient,
@@ -290,7 +294,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
 
     const httpHandlers: Partial<Record<FunctionId, HttpHandler>> = {};
     for (const id of new Set(routes.map((route) => route.function))) {
-      httpHandlers[id] = await loadHandler<HttpHandler>(id);
+      httpHandlers[id] = await loadHandler<APIGatewayProxyEventV2, APIGatewayProxyResultV2>(id);
     }
     const gateway: Gateway = await startGateway({
       routes,

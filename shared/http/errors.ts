@@ -57,3 +57,21 @@ export class QueueUnavailableError extends PortraitHttpError {
     this.internalCause = cause;
   }
 }
+
+export class PayloadTooLargeError extends PortraitHttpError {
+  constructor(message: string, limitBytes: number) {
+    super(413, 'payload_too_large', message, { limitBytes });
+  }
+}
+
+export class InvalidBodyError extends PortraitHttpError {
+  constructor(message: string) {
+    super(400, 'invalid_body', message);
+  }
+}
+
+export class RouteNotFoundError extends PortraitHttpError {
+  constructor(path: string) {
+    super(404, 'not_found', `No route ${path}.`);
+  }
+}

@@ -25,8 +25,10 @@ export function errorResponse(
   logger: Logger,
 ): APIGatewayProxyStructuredResultV2 {
   if (error instanceof PortraitHttpError) {
-    if (error.status >= 500)
-      logger.error(error.message, { code: error.code, requestId, ...error.details });
+    if (error.status >= 500) {
+      const cause = 'internalCause' in error ? error.internalCause : undefined;
+      logger.error(error.message, { code: error.code, requestId, cause, ...error.details });
+    }
     return jsonResponse(error.status, {
       success: false,
       code: error.code,

@@ -63,7 +63,7 @@ function parseNumber(value: number, out: DecimalSlot): boolean {
 
 function parseDecimalString(text: string, out: DecimalSlot, allowExponent: boolean): boolean {
   const length = text.length;
-  if (length === 0 || length > 400) return false;
+  if (length === 0) return false;
   let i = 0;
   let negative = false;
   if (text.charCodeAt(0) === 45) {

@@ -5,7 +5,13 @@
  */
 import { canonicalEventName } from '../../../events/catalogue.ts';
 import { type EventType, eventTypes } from '../../../events/envelope.ts';
-import { decimalToMicro } from './decimal.ts';
+import { type DecimalSlot, decimalSlot, decimalToMicro, parseDecimalInto } from './decimal.ts';
+
+function decimalOf(value: number): DecimalSlot {
+  const slot = decimalSlot();
+  parseDecimalInto(value, slot);
+  return slot;
+}
 
 export const aggregateKinds = [
   'count',
@@ -159,11 +165,11 @@ export interface CompiledPropertyCondition {
   readonly op: ConditionOpCode;
   /** Scalar constant of `==` / `!=`, or undefined. */
   readonly scalar: Scalar | undefined;
-  /** Micro-units of a numeric constant (ordering ops, or `==` / `!=` with a number). */
-  readonly micro: bigint | undefined;
+  /** A numeric constant (ordering ops, or `==` / `!=` with a number) as units and micro-units. */
+  readonly number: DecimalSlot | undefined;
   /** Constants of `in` / `notIn`, split by type. */
   readonly strings: ReadonlySet<string> | undefined;
-  readonly numbers: readonly bigint[] | undefined;
+  readonly numbers: readonly DecimalSlot[] | undefined;
   readonly booleans: ReadonlySet<boolean> | undefined;
   readonly ifMissing: boolean;
 }
@@ -351,7 +357,10 @@ class Checker {
 
   labels(value: Json, path: (string | number)[]): Labels | undefined {
     if (!isObject(value)) {
-      return this.fail(path, `labels must be an object { "zh-CN": …, "en": … }, not ${describe(value)}`);
+      return this.fail(
+        path,
+        `labels must be an object { "zh-CN": …, "en": … }, not ${describe(value)}`,
+      );
     }
     this.keys(value, ['zh-CN', 'en'], path);
     const zh = this.string(value['zh-CN'], [...path, 'zh-CN'], 'the zh-CN label');
@@ -380,7 +389,10 @@ class Checker {
         return this.fail(path, `"${segment}" cannot be a property name in a path`);
       }
       if (isArray && !allowArray) {
-        return this.fail(path, `"${text}": array steps ("[]") are allowed only in an aggregate's "property"`);
+        return this.fail(
+          path,
+          `"${text}": array steps ("[]") are allowed only in an aggregate's "property"`,
+        );
       }
       if (isArray && tail !== undefined) {
         return this.fail(path, `"${text}": a path may have at most one array step ("[]")`);
@@ -406,7 +418,10 @@ function checkComparison(
 ): ComparisonCheck | undefined {
   const op = node.op;
   if (typeof op !== 'string' || !(comparisonOps as readonly string[]).includes(op)) {
-    return c.fail([...path, 'op'], `unknown operator ${describe(op)}; expected one of ${comparisonOps.join(', ')}`);
+    return c.fail(
+      [...path, 'op'],
+      `unknown operator ${describe(op)}; expected one of ${comparisonOps.join(', ')}`,
+    );
   }
   const value = node.value;
   switch (op as ComparisonOp) {
@@ -431,7 +446,10 @@ function checkComparison(
     case '==':
     case '!=':
       if (!isScalar(value)) {
-        return c.fail([...path, 'value'], `"${op}" needs a string, number or boolean, not ${describe(value)}`);
+        return c.fail(
+          [...path, 'value'],
+          `"${op}" needs a string, number or boolean, not ${describe(value)}`,
+        );
       }
       if (typeof value === 'number' && decimalToMicro(value) === undefined) {
         return c.fail([...path, 'value'], `${value} is out of range (|n| < 1e15)`);
@@ -439,7 +457,10 @@ function checkComparison(
       return { op: op as ComparisonOp, value };
     default:
       if (typeof value !== 'number' || decimalToMicro(value) === undefined) {
-        return c.fail([...path, 'value'], `"${op}" needs a number (|n| < 1e15), not ${describe(value)}`);
+        return c.fail(
+          [...path, 'value'],
+          `"${op}" needs a number (|n| < 1e15), not ${describe(value)}`,
+        );
       }
       return { op: op as ComparisonOp, value };
   }
@@ -468,7 +489,10 @@ function compilePropertyCondition(
   const propertyPath = c.path(node.path, [...path, 'path'], false);
   const comparison = checkComparison(c, node, path);
   if (node.ifMissing !== undefined && typeof node.ifMissing !== 'boolean') {
-    c.fail([...path, 'ifMissing'], `ifMissing must be true or false, not ${describe(node.ifMissing)}`);
+    c.fail(
+      [...path, 'ifMissing'],
+      `ifMissing must be true or false, not ${describe(node.ifMissing)}`,
+    );
   }
   if (!propertyPath || !comparison) return undefined;
   const value = comparison.value;
@@ -478,10 +502,10 @@ function compilePropertyCondition(
     path: propertyPath.head,
     op: opCodes[comparison.op],
     scalar,
-    micro: typeof scalar === 'number' ? decimalToMicro(scalar) : undefined,
+    number: typeof scalar === 'number' ? decimalOf(scalar) : undefined,
     strings: list ? new Set(list.filter((v): v is string => typeof v === 'string')) : undefined,
     numbers: list
-      ? list.filter((v): v is number => typeof v === 'number').map((v) => decimalToMicro(v) ?? 0n)
+      ? list.filter((v): v is number => typeof v === 'number').map(decimalOf)
       : undefined,
     booleans: list ? new Set(list.filter((v): v is boolean => typeof v === 'boolean')) : undefined,
     ifMissing: node.ifMissing === true,
@@ -508,16 +532,27 @@ function compileAggregate(
   const path: (string | number)[] = ['aggregates', index];
   c.rule = isObject(node) && typeof node.id === 'string' ? node.id : undefined;
   if (!isObject(node)) return c.fail(path, `an aggregate must be an object, not ${describe(node)}`);
-  c.keys(node, ['id', 'labels', 'description', 'kind', 'types', 'events', 'where', 'property', 'window'], path);
+  c.keys(
+    node,
+    ['id', 'labels', 'description', 'kind', 'types', 'events', 'where', 'property', 'window'],
+    path,
+  );
   const id = node.id;
   if (typeof id !== 'string' || !idPattern.test(id)) {
-    c.fail([...path, 'id'], `id must match ${idPattern} (lower-case snake_case), not ${describe(id)}`);
+    c.fail(
+      [...path, 'id'],
+      `id must match ${idPattern} (lower-case snake_case), not ${describe(id)}`,
+    );
   }
   if (node.labels !== undefined) c.labels(node.labels, [...path, 'labels']);
-  if (node.description !== undefined) c.string(node.description, [...path, 'description'], 'description');
+  if (node.description !== undefined)
+    c.string(node.description, [...path, 'description'], 'description');
   const kind = node.kind;
   if (typeof kind !== 'string' || !(aggregateKinds as readonly string[]).includes(kind)) {
-    c.fail([...path, 'kind'], `unknown kind ${describe(kind)}; expected one of ${aggregateKinds.join(', ')}`);
+    c.fail(
+      [...path, 'kind'],
+      `unknown kind ${describe(kind)}; expected one of ${aggregateKinds.join(', ')}`,
+    );
   }
   let types: EventType[] = ['track'];
   if (node.types !== undefined) {
@@ -545,13 +580,17 @@ function compileAggregate(
       }
       events = [...new Set(events)].sort();
       if (types.length !== 1 || types[0] !== 'track') {
-        c.fail([...path, 'events'], 'events filters track events: use it only with types ["track"]');
+        c.fail(
+          [...path, 'events'],
+          'events filters track events: use it only with types ["track"]',
+        );
       }
     }
   }
   const where: CompiledPropertyCondition[] = [];
   if (node.where !== undefined) {
-    if (!Array.isArray(node.where)) c.fail([...path, 'where'], 'where must be an array of conditions');
+    if (!Array.isArray(node.where))
+      c.fail([...path, 'where'], 'where must be an array of conditions');
     else {
       for (const [i, condition] of node.where.entries()) {
         const compiled = compilePropertyCondition(c, condition, [...path, 'where', i]);
@@ -562,7 +601,10 @@ function compileAggregate(
   let property: CompiledPath | undefined;
   if (kind === 'count') {
     if (node.property !== undefined) {
-      c.fail([...path, 'property'], 'count counts events and reads no property; filter with "where"');
+      c.fail(
+        [...path, 'property'],
+        'count counts events and reads no property; filter with "where"',
+      );
     }
   } else if (node.property === undefined) {
     c.fail([...path, 'property'], `a ${String(kind)} aggregate needs the property it reads`);
@@ -576,7 +618,10 @@ function compileAggregate(
     c.keys(window, ['days'], [...path, 'window']);
     const days = window.days;
     if (typeof days !== 'number' || !Number.isInteger(days) || days < 1 || days > 3660) {
-      c.fail([...path, 'window', 'days'], `days must be an integer from 1 to 3660, not ${describe(days)}`);
+      c.fail(
+        [...path, 'window', 'days'],
+        `days must be an integer from 1 to 3660, not ${describe(days)}`,
+      );
     } else windowDays = days;
   } else {
     c.fail([...path, 'window'], `window must be "all" or { "days": N }, not ${describe(window)}`);
@@ -624,7 +669,14 @@ function signatureOf(aggregate: Omit<CompiledAggregate, 'signature'>): string {
   );
 }
 
-const numericKinds: ReadonlySet<AggregateKind> = new Set(['count', 'sum', 'min', 'max', 'avg', 'distinctCount']);
+const numericKinds: ReadonlySet<AggregateKind> = new Set([
+  'count',
+  'sum',
+  'min',
+  'max',
+  'avg',
+  'distinctCount',
+]);
 
 interface TagContext {
   readonly aggregates: ReadonlyMap<string, CompiledAggregate>;
@@ -654,7 +706,8 @@ function compileOperand(
   }
   const which = present[0];
   const aggregateRef = (value: Json, at: (string | number)[]): CompiledAggregate | undefined => {
-    if (typeof value !== 'string') return c.fail(at, `an aggregate id must be a string, not ${describe(value)}`);
+    if (typeof value !== 'string')
+      return c.fail(at, `an aggregate id must be a string, not ${describe(value)}`);
     const aggregate = ctx.aggregates.get(value);
     if (!aggregate) return c.fail(at, `unknown aggregate "${value}"`);
     if (ctx.isStatic) return c.fail(at, `a static tag reads traits only, not aggregate "${value}"`);
@@ -664,7 +717,11 @@ function compileOperand(
     case 'aggregate': {
       const aggregate = aggregateRef(node.aggregate, [...path, 'aggregate']);
       if (node.countOf !== undefined) {
-        if (!Array.isArray(node.countOf) || node.countOf.length === 0 || !node.countOf.every(isScalar)) {
+        if (
+          !Array.isArray(node.countOf) ||
+          node.countOf.length === 0 ||
+          !node.countOf.every(isScalar)
+        ) {
           return c.fail([...path, 'countOf'], 'countOf must be a non-empty array of values');
         }
         if (aggregate && aggregate.kind !== 'mostFrequent' && aggregate.kind !== 'distinctCount') {
@@ -690,21 +747,34 @@ function compileOperand(
     }
     case 'derived': {
       if (!(derivedValues as readonly Json[]).includes(node.derived)) {
-        return c.fail([...path, 'derived'], `unknown derived value ${describe(node.derived)}; expected ${derivedValues.join(', ')}`);
+        return c.fail(
+          [...path, 'derived'],
+          `unknown derived value ${describe(node.derived)}; expected ${derivedValues.join(', ')}`,
+        );
       }
       ctx.usesAge = true;
-      return { kind: 'derived', key: `derived:${node.derived as DerivedValue}`, derived: node.derived as DerivedValue };
+      return {
+        kind: 'derived',
+        key: `derived:${node.derived as DerivedValue}`,
+        derived: node.derived as DerivedValue,
+      };
     }
     case 'ratio': {
       const ratio = node.ratio;
       if (!Array.isArray(ratio) || ratio.length !== 2) {
-        return c.fail([...path, 'ratio'], 'ratio must be [numeratorAggregateId, denominatorAggregateId]');
+        return c.fail(
+          [...path, 'ratio'],
+          'ratio must be [numeratorAggregateId, denominatorAggregateId]',
+        );
       }
       const numerator = aggregateRef(ratio[0], [...path, 'ratio', 0]);
       const denominator = aggregateRef(ratio[1], [...path, 'ratio', 1]);
       for (const [i, aggregate] of [numerator, denominator].entries()) {
-        if (aggregate && (!numericKinds.has(aggregate.kind))) {
-          c.fail([...path, 'ratio', i], `"${aggregate.id}" is ${aggregate.kind}, not a numeric aggregate`);
+        if (aggregate && !numericKinds.has(aggregate.kind)) {
+          c.fail(
+            [...path, 'ratio', i],
+            `"${aggregate.id}" is ${aggregate.kind}, not a numeric aggregate`,
+          );
           return undefined;
         }
       }
@@ -745,7 +815,9 @@ function compileCondition(
       if (!Array.isArray(list) || list.length === 0) {
         return c.fail([...path, group], `${group} needs a non-empty array of conditions`);
       }
-      const conditions = list.map((child, i) => compileCondition(c, child, [...path, group, i], ctx, depth + 1));
+      const conditions = list.map((child, i) =>
+        compileCondition(c, child, [...path, group, i], ctx, depth + 1),
+      );
       if (conditions.some((x) => x === undefined)) return undefined;
       return { kind: group, conditions: conditions as CompiledCondition[] };
     }
@@ -773,7 +845,10 @@ function compileValueSource(
     return { kind: 'constant', value: node };
   }
   if (!isObject(node)) {
-    return c.fail(path, `then must be a string or { "trait": … } or { "aggregate": … }, not ${describe(node)}`);
+    return c.fail(
+      path,
+      `then must be a string or { "trait": … } or { "aggregate": … }, not ${describe(node)}`,
+    );
   }
   c.keys(node, ['trait', 'aggregate'], path);
   if (node.trait === undefined && node.aggregate === undefined) {
@@ -806,16 +881,26 @@ function compileTag(
   );
   const id = node.id;
   if (typeof id !== 'string' || !idPattern.test(id)) {
-    c.fail([...path, 'id'], `id must match ${idPattern} (lower-case snake_case), not ${describe(id)}`);
+    c.fail(
+      [...path, 'id'],
+      `id must match ${idPattern} (lower-case snake_case), not ${describe(id)}`,
+    );
   }
   c.labels(node.labels, [...path, 'labels']);
   if (!(tagDimensions as readonly Json[]).includes(node.dimension)) {
-    c.fail([...path, 'dimension'], `dimension must be one of ${tagDimensions.join(', ')}, not ${describe(node.dimension)}`);
+    c.fail(
+      [...path, 'dimension'],
+      `dimension must be one of ${tagDimensions.join(', ')}, not ${describe(node.dimension)}`,
+    );
   }
   if (!(tagTypes as readonly Json[]).includes(node.type)) {
-    c.fail([...path, 'type'], `type must be "static" (from traits) or "dynamic" (from events), not ${describe(node.type)}`);
+    c.fail(
+      [...path, 'type'],
+      `type must be "static" (from traits) or "dynamic" (from events), not ${describe(node.type)}`,
+    );
   }
-  if (node.description !== undefined) c.string(node.description, [...path, 'description'], 'description');
+  if (node.description !== undefined)
+    c.string(node.description, [...path, 'description'], 'description');
   const ctx: TagContext = {
     aggregates,
     tagIds,
@@ -830,14 +915,19 @@ function compileTag(
     c.fail(path, 'a tag needs exactly one of "condition" (a boolean tag) or "value" (a value tag)');
   } else if (node.condition !== undefined) {
     condition = compileCondition(c, node.condition, [...path, 'condition'], ctx);
-    if (node.valueLabels !== undefined) c.fail([...path, 'valueLabels'], 'only value tags have valueLabels');
+    if (node.valueLabels !== undefined)
+      c.fail([...path, 'valueLabels'], 'only value tags have valueLabels');
   } else {
     const value = node.value;
-    if (!isObject(value)) c.fail([...path, 'value'], `value must be { "cases": [...] }, not ${describe(value)}`);
+    if (!isObject(value))
+      c.fail([...path, 'value'], `value must be { "cases": [...] }, not ${describe(value)}`);
     else {
       c.keys(value, ['cases', 'else'], [...path, 'value']);
       if (!Array.isArray(value.cases) || value.cases.length === 0) {
-        c.fail([...path, 'value', 'cases'], 'cases must be a non-empty array of { "when"?, "then" }');
+        c.fail(
+          [...path, 'value', 'cases'],
+          'cases must be a non-empty array of { "when"?, "then" }',
+        );
       } else {
         for (const [i, item] of value.cases.entries()) {
           const at = [...path, 'value', 'cases', i];
@@ -846,7 +936,10 @@ function compileTag(
             continue;
           }
           c.keys(item, ['when', 'then'], at);
-          const when = item.when === undefined ? undefined : compileCondition(c, item.when, [...at, 'when'], ctx);
+          const when =
+            item.when === undefined
+              ? undefined
+              : compileCondition(c, item.when, [...at, 'when'], ctx);
           const then = compileValueSource(c, item.then, [...at, 'then'], ctx);
           if (then) cases.push({ when, then });
         }
@@ -862,10 +955,16 @@ function compileTag(
     const valueLabels = node.valueLabels;
     if (valueLabels === undefined) {
       if (constants.length > 0) {
-        c.fail([...path, 'valueLabels'], `labels are needed for the values ${constants.map((v) => `"${v}"`).join(', ')}`);
+        c.fail(
+          [...path, 'valueLabels'],
+          `labels are needed for the values ${constants.map((v) => `"${v}"`).join(', ')}`,
+        );
       }
     } else if (!isObject(valueLabels)) {
-      c.fail([...path, 'valueLabels'], 'valueLabels must map each constant value to { "zh-CN", "en" }');
+      c.fail(
+        [...path, 'valueLabels'],
+        'valueLabels must map each constant value to { "zh-CN", "en" }',
+      );
     } else {
       for (const constant of constants) {
         if (!Object.hasOwn(valueLabels, constant)) {
@@ -873,14 +972,21 @@ function compileTag(
         }
       }
       for (const [key, labels] of Object.entries(valueLabels)) {
-        if (!constants.includes(key)) c.fail([...path, 'valueLabels', key], `"${key}" is not a value of this tag`);
+        if (!constants.includes(key))
+          c.fail([...path, 'valueLabels', key], `"${key}" is not a value of this tag`);
         else c.labels(labels, [...path, 'valueLabels', key]);
       }
     }
   }
   if (c.issues.length > issuesBefore) return undefined;
   return {
-    tag: { id: id as string, definition: node as unknown as TagDefinition, condition, cases, otherwise },
+    tag: {
+      id: id as string,
+      definition: node as unknown as TagDefinition,
+      condition,
+      cases,
+      otherwise,
+    },
     reads: ctx.reads,
     index,
     usesAge: ctx.usesAge,
@@ -897,7 +1003,10 @@ function orderTags(c: Checker, drafts: readonly TagDraft[]): CompiledTag[] {
     if (seen === 'done') return;
     if (seen === 'visiting') {
       c.rule = draft.tag.id;
-      c.fail(['tags', draft.index], `tags read each other in a cycle: ${[...trail, draft.tag.id].join(' → ')}`);
+      c.fail(
+        ['tags', draft.index],
+        `tags read each other in a cycle: ${[...trail, draft.tag.id].join(' → ')}`,
+      );
       return;
     }
     state.set(draft.tag.id, 'visiting');
@@ -920,7 +1029,10 @@ function checkStaticReads(c: Checker, drafts: readonly TagDraft[]): void {
     for (const read of draft.reads) {
       if (byId.get(read)?.tag.definition.type === 'dynamic') {
         c.rule = draft.tag.id;
-        c.fail(['tags', draft.index], `a static tag reads traits only, not the dynamic tag "${read}"`);
+        c.fail(
+          ['tags', draft.index],
+          `a static tag reads traits only, not the dynamic tag "${read}"`,
+        );
       }
     }
   }
@@ -933,7 +1045,10 @@ function checkStaticReads(c: Checker, drafts: readonly TagDraft[]): void {
 export function loadRuleCatalogue(json: unknown): RuleCatalogue {
   const c = new Checker();
   if (!isObject(json)) {
-    c.fail([], `the catalogue must be an object { "version": 1, "aggregates": [...], "tags": [...] }, not ${describe(json)}`);
+    c.fail(
+      [],
+      `the catalogue must be an object { "version": 1, "aggregates": [...], "tags": [...] }, not ${describe(json)}`,
+    );
     throw new RuleCatalogueError(c.issues);
   }
   c.keys(json, ['$schema', 'version', 'description', 'aggregates', 'tags'], []);
@@ -952,7 +1067,11 @@ export function loadRuleCatalogue(json: unknown): RuleCatalogue {
       c.fail(['aggregates', i, 'id'], `duplicate aggregate id "${draft.id}"`);
       continue;
     }
-    const compiled: CompiledAggregate = { ...draft, index: aggregates.length, signature: signatureOf(draft) };
+    const compiled: CompiledAggregate = {
+      ...draft,
+      index: aggregates.length,
+      signature: signatureOf(draft),
+    };
     aggregates.push(compiled);
     aggregatesById.set(compiled.id, compiled);
   }
