@@ -10,6 +10,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { PortraitEvent } from '../events/envelope.ts';
@@ -133,6 +135,7 @@ async function pipelineRun(): Promise<{
         }
         if (response.status < 500)
           throw new Error(`batch ${b}: ${response.status} ${text.slice(0, 300)}`);
+        await new Promise((r) => setTimeout(r, 500));
       }
     }
   };
@@ -146,7 +149,18 @@ async function pipelineRun(): Promise<{
   await Promise.all(Array.from({ length: senders }, sender));
   const httpSeconds = (Date.now() - started) / 1000;
   const storedSoFar = () => logs.reduce((n, l) => n + l.stored, 0);
-  while (storedSoFar() < accepted) await new Promise((r) => setTimeout(r, 200));
+  // Stop waiting if nothing is stored for a minute (a message in the dead-letter queue, say).
+  let last = storedSoFar();
+  let lastProgress = Date.now();
+  while (storedSoFar() < accepted) {
+    await new Promise((r) => setTimeout(r, 200));
+    if (storedSoFar() !== last) {
+      last = storedSoFar();
+      lastProgress = Date.now();
+    } else if (Date.now() - lastProgress > 60_000) {
+      throw new Error(`stalled: ${last} of ${accepted} stored and no progress for 60 s; see ${dataDir}`);
+    }
+  }
   clearInterval(progress);
   const finished = logs.at(-1)?.at ?? Date.now();
   const seconds = (finished - started) / 1000;

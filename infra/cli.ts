@@ -8,7 +8,7 @@ import {
   StartMessageMoveTaskCommand,
 } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { WriteKeyStore } from '../shared/adapters/write-key-store.ts';
+import { type WriteKeyRecord, WriteKeyStore } from '../shared/adapters/write-key-store.ts';
 import { generateWriteKey } from '../shared/domain/keys/write-key.ts';
 import type { Scope } from './declarations/routes.ts';
 import { localAwsClientConfig, startDynamoDbLocal } from './local/dynamodb-local.ts';
@@ -21,6 +21,7 @@ const usage = `Usage: npm run cli -- <command> [options]
 Commands
   keys create --name NAME [--source ID] [--scopes events:write,...]   create a key (shown once)
   keys list                                                           list keys (hashes only)
+  keys revoke HASH_PREFIX                                             revoke a key (prefix from keys list)
   dlq count [--queue events]                                          messages in the dead-letter queue
   dlq redrive [--queue events]                                        move dead letters back to the queue
 
@@ -151,7 +152,7 @@ async function main(argv: string[]): Promise<void> {
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
-  const [group, command] = positionals;
+  const [group, command, argument] = positionals;
   if (values.help || !group) {
     console.log(usage);
     return;
@@ -196,6 +197,26 @@ async function main(argv: string[]): Promise<void> {
           ].join('\t'),
         );
       }
+      return;
+    }
+    if (group === 'keys' && command === 'revoke') {
+      if (!argument || argument.length < 8) {
+        throw new CliError(
+          'keys revoke needs the key hash prefix shown by "keys list" (at least 8 characters)',
+        );
+      }
+      const store = new WriteKeyStore(target.documents, target.keysTable);
+      const matches = (await store.list()).filter((record) => record.keyHash.startsWith(argument));
+      if (matches.length !== 1) {
+        throw new CliError(
+          `${matches.length} keys match "${argument}"; give a longer prefix from "keys list".`,
+        );
+      }
+      const [record] = matches as [WriteKeyRecord];
+      await store.revoke(record.keyHash);
+      console.log(
+        `Revoked key ${record.keyHash.slice(0, 12)} of source "${record.sourceId}"; collect stops accepting it within 60 s.`,
+      );
       return;
     }
     if (group === 'dlq' && (command === 'count' || command === 'redrive')) {

@@ -3,6 +3,7 @@ import {
   GetCommand,
   PutCommand,
   ScanCommand,
+  UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { Scope } from '../../infra/declarations/routes.ts';
 import { hashWriteKey } from '../domain/keys/write-key.ts';
@@ -80,6 +81,20 @@ export class WriteKeyStore {
       }),
     );
     return record;
+  }
+
+  /** Marks a key revoked; collect functions stop accepting it within the cache time. */
+  async revoke(keyHash: string): Promise<void> {
+    await this.client.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: itemKey(keyHash),
+        UpdateExpression: 'SET revoked = :yes, revokedAt = :now',
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeValues: { ':yes': true, ':now': new Date(this.now()).toISOString() },
+      }),
+    );
+    this.cache.delete(keyHash);
   }
 
   /** Every stored key record (small table: one item per key). */

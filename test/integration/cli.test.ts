@@ -172,6 +172,26 @@ describe('operator CLI against the running local runtime', () => {
     expect(response.body.code).toBe('insufficient_scope');
   });
 
+  it('revokes a key: listed as revoked and refused with 401', async () => {
+    const created = await cli('keys', 'create', '--name', 'Old kiosk', '--source', 'kiosk-old');
+    expect(created.code, created.stderr).toBe(0);
+    const listed = await cli('keys', 'list');
+    const hashPrefix =
+      listed.stdout
+        .split('\n')
+        .find((row) => row.includes('kiosk-old'))
+        ?.split('\t')[0] ?? '';
+    const revoked = await cli('keys', 'revoke', hashPrefix);
+    expect(revoked.code, revoked.stderr).toBe(0);
+    const row = (await cli('keys', 'list')).stdout.split('\n').find((r) => r.includes('kiosk-old'));
+    expect(row?.endsWith('revoked')).toBe(true);
+    // Never used before, so no collect cache holds it: refused at once.
+    const response = await track(keyFrom(created), 'cli-user-3', `cli-${randomUUID()}`);
+    expect(response.status).toBe(401);
+    expect(response.body.code).toBe('invalid_write_key');
+    expect((await cli('keys', 'revoke', 'abc')).code).toBe(2);
+  });
+
   it('refuses an unknown scope with exit code 2, naming the known scopes', async () => {
     const result = await cli('keys', 'create', '--name', 'POS', '--scopes', 'events:write,god');
     expect(result.code).toBe(2);
