@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { PortraitEvent } from '../events/envelope.ts';
@@ -158,7 +159,9 @@ async function pipelineRun(): Promise<{
       last = storedSoFar();
       lastProgress = Date.now();
     } else if (Date.now() - lastProgress > 60_000) {
-      throw new Error(`stalled: ${last} of ${accepted} stored and no progress for 60 s; see ${dataDir}`);
+      throw new Error(
+        `stalled: ${last} of ${accepted} stored and no progress for 60 s; see ${dataDir}`,
+      );
     }
   }
   clearInterval(progress);
