@@ -9,11 +9,12 @@
 import type { JsonValue } from '../../../events/envelope.ts';
 import { decimalToMicro, divideMicro, formatMicro, toMicro } from './decimal.ts';
 import {
-  type AggregateState,
   type Bucket,
   compareEdges,
   type ProfileState,
   ProfileZoneMismatchError,
+  type SeriesState,
+  seriesOf,
 } from './profile.ts';
 import {
   type CompiledAggregate,
@@ -86,11 +87,16 @@ function micros(total: bigint): Exact {
   return { num: total, den: MICRO };
 }
 
-/** Buckets of a state within the window ending on local day `today`. */
-function bucketsInWindow(state: AggregateState, today: number): readonly Bucket[] {
-  const buckets = state.buckets;
-  if (state.windowDays === 0) return buckets;
-  const oldest = today - state.windowDays + 1;
+/** An aggregate's buckets: the series total, or its day buckets in the window ending `today`. */
+function bucketsOf(
+  aggregate: CompiledAggregate,
+  series: SeriesState | undefined,
+  today: number,
+): readonly Bucket[] {
+  if (!series) return [];
+  if (aggregate.windowDays === 0) return series.total ? [series.total] : [];
+  const buckets = series.buckets;
+  const oldest = today - aggregate.windowDays + 1;
   let lo = 0;
   let hi = buckets.length;
   while (lo < hi) {
@@ -105,11 +111,10 @@ function bucketsInWindow(state: AggregateState, today: number): readonly Bucket[
 
 function evaluateAggregate(
   aggregate: CompiledAggregate,
-  state: AggregateState | undefined,
+  series: SeriesState | undefined,
   today: number,
 ): Evaluated {
-  const buckets =
-    state && state.signature === aggregate.signature ? bucketsInWindow(state, today) : [];
+  const buckets = bucketsOf(aggregate, series, today);
   let count = 0;
   for (const bucket of buckets) count += bucket.count;
   switch (aggregate.kindCode) {
@@ -239,8 +244,8 @@ function nextWindowChange(state: ProfileState, catalogue: RuleCatalogue, today: 
   for (const aggregate of catalogue.aggregates) {
     const days = aggregate.windowDays;
     if (days === 0) continue;
-    const held = state.aggregates.get(aggregate.id);
-    if (!held || held.signature !== aggregate.signature) continue;
+    const held = seriesOf(state, catalogue, aggregate);
+    if (!held) continue;
     // The oldest bucket in the window leaves it on its day + N; the first future-dated bucket
     // (timestamps may run ahead of the clock) enters on its own day.
     const oldest = today - days + 1;
@@ -272,7 +277,7 @@ class TagEvaluator {
     private readonly today: number,
   ) {
     this.evaluated = catalogue.aggregates.map((aggregate) =>
-      evaluateAggregate(aggregate, state.aggregates.get(aggregate.id), today),
+      evaluateAggregate(aggregate, seriesOf(state, catalogue, aggregate), today),
     );
   }
 

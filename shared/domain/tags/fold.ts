@@ -7,28 +7,30 @@
 import type { JsonValue, PortraitEvent } from '../../../events/envelope.ts';
 import { decimalSlot, MICRO_PER_UNIT, parseDecimalInto } from './decimal.ts';
 import {
-  type AggregateState,
   Bucket,
-  cloneProfile,
+  cloneBucket,
   compareEdges,
+  emptySeries,
   type ProfileState,
   ProfileZoneMismatchError,
+  type SeriesState,
+  seriesCovers,
   type TraitEntry,
   traitWins,
 } from './profile.ts';
 import {
-  type CompiledAggregate,
+  AccumulatorCode,
   type CompiledPropertyCondition,
+  type CompiledSeries,
   ConditionOpCode,
-  KindCode,
   type RuleCatalogue,
 } from './rule-catalogue.ts';
 import { parseTimestamp, zoneCalendar } from './zone-calendar.ts';
 
-/** Why a value was skipped, for logging (one sample per aggregate and fold). */
+/** Why a value was skipped, for logging (one sample per series and fold). */
 export interface FoldProblem {
-  /** The aggregate whose rule the value did not fit; `undefined` for an unreadable timestamp. */
-  readonly aggregate: string | undefined;
+  /** The aggregates whose rule the value did not fit; empty for an unreadable timestamp. */
+  readonly aggregates: readonly string[];
   readonly messageId: string;
   readonly reason: string;
 }
@@ -36,13 +38,16 @@ export interface FoldProblem {
 export interface FoldResult {
   /** The new state; the input state is left unchanged. */
   readonly state: ProfileState;
-  /** Values skipped in this fold (also added to `state.problems`). */
+  /**
+   * Values skipped in this fold, once per aggregate that skipped them, plus events with an
+   * unreadable timestamp (also added to `state.problems`).
+   */
   readonly problems: number;
-  /** At most one problem per aggregate (and one for timestamps), to log once. */
+  /** At most one problem per series (and one for timestamps), to log once. */
   readonly problemSamples: readonly FoldProblem[];
 }
 
-const { Count, Sum, Min, Max, Avg, First, Last, MostFrequent, DistinctCount } = KindCode;
+const { Count, Sum, Min, Max, First, Last, Values } = AccumulatorCode;
 const {
   Equal,
   NotEqual,
@@ -149,56 +154,151 @@ function matchWhere(where: readonly CompiledPropertyCondition[], properties: unk
   return MATCH;
 }
 
-/** The bucket of `day` (ignored for whole-history aggregates), created in sorted position. */
-function bucketFor(state: AggregateState, day: number): Bucket {
-  const buckets = state.buckets;
-  const n = buckets.length;
-  if (state.windowDays === 0) {
-    const only = buckets[0];
-    if (only !== undefined) return only;
-    const created = new Bucket(0);
-    buckets.push(created);
-    return created;
+/** Each call of {@link foldEvents} owns the buckets it creates or copies, and changes only those. */
+let foldGeneration = 0;
+
+/** A series of the state being folded, copied on first write. */
+class SeriesWriter {
+  private ownsBuckets = false;
+  readonly state: SeriesState;
+
+  /** Puts a copy of the held series state (sharing its buckets) into the new state's map. */
+  constructor(
+    held: SeriesState,
+    into: Map<string, SeriesState>,
+    private readonly generation: number,
+  ) {
+    this.state = {
+      signature: held.signature,
+      accumulator: held.accumulator,
+      windowDays: held.windowDays,
+      keepsTotal: held.keepsTotal,
+      total: held.total,
+      buckets: held.buckets,
+      needsBackfill: held.needsBackfill,
+    };
+    into.set(held.signature, this.state);
   }
-  if (n === 0 || (buckets[n - 1] as Bucket).day < day) {
+
+  /** The whole-history total, owned by this fold. */
+  total(): Bucket {
+    const total = this.state.total;
+    if (total === null) {
+      const created = new Bucket(0);
+      created.owner = this.generation;
+      this.state.total = created;
+      return created;
+    }
+    if (total.owner === this.generation) return total;
+    const copy = cloneBucket(total, this.generation);
+    this.state.total = copy;
+    return copy;
+  }
+
+  /**
+   * The bucket of a local day, owned by this fold, created in sorted position. The first change
+   * copies the bucket array once, fused with the change (no copy-then-grow).
+   */
+  day(day: number): Bucket {
+    const buckets = this.state.buckets;
+    const n = buckets.length;
+    let at = n;
+    if (n > 0) {
+      const last = buckets[n - 1] as Bucket;
+      if (last.day === day) at = n - 1;
+      else if (last.day > day) {
+        let lo = 0;
+        let hi = n - 1;
+        while (lo < hi) {
+          const mid = (lo + hi) >>> 1;
+          if ((buckets[mid] as Bucket).day < day) lo = mid + 1;
+          else hi = mid;
+        }
+        at = lo;
+      }
+    }
+    const found = buckets[at];
+    if (found !== undefined && found.day === day) {
+      if (found.owner === this.generation) return found;
+      const copy = cloneBucket(found, this.generation);
+      if (this.ownsBuckets) buckets[at] = copy;
+      else this.own(copyWith(buckets, at, copy, false));
+      return copy;
+    }
     const created = new Bucket(day);
-    buckets.push(created);
+    created.owner = this.generation;
+    if (this.ownsBuckets) {
+      if (at === n) buckets.push(created);
+      else buckets.splice(at, 0, created);
+    } else {
+      this.own(copyWith(buckets, at, created, true));
+    }
     return created;
   }
-  const last = buckets[n - 1] as Bucket;
-  if (last.day === day) return last;
-  let lo = 0;
-  let hi = n - 1;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if ((buckets[mid] as Bucket).day < day) lo = mid + 1;
-    else hi = mid;
+
+  private own(buckets: Bucket[]): void {
+    this.state.buckets = buckets;
+    this.ownsBuckets = true;
   }
-  const found = buckets[lo] as Bucket;
-  if (found.day === day) return found;
-  const created = new Bucket(day);
-  buckets.splice(lo, 0, created);
-  return created;
 }
 
-/**
- * Adds one value to an aggregate. Returns false, changing nothing, when the value does not fit
- * the aggregate's kind (a problem).
- */
-function addValue(
-  state: AggregateState,
-  kind: number,
-  day: number,
+/** A copy of `buckets` with `bucket` inserted at, or replacing, index `at`. */
+function copyWith(
+  buckets: readonly Bucket[],
+  at: number,
+  bucket: Bucket,
+  insert: boolean,
+): Bucket[] {
+  // slice() and toSpliced() copy flat in V8; slice-then-push, concat() or a loop cost 2–4 times more.
+  if (insert) return buckets.toSpliced(at, 0, bucket);
+  const copy = buckets.slice();
+  copy[at] = bucket;
+  return copy;
+}
+
+/** Text of a Values read, set by {@link fits}. */
+let valueKey = '';
+
+/** Whether a value fits an accumulator; numbers land in `slot`, value text in `valueKey`. */
+function fits(accumulator: number, value: unknown): boolean {
+  switch (accumulator) {
+    case Sum:
+    case Min:
+    case Max:
+      return parseDecimalInto(value, slot);
+    case First:
+    case Last:
+      return (
+        typeof value === 'string' ||
+        typeof value === 'boolean' ||
+        (typeof value === 'number' && Number.isFinite(value))
+      );
+    case Values:
+      if (typeof value === 'string') {
+        valueKey = value;
+        return true;
+      }
+      if (typeof value === 'number' && Number.isFinite(value)) {
+        valueKey = String(value);
+        return true;
+      }
+      return false;
+    default:
+      return false;
+  }
+}
+
+/** Adds a value that {@link fits} to a bucket. */
+function accumulate(
+  bucket: Bucket,
+  accumulator: number,
   value: unknown,
   ts: number,
   messageId: string,
   index: number,
-): boolean {
-  switch (kind) {
-    case Sum:
-    case Avg: {
-      if (!parseDecimalInto(value, slot)) return false;
-      const bucket = bucketFor(state, day);
+): void {
+  switch (accumulator) {
+    case Sum: {
       let micro = bucket.micro + slot.micro;
       let units = bucket.units + slot.units;
       if (micro >= MICRO_PER_UNIT) {
@@ -207,81 +307,62 @@ function addValue(
       }
       bucket.units = units;
       bucket.micro = micro;
-      bucket.count += 1;
-      return true;
+      break;
     }
     case Min:
     case Max: {
-      if (!parseDecimalInto(value, slot)) return false;
-      const bucket = bucketFor(state, day);
-      const order = bucket.count === 0 ? 0 : compareWithSlot(bucket.units, bucket.micro);
-      if (bucket.count === 0 || (kind === Min ? order < 0 : order > 0)) {
+      if (bucket.count === 0) {
+        bucket.units = slot.units;
+        bucket.micro = slot.micro;
+        break;
+      }
+      const order = compareWithSlot(bucket.units, bucket.micro);
+      if (accumulator === Min ? order < 0 : order > 0) {
         bucket.units = slot.units;
         bucket.micro = slot.micro;
       }
-      bucket.count += 1;
-      return true;
+      break;
     }
     case First:
     case Last: {
-      if (
-        typeof value !== 'string' &&
-        typeof value !== 'boolean' &&
-        !(typeof value === 'number' && Number.isFinite(value))
-      ) {
-        return false;
-      }
-      const bucket = bucketFor(state, day);
-      if (bucket.count === 0) {
-        bucket.edgeTs = ts;
-        bucket.edgeId = messageId;
-        bucket.edgeIndex = index;
-        bucket.edgeValue = value;
-      } else {
+      const scalar = value as string | number | boolean;
+      if (bucket.count > 0) {
         const order = compareEdges(
           ts,
           messageId,
           index,
-          value,
+          scalar,
           bucket.edgeTs,
           bucket.edgeId,
           bucket.edgeIndex,
           bucket.edgeValue,
         );
-        if (kind === First ? order < 0 : order > 0) {
-          bucket.edgeTs = ts;
-          bucket.edgeId = messageId;
-          bucket.edgeIndex = index;
-          bucket.edgeValue = value;
-        }
+        if (accumulator === First ? order >= 0 : order <= 0) break;
       }
-      bucket.count += 1;
-      return true;
+      bucket.edgeTs = ts;
+      bucket.edgeId = messageId;
+      bucket.edgeIndex = index;
+      bucket.edgeValue = scalar;
+      break;
     }
-    case MostFrequent:
-    case DistinctCount: {
-      let key: string;
-      if (typeof value === 'string') key = value;
-      else if (typeof value === 'number' && Number.isFinite(value)) key = String(value);
-      else return false;
-      const bucket = bucketFor(state, day);
+    case Values: {
       let values = bucket.values;
       if (values === null) {
         values = new Map();
         bucket.values = values;
       }
-      values.set(key, (values.get(key) ?? 0) + 1);
-      bucket.count += 1;
-      return true;
+      values.set(valueKey, (values.get(valueKey) ?? 0) + 1);
+      break;
     }
     default:
-      return false;
+      break;
   }
+  bucket.count += 1;
 }
 
-function misfit(kind: number): string {
-  if (kind === First || kind === Last) return 'is not a string, number or boolean';
-  if (kind === MostFrequent || kind === DistinctCount) return 'is not a string or number';
+function misfit(accumulator: number): string {
+  if (accumulator === First || accumulator === Last) return 'is not a string, number or boolean';
+  if (accumulator === Values) return 'is not a string or number';
   return 'is not a number or decimal string below 1e15';
 }
 
@@ -297,38 +378,45 @@ function applyTraits(traits: Map<string, TraitEntry>, event: PortraitEvent, ts: 
   }
 }
 
-/** The aggregate states of the catalogue, by index: held ones when their rule is unchanged. */
-function resolveStates(
-  state: ProfileState,
-  catalogue: RuleCatalogue,
-  hadEvents: boolean,
-): AggregateState[] {
-  const resolved: AggregateState[] = [];
-  const aggregates = new Map<string, AggregateState>();
-  for (const aggregate of catalogue.aggregates) {
-    const held = state.aggregates.get(aggregate.id);
-    const current: AggregateState =
-      held?.signature === aggregate.signature
-        ? held
-        : {
-            id: aggregate.id,
-            signature: aggregate.signature,
-            kindCode: aggregate.kindCode,
-            windowDays: aggregate.windowDays,
-            buckets: [],
-            needsBackfill: hadEvents,
-          };
-    resolved.push(current);
-    aggregates.set(aggregate.id, current);
+/**
+ * The new state's series map: the held series that answer for the catalogue's series (narrowed
+ * when the catalogue no longer keeps a total or day buckets), empty ones for the rest (flagged for
+ * backfill when the profile already had events), and nothing else.
+ */
+function resolveSeries(state: ProfileState, catalogue: RuleCatalogue): Map<string, SeriesState> {
+  const resolved = new Map(state.series);
+  let matching = 0;
+  for (const series of catalogue.series) {
+    const held = resolved.get(series.signature);
+    if (!seriesCovers(held, series)) {
+      resolved.set(series.signature, emptySeries(series, state.events > 0));
+      continue;
+    }
+    matching += 1;
+    const staleTotal = held.keepsTotal && !series.keepsTotal;
+    const staleDays = held.windowDays > 0 && series.windowDays === 0;
+    if (staleTotal || staleDays) {
+      resolved.set(series.signature, {
+        ...held,
+        keepsTotal: series.keepsTotal,
+        total: staleTotal ? null : held.total,
+        windowDays: series.windowDays,
+        buckets: staleDays ? [] : held.buckets,
+      });
+    }
   }
-  state.aggregates = aggregates;
+  if (matching !== state.series.size) {
+    const wanted = new Set(catalogue.series.map((series) => series.signature));
+    for (const signature of resolved.keys()) if (!wanted.has(signature)) resolved.delete(signature);
+  }
   return resolved;
 }
 
 /**
- * Folds a member's events into their profile. Pure: returns a new state. Events whose timestamp
- * cannot be read are skipped whole; a value that does not fit a rule (revenue "abc") is skipped
- * for that aggregate only. Both are counted in `problems`, never thrown.
+ * Folds a member's events into their profile. Pure: returns a new state and leaves the input
+ * unchanged (buckets are copied on first write, so a fold costs what it touches). Events whose
+ * timestamp cannot be read are skipped whole; a value that does not fit a rule (revenue "abc")
+ * is skipped for that rule only. Both are counted in `problems`, never thrown.
  *
  * `track`, `page` and `screen` events feed aggregates from `properties`; `identify` and `group`
  * from `traits`. `identify` traits also update the profile's traits.
@@ -340,30 +428,44 @@ export function foldEvents(
   zone: string,
 ): FoldResult {
   if (state.zone !== zone) throw new ProfileZoneMismatchError(state.zone, zone);
-  const next = cloneProfile(state);
   const calendar = zoneCalendar(zone);
-  const compiled = catalogue.aggregates;
-  const states = resolveStates(next, catalogue, state.events > 0);
+  const generation = ++foldGeneration;
+  const compiled = catalogue.series;
+  const seriesStates = resolveSeries(state, catalogue);
+  // Writers are made on a series' first change, so a fold costs what it touches.
+  const writers: (SeriesWriter | undefined)[] = new Array(compiled.length).fill(undefined);
+  let traits: Map<string, TraitEntry> | undefined;
+  const next: ProfileState = {
+    zone,
+    traits: state.traits,
+    series: seriesStates,
+    events: state.events,
+    problems: state.problems,
+  };
   const sampled = new Uint8Array(compiled.length + 1);
   const samples: FoldProblem[] = [];
   let problems = 0;
   const problem = (
-    aggregate: CompiledAggregate | undefined,
+    series: CompiledSeries | undefined,
     event: PortraitEvent,
     reason: string,
   ): void => {
-    problems += 1;
-    const slotIndex = aggregate === undefined ? compiled.length : aggregate.index;
-    if (sampled[slotIndex] === 0) {
-      sampled[slotIndex] = 1;
-      samples.push({ aggregate: aggregate?.id, messageId: String(event.messageId), reason });
+    problems += series === undefined ? 1 : series.aggregates.length;
+    const at = series === undefined ? compiled.length : series.index;
+    if (sampled[at] === 0) {
+      sampled[at] = 1;
+      samples.push({
+        aggregates: series?.aggregates ?? [],
+        messageId: String(event.messageId),
+        reason,
+      });
     }
   };
 
   for (let e = 0; e < events.length; e += 1) {
     const event = events[e] as PortraitEvent;
     const ts = typeof event.timestamp === 'string' ? parseTimestamp(event.timestamp) : Number.NaN;
-    if (ts !== ts) {
+    if (Number.isNaN(ts)) {
       problem(undefined, event, `unreadable timestamp ${JSON.stringify(event.timestamp)}`);
       continue;
     }
@@ -375,7 +477,11 @@ export function foldEvents(
       route = catalogue.trackRoute(event.event);
       source = event.properties;
     } else {
-      if (type === 'identify') applyTraits(next.traits, event, ts);
+      if (type === 'identify') {
+        traits ??= new Map(state.traits);
+        next.traits = traits;
+        applyTraits(traits, event, ts);
+      }
       route = catalogue.typeRoute(type);
       source = type === 'identify' || type === 'group' ? event.traits : event.properties;
     }
@@ -384,33 +490,48 @@ export function foldEvents(
     const messageId = event.messageId;
     for (let r = 0; r < route.length; r += 1) {
       const index = route[r] as number;
-      const aggregate = compiled[index] as CompiledAggregate;
-      const target = states[index] as AggregateState;
-      if (aggregate.where.length > 0) {
-        const verdict = matchWhere(aggregate.where, source);
+      const series = compiled[index] as CompiledSeries;
+      let writer = writers[index];
+      if (writer === undefined) {
+        writer = new SeriesWriter(
+          seriesStates.get(series.signature) as SeriesState,
+          seriesStates,
+          generation,
+        );
+        writers[index] = writer;
+      }
+      if (series.where.length > 0) {
+        const verdict = matchWhere(series.where, source);
         if (verdict !== MATCH) {
-          if (verdict === UNREADABLE)
-            problem(aggregate, event, 'a "where" comparison met a value that is not a number');
+          if (verdict === UNREADABLE) {
+            problem(series, event, 'a "where" comparison met a value that is not a number');
+          }
           continue;
         }
       }
-      const kind = aggregate.kindCode;
-      if (kind === Count) {
-        bucketFor(target, day).count += 1;
+      const accumulator = series.accumulator;
+      const windowed = series.windowDays > 0;
+      const keepsTotal = series.keepsTotal;
+      if (accumulator === Count) {
+        if (windowed) writer.day(day).count += 1;
+        if (keepsTotal) writer.total().count += 1;
         continue;
       }
-      const property = aggregate.property as NonNullable<CompiledAggregate['property']>;
+      const property = series.property as NonNullable<CompiledSeries['property']>;
       const head = readPath(source, property.head);
       if (head === undefined || head === null) continue;
       const tail = property.tail;
       if (tail === undefined) {
-        if (!addValue(target, kind, day, head, ts, messageId, 0)) {
-          problem(aggregate, event, `${property.text} ${misfit(kind)}`);
+        if (!fits(accumulator, head)) {
+          problem(series, event, `${property.text} ${misfit(accumulator)}`);
+          continue;
         }
+        if (windowed) accumulate(writer.day(day), accumulator, head, ts, messageId, 0);
+        if (keepsTotal) accumulate(writer.total(), accumulator, head, ts, messageId, 0);
         continue;
       }
       if (!Array.isArray(head)) {
-        problem(aggregate, event, `${property.text}: not an array`);
+        problem(series, event, `${property.text}: not an array`);
         continue;
       }
       for (let i = 0; i < head.length; i += 1) {
@@ -419,19 +540,18 @@ export function foldEvents(
         if (tail.length > 0) {
           if (element === null || element === undefined) continue;
           if (!isRecord(element)) {
-            problem(aggregate, event, `${property.text}: element ${i} is not an object`);
+            problem(series, event, `${property.text}: element ${i} is not an object`);
             continue;
           }
           value = readPath(element, tail);
         }
         if (value === undefined || value === null) continue;
-        if (!addValue(target, kind, day, value, ts, messageId, i)) {
-          problem(
-            aggregate,
-            event,
-            `${property.text}: element ${i} does not fit a ${aggregate.kind}`,
-          );
+        if (!fits(accumulator, value)) {
+          problem(series, event, `${property.text}: element ${i} ${misfit(accumulator)}`);
+          continue;
         }
+        if (windowed) accumulate(writer.day(day), accumulator, value, ts, messageId, i);
+        if (keepsTotal) accumulate(writer.total(), accumulator, value, ts, messageId, i);
       }
     }
   }
@@ -440,9 +560,9 @@ export function foldEvents(
 }
 
 /**
- * Drops day buckets that no window can reach again at `now` or later (older than each
- * aggregate's own window, with one day to spare for a local date that steps back at a DST end).
- * A trimmed profile answers exactly for any instant from `now` on. Pure: returns a new state.
+ * Drops day buckets that no window can reach again at `now` or later (older than each series'
+ * longest window, with one day to spare for a local date that steps back at a DST end). A trimmed
+ * profile answers exactly for any instant from `now` on. Pure: returns a new state.
  */
 export function trimProfile(
   state: ProfileState,
@@ -452,25 +572,22 @@ export function trimProfile(
 ): ProfileState {
   if (state.zone !== zone) throw new ProfileZoneMismatchError(state.zone, zone);
   const today = zoneCalendar(zone).localDay(now);
-  const aggregates = new Map<string, AggregateState>();
-  for (const [id, aggregate] of state.aggregates) {
-    const days = catalogue.aggregatesById.get(id)?.windowDays ?? aggregate.windowDays;
-    if (aggregate.windowDays === 0 || days !== aggregate.windowDays) {
-      aggregates.set(id, aggregate);
-      continue;
-    }
-    const oldest = today - days;
+  const series = new Map(state.series);
+  for (const compiled of catalogue.series) {
+    const held = series.get(compiled.signature);
+    if (!held || !seriesCovers(held, compiled) || held.buckets.length === 0) continue;
+    const oldest = today - compiled.windowDays;
     let keepFrom = 0;
-    while (
-      keepFrom < aggregate.buckets.length &&
-      (aggregate.buckets[keepFrom] as Bucket).day < oldest
-    ) {
+    while (keepFrom < held.buckets.length && (held.buckets[keepFrom] as Bucket).day < oldest) {
       keepFrom += 1;
     }
-    aggregates.set(
-      id,
-      keepFrom === 0 ? aggregate : { ...aggregate, buckets: aggregate.buckets.slice(keepFrom) },
-    );
+    if (keepFrom > 0) {
+      series.set(compiled.signature, {
+        ...held,
+        windowDays: Math.min(held.windowDays, compiled.windowDays),
+        buckets: held.buckets.slice(keepFrom),
+      });
+    }
   }
-  return { ...state, traits: state.traits, aggregates };
+  return { ...state, series };
 }

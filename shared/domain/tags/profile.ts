@@ -1,13 +1,19 @@
 /**
  * A member's profile state: traits (last write wins per trait) and one order-independent
- * accumulator per aggregate of the rule catalogue. Whole-history aggregates keep one bucket;
- * windowed aggregates keep one bucket per brand-local calendar day that had data, so any window
- * is a merge of buckets and folding the same events in any order or batching gives the same
- * state. {@link profileToJson} / {@link profileFromJson} are the stored form.
+ * accumulator per series of the rule catalogue (the data several aggregates share). A series keeps
+ * a whole-history total when an aggregate needs one, and one bucket per brand-local calendar day
+ * for its longest window, so any window is a merge of day buckets. Folding the same events in any
+ * order or batching gives the same state. {@link profileToJson} / {@link profileFromJson} are the
+ * stored form.
  */
 import type { JsonValue } from '../../../events/envelope.ts';
-import type { RuleCatalogue, Scalar } from './rule-catalogue.ts';
-import { KindCode } from './rule-catalogue.ts';
+import {
+  AccumulatorCode,
+  type CompiledAggregate,
+  type CompiledSeries,
+  type RuleCatalogue,
+  type Scalar,
+} from './rule-catalogue.ts';
 
 /** One trait with the (timestamp, messageId) of the identify that set it. */
 export interface TraitEntry {
@@ -18,41 +24,46 @@ export interface TraitEntry {
 }
 
 /**
- * One bucket of an aggregate: the whole history, or one brand-local day. Only the fields of the
- * aggregate's kind are used.
+ * One bucket of a series: the whole history, or one brand-local day. Only the fields of the
+ * series' accumulator are used. Buckets of a state passed to the fold are never changed: the fold
+ * copies a bucket before its first change (copy on write, tracked by `owner`).
  */
 export class Bucket {
-  /** Local day number (days since 1970-01-01); 0 for a whole-history bucket. */
+  /** Local day number (days since 1970-01-01); 0 for a whole-history total. */
   day: number;
-  /** Events (count) or values read (every other kind). */
+  /** Events (count) or values read (every other accumulator). */
   count = 0;
-  /** sum / avg: the total; min / max: the extreme. `units + micro / 1e6`, 0 ≤ micro < 1e6. */
+  /** Sum: the total; min / max: the extreme. `units + micro / 1e6`, 0 ≤ micro < 1e6. */
   units = 0;
   micro = 0;
-  /** first / last: ordering key (timestamp, messageId, array index) and value of the edge. */
+  /** First / last: ordering key (timestamp, messageId, array index) and value of the edge. */
   edgeTs = 0;
   edgeId = '';
   edgeIndex = 0;
   edgeValue: Scalar = '';
-  /** mostFrequent / distinctCount: how many times each value (as text) was read. */
+  /** Values: how many times each value (as text) was read. */
   values: Map<string, number> | null = null;
+  /** The fold that created this copy; only that fold may change it. */
+  owner = 0;
 
   constructor(day: number) {
     this.day = day;
   }
 }
 
-export interface AggregateState {
-  readonly id: string;
+export interface SeriesState {
   readonly signature: string;
-  readonly kindCode: KindCode;
-  /** 0 for the whole history, else the window in days. */
+  readonly accumulator: AccumulatorCode;
+  /** How many days back its day buckets are complete (0: it keeps none). */
   readonly windowDays: number;
-  /** Sorted by day, ascending; at most one for the whole history. */
+  /** Whether it keeps a whole-history total. */
+  readonly keepsTotal: boolean;
+  total: Bucket | null;
+  /** Sorted by day, ascending. */
   buckets: Bucket[];
   /**
-   * Set when the aggregate was added to (or its rule changed on) a profile that already had
-   * events: it then misses that history until it is rebuilt by replaying stored events.
+   * Set when the series was added to (or grew its window on) a profile that already had events:
+   * it then misses that history until rebuilt by replaying the member's stored events.
    */
   needsBackfill: boolean;
 }
@@ -61,10 +72,14 @@ export interface ProfileState {
   /** The IANA zone whose calendar days key the buckets. */
   readonly zone: string;
   traits: Map<string, TraitEntry>;
-  aggregates: Map<string, AggregateState>;
+  /** Keyed by series signature. */
+  series: Map<string, SeriesState>;
   /** Events folded (with a readable timestamp). */
   events: number;
-  /** Values skipped because they did not fit a rule, plus events with unreadable timestamps. */
+  /**
+   * Values skipped because they did not fit a rule, once per aggregate that skipped them, plus
+   * events with unreadable timestamps.
+   */
   problems: number;
 }
 
@@ -86,70 +101,68 @@ export class ProfileStateError extends Error {
   }
 }
 
-/** A profile with no events and no traits, with an empty accumulator per aggregate. */
-export function emptyProfile(catalogue: RuleCatalogue, zone: string): ProfileState {
-  const aggregates = new Map<string, AggregateState>();
-  for (const aggregate of catalogue.aggregates) {
-    aggregates.set(aggregate.id, {
-      id: aggregate.id,
-      signature: aggregate.signature,
-      kindCode: aggregate.kindCode,
-      windowDays: aggregate.windowDays,
-      buckets: [],
-      needsBackfill: false,
-    });
-  }
-  return { zone, traits: new Map(), aggregates, events: 0, problems: 0 };
-}
-
-export function cloneBucket(bucket: Bucket): Bucket {
-  const copy = new Bucket(bucket.day);
-  copy.count = bucket.count;
-  copy.units = bucket.units;
-  copy.micro = bucket.micro;
-  copy.edgeTs = bucket.edgeTs;
-  copy.edgeId = bucket.edgeId;
-  copy.edgeIndex = bucket.edgeIndex;
-  copy.edgeValue = bucket.edgeValue;
-  copy.values = bucket.values ? new Map(bucket.values) : null;
-  return copy;
-}
-
-function cloneAggregate(state: AggregateState): AggregateState {
-  return { ...state, buckets: state.buckets.map(cloneBucket) };
-}
-
-/** A deep copy: folding into the copy never changes the original. */
-export function cloneProfile(state: ProfileState): ProfileState {
-  const aggregates = new Map<string, AggregateState>();
-  for (const [id, aggregate] of state.aggregates) aggregates.set(id, cloneAggregate(aggregate));
+/** An empty series state for a catalogue series. */
+export function emptySeries(series: CompiledSeries, needsBackfill: boolean): SeriesState {
   return {
-    zone: state.zone,
-    traits: new Map(state.traits),
-    aggregates,
-    events: state.events,
-    problems: state.problems,
+    signature: series.signature,
+    accumulator: series.accumulator,
+    windowDays: series.windowDays,
+    keepsTotal: series.keepsTotal,
+    total: null,
+    buckets: [],
+    needsBackfill,
   };
 }
 
+/** A profile with no events and no traits. */
+export function emptyProfile(catalogue: RuleCatalogue, zone: string): ProfileState {
+  const series = new Map<string, SeriesState>();
+  for (const compiled of catalogue.series)
+    series.set(compiled.signature, emptySeries(compiled, false));
+  return { zone, traits: new Map(), series, events: 0, problems: 0 };
+}
+
+/** Whether a held series state can answer for a catalogue series (enough window and total). */
+export function seriesCovers(
+  held: SeriesState | undefined,
+  series: CompiledSeries,
+): held is SeriesState {
+  return (
+    held !== undefined &&
+    held.signature === series.signature &&
+    held.accumulator === series.accumulator &&
+    held.windowDays >= series.windowDays &&
+    (held.keepsTotal || !series.keepsTotal)
+  );
+}
+
+/** The state of an aggregate's series when it can answer exactly, else `undefined`. */
+export function seriesOf(
+  state: ProfileState,
+  catalogue: RuleCatalogue,
+  aggregate: CompiledAggregate,
+): SeriesState | undefined {
+  const series = catalogue.series[aggregate.seriesIndex] as CompiledSeries;
+  const held = state.series.get(series.signature);
+  return seriesCovers(held, series) ? held : undefined;
+}
+
 /**
- * Ids of the catalogue's aggregates this profile cannot answer exactly: added or changed after
- * the profile had events. Rebuild them by replaying the member's stored events into
- * {@link emptyProfile} (the fold is order-independent, so a replay gives the exact state).
+ * Ids of the catalogue's aggregates this profile cannot answer exactly: added or changed (or given
+ * a longer window) after the profile had events. Rebuild them by replaying the member's stored
+ * events into {@link emptyProfile}: the fold is order-independent, so a replay is exact.
  */
 export function aggregatesNeedingBackfill(state: ProfileState, catalogue: RuleCatalogue): string[] {
   const ids: string[] = [];
   for (const aggregate of catalogue.aggregates) {
-    const held = state.aggregates.get(aggregate.id);
-    if (held?.signature === aggregate.signature ? held.needsBackfill : state.events > 0) {
-      ids.push(aggregate.id);
-    }
+    const held = seriesOf(state, catalogue, aggregate);
+    if (held ? held.needsBackfill : state.events > 0) ids.push(aggregate.id);
   }
   return ids;
 }
 
 // ---------------------------------------------------------------------------------------------
-// Orders used for ties, shared by the fold and merging.
+// Orders used for ties, shared by the fold, the evaluator and merging.
 
 function scalarRank(value: Scalar): number {
   return typeof value === 'boolean' ? 0 : typeof value === 'number' ? 1 : 2;
@@ -188,15 +201,29 @@ export function traitWins(a: TraitEntry, b: TraitEntry): boolean {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Merging (identity merges: an anonymous profile folded into a member's, exactly once).
+// Buckets.
 
-/** Adds bucket `from` into `into` (same aggregate, same day). */
-export function mergeBucket(into: Bucket, from: Bucket, kindCode: KindCode): void {
+/** A copy of a bucket, owned by fold `owner`. */
+export function cloneBucket(bucket: Bucket, owner = 0): Bucket {
+  const copy = new Bucket(bucket.day);
+  copy.count = bucket.count;
+  copy.units = bucket.units;
+  copy.micro = bucket.micro;
+  copy.edgeTs = bucket.edgeTs;
+  copy.edgeId = bucket.edgeId;
+  copy.edgeIndex = bucket.edgeIndex;
+  copy.edgeValue = bucket.edgeValue;
+  copy.values = bucket.values ? new Map(bucket.values) : null;
+  copy.owner = owner;
+  return copy;
+}
+
+/** Adds bucket `from` into `into` (same series, same day). */
+export function mergeBucket(into: Bucket, from: Bucket, accumulator: AccumulatorCode): void {
   if (from.count === 0) return;
   const empty = into.count === 0;
-  switch (kindCode) {
-    case KindCode.Sum:
-    case KindCode.Avg: {
+  switch (accumulator) {
+    case AccumulatorCode.Sum: {
       let micro = into.micro + from.micro;
       let units = into.units + from.units;
       if (micro >= 1_000_000) {
@@ -207,28 +234,17 @@ export function mergeBucket(into: Bucket, from: Bucket, kindCode: KindCode): voi
       into.micro = micro;
       break;
     }
-    case KindCode.Min:
-      if (
-        empty ||
-        from.units < into.units ||
-        (from.units === into.units && from.micro < into.micro)
-      ) {
+    case AccumulatorCode.Min:
+    case AccumulatorCode.Max: {
+      const order = from.units !== into.units ? from.units - into.units : from.micro - into.micro;
+      if (empty || (accumulator === AccumulatorCode.Min ? order < 0 : order > 0)) {
         into.units = from.units;
         into.micro = from.micro;
       }
       break;
-    case KindCode.Max:
-      if (
-        empty ||
-        from.units > into.units ||
-        (from.units === into.units && from.micro > into.micro)
-      ) {
-        into.units = from.units;
-        into.micro = from.micro;
-      }
-      break;
-    case KindCode.First:
-    case KindCode.Last: {
+    }
+    case AccumulatorCode.First:
+    case AccumulatorCode.Last: {
       const order = compareEdges(
         from.edgeTs,
         from.edgeId,
@@ -239,7 +255,7 @@ export function mergeBucket(into: Bucket, from: Bucket, kindCode: KindCode): voi
         into.edgeIndex,
         into.edgeValue,
       );
-      if (empty || (kindCode === KindCode.First ? order < 0 : order > 0)) {
+      if (empty || (accumulator === AccumulatorCode.First ? order < 0 : order > 0)) {
         into.edgeTs = from.edgeTs;
         into.edgeId = from.edgeId;
         into.edgeIndex = from.edgeIndex;
@@ -247,8 +263,7 @@ export function mergeBucket(into: Bucket, from: Bucket, kindCode: KindCode): voi
       }
       break;
     }
-    case KindCode.MostFrequent:
-    case KindCode.DistinctCount: {
+    case AccumulatorCode.Values: {
       const values = into.values ?? new Map<string, number>();
       for (const [value, n] of from.values ?? []) values.set(value, (values.get(value) ?? 0) + n);
       into.values = values;
@@ -260,7 +275,14 @@ export function mergeBucket(into: Bucket, from: Bucket, kindCode: KindCode): voi
   into.count += from.count;
 }
 
-function mergeBuckets(a: readonly Bucket[], b: readonly Bucket[], kindCode: KindCode): Bucket[] {
+// ---------------------------------------------------------------------------------------------
+// Merging (identity merges: an anonymous profile folded into a member's, exactly once).
+
+function mergeBuckets(
+  a: readonly Bucket[],
+  b: readonly Bucket[],
+  accumulator: AccumulatorCode,
+): Bucket[] {
   const out: Bucket[] = [];
   let i = 0;
   let j = 0;
@@ -268,14 +290,14 @@ function mergeBuckets(a: readonly Bucket[], b: readonly Bucket[], kindCode: Kind
     const x = a[i];
     const y = b[j];
     if (x && (!y || x.day < y.day)) {
-      out.push(cloneBucket(x));
+      out.push(x);
       i += 1;
     } else if (y && (!x || y.day < x.day)) {
-      out.push(cloneBucket(y));
+      out.push(y);
       j += 1;
     } else if (x && y) {
       const merged = cloneBucket(x);
-      mergeBucket(merged, y, kindCode);
+      mergeBucket(merged, y, accumulator);
       out.push(merged);
       i += 1;
       j += 1;
@@ -299,27 +321,38 @@ export function mergeProfiles(
     const held = traits.get(key);
     if (!held || traitWins(entry, held)) traits.set(key, entry);
   }
-  const aggregates = new Map<string, AggregateState>();
-  for (const aggregate of catalogue.aggregates) {
-    const fromA = a.aggregates.get(aggregate.id);
-    const fromB = b.aggregates.get(aggregate.id);
-    const validA = fromA?.signature === aggregate.signature ? fromA : undefined;
-    const validB = fromB?.signature === aggregate.signature ? fromB : undefined;
-    aggregates.set(aggregate.id, {
-      id: aggregate.id,
-      signature: aggregate.signature,
-      kindCode: aggregate.kindCode,
-      windowDays: aggregate.windowDays,
-      buckets: mergeBuckets(validA?.buckets ?? [], validB?.buckets ?? [], aggregate.kindCode),
-      needsBackfill:
-        (validA ? validA.needsBackfill : a.events > 0) ||
+  const series = new Map<string, SeriesState>();
+  for (const compiled of catalogue.series) {
+    const fromA = a.series.get(compiled.signature);
+    const fromB = b.series.get(compiled.signature);
+    const validA = seriesCovers(fromA, compiled) ? fromA : undefined;
+    const validB = seriesCovers(fromB, compiled) ? fromB : undefined;
+    const merged = emptySeries(
+      compiled,
+      (validA ? validA.needsBackfill : a.events > 0) ||
         (validB ? validB.needsBackfill : b.events > 0),
-    });
+    );
+    if (compiled.windowDays > 0) {
+      merged.buckets = mergeBuckets(
+        validA?.buckets ?? [],
+        validB?.buckets ?? [],
+        compiled.accumulator,
+      );
+    }
+    if (compiled.keepsTotal) {
+      const totals = [validA?.total, validB?.total].filter((t): t is Bucket => t != null);
+      if (totals.length > 0) {
+        const total = cloneBucket(totals[0] as Bucket);
+        if (totals[1]) mergeBucket(total, totals[1], compiled.accumulator);
+        merged.total = total;
+      }
+    }
+    series.set(compiled.signature, merged);
   }
   return {
     zone: a.zone,
     traits,
-    aggregates,
+    series,
     events: a.events + b.events,
     problems: a.problems + b.problems,
   };
@@ -328,35 +361,35 @@ export function mergeProfiles(
 // ---------------------------------------------------------------------------------------------
 // Stored form.
 
+/** One series in the stored form: accumulator, window, total, day buckets, backfill flag. */
+export interface SeriesJson {
+  readonly a: number;
+  readonly w: number;
+  readonly t?: readonly JsonValue[] | null;
+  readonly d: readonly (readonly JsonValue[])[];
+  readonly f?: 1;
+}
+
 /** The JSON form of a profile state (what the profiles table keeps). */
 export interface ProfileJson {
   readonly v: 1;
   readonly zone: string;
   readonly events: number;
   readonly problems: number;
-  /** `[key, value, timestamp, messageId]` per trait. */
+  /** `[key, value, timestamp, messageId]` per trait, sorted by key. */
   readonly traits: readonly (readonly [string, JsonValue, number, string])[];
-  /** Per aggregate: signature, kind code, window, backfill flag and one row per bucket. */
-  readonly aggregates: Readonly<
-    Record<
-      string,
-      {
-        readonly s: string;
-        readonly k: number;
-        readonly w: number;
-        readonly f?: 1;
-        readonly d: readonly (readonly JsonValue[])[];
-      }
-    >
-  >;
+  /** Keyed by series signature. */
+  readonly series: Readonly<Record<string, SeriesJson>>;
 }
 
-function bucketRow(bucket: Bucket, kindCode: KindCode): JsonValue[] {
-  switch (kindCode) {
-    case KindCode.Count:
+const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+function bucketRow(bucket: Bucket, accumulator: AccumulatorCode): JsonValue[] {
+  switch (accumulator) {
+    case AccumulatorCode.Count:
       return [bucket.day, bucket.count];
-    case KindCode.First:
-    case KindCode.Last:
+    case AccumulatorCode.First:
+    case AccumulatorCode.Last:
       return [
         bucket.day,
         bucket.count,
@@ -365,10 +398,10 @@ function bucketRow(bucket: Bucket, kindCode: KindCode): JsonValue[] {
         bucket.edgeIndex,
         bucket.edgeValue,
       ];
-    case KindCode.MostFrequent:
-    case KindCode.DistinctCount: {
+    case AccumulatorCode.Values: {
       const row: JsonValue[] = [bucket.day, bucket.count];
-      for (const [value, n] of bucket.values ?? []) row.push(value, n);
+      const values = [...(bucket.values ?? [])].sort(([a], [b]) => byText(a, b));
+      for (const [value, n] of values) row.push(value, n);
       return row;
     }
     default:
@@ -376,16 +409,22 @@ function bucketRow(bucket: Bucket, kindCode: KindCode): JsonValue[] {
   }
 }
 
-/** The JSON form of a profile state. */
+/**
+ * The JSON form of a profile state. Canonical: series, traits and value counts are sorted, so two
+ * states that hold the same data serialise to the same text.
+ */
 export function profileToJson(state: ProfileState): ProfileJson {
-  const aggregates: Record<string, ProfileJson['aggregates'][string]> = {};
-  for (const [id, aggregate] of state.aggregates) {
-    aggregates[id] = {
-      s: aggregate.signature,
-      k: aggregate.kindCode,
-      w: aggregate.windowDays,
-      ...(aggregate.needsBackfill ? { f: 1 as const } : {}),
-      d: aggregate.buckets.map((bucket) => bucketRow(bucket, aggregate.kindCode)),
+  const series: Record<string, SeriesJson> = {};
+  for (const signature of [...state.series.keys()].sort(byText)) {
+    const held = state.series.get(signature) as SeriesState;
+    series[signature] = {
+      a: held.accumulator,
+      w: held.windowDays,
+      ...(held.keepsTotal
+        ? { t: held.total ? bucketRow(held.total, held.accumulator) : null }
+        : {}),
+      d: held.buckets.map((bucket) => bucketRow(bucket, held.accumulator)),
+      ...(held.needsBackfill ? { f: 1 as const } : {}),
     };
   }
   return {
@@ -393,10 +432,10 @@ export function profileToJson(state: ProfileState): ProfileJson {
     zone: state.zone,
     events: state.events,
     problems: state.problems,
-    traits: [...state.traits].map(
-      ([key, entry]) => [key, entry.value, entry.ts, entry.messageId] as const,
-    ),
-    aggregates,
+    traits: [...state.traits]
+      .sort(([a], [b]) => byText(a, b))
+      .map(([key, entry]) => [key, entry.value, entry.ts, entry.messageId] as const),
+    series,
   };
 }
 
@@ -406,17 +445,17 @@ const isScalar = (value: unknown): value is Scalar =>
   typeof value === 'boolean' ||
   (typeof value === 'number' && Number.isFinite(value));
 
-function bucketFromRow(row: unknown, kindCode: number, where: string): Bucket {
+function bucketFromRow(row: unknown, accumulator: number, where: string): Bucket {
   if (!Array.isArray(row) || !isInteger(row[0]) || !isInteger(row[1]) || row[1] < 1) {
     throw new ProfileStateError(`${where}: a bucket row must start with [day, count ≥ 1]`);
   }
   const bucket = new Bucket(row[0]);
   bucket.count = row[1];
-  switch (kindCode) {
-    case KindCode.Count:
+  switch (accumulator) {
+    case AccumulatorCode.Count:
       break;
-    case KindCode.First:
-    case KindCode.Last:
+    case AccumulatorCode.First:
+    case AccumulatorCode.Last:
       if (
         !Number.isFinite(row[2]) ||
         typeof row[3] !== 'string' ||
@@ -432,8 +471,7 @@ function bucketFromRow(row: unknown, kindCode: number, where: string): Bucket {
       bucket.edgeIndex = row[4];
       bucket.edgeValue = row[5];
       break;
-    case KindCode.MostFrequent:
-    case KindCode.DistinctCount: {
+    case AccumulatorCode.Values: {
       const values = new Map<string, number>();
       for (let i = 2; i < row.length; i += 2) {
         const value = row[i];
@@ -478,33 +516,37 @@ export function profileFromJson(json: unknown): ProfileState {
     }
     traits.set(item[0], { value: item[1] as JsonValue, ts: item[2], messageId: item[3] });
   }
-  if (typeof raw.aggregates !== 'object' || raw.aggregates === null) {
-    throw new ProfileStateError('aggregates must be an object');
+  if (typeof raw.series !== 'object' || raw.series === null) {
+    throw new ProfileStateError('series must be an object');
   }
-  const aggregates = new Map<string, AggregateState>();
-  for (const [id, value] of Object.entries(raw.aggregates as Record<string, unknown>)) {
+  const series = new Map<string, SeriesState>();
+  for (const [signature, value] of Object.entries(raw.series as Record<string, unknown>)) {
     const entry = value as Record<string, unknown> | null;
     if (
       typeof entry !== 'object' ||
       entry === null ||
-      typeof entry.s !== 'string' ||
-      !isInteger(entry.k) ||
-      entry.k < 0 ||
-      entry.k > 8 ||
+      !isInteger(entry.a) ||
+      entry.a < 0 ||
+      entry.a > 6 ||
       !isInteger(entry.w) ||
       !Array.isArray(entry.d)
     ) {
-      throw new ProfileStateError(`aggregate "${id}" is not { s, k, w, d }`);
+      throw new ProfileStateError(`series "${signature}" is not { a, w, d }`);
     }
-    const kindCode = entry.k as KindCode;
-    aggregates.set(id, {
-      id,
-      signature: entry.s,
-      kindCode,
+    const accumulator = entry.a as AccumulatorCode;
+    const where = `series "${signature}"`;
+    series.set(signature, {
+      signature,
+      accumulator,
       windowDays: entry.w,
-      buckets: entry.d.map((row) => bucketFromRow(row, kindCode, `aggregate "${id}"`)),
+      keepsTotal: entry.t !== undefined,
+      total:
+        entry.t === undefined || entry.t === null
+          ? null
+          : bucketFromRow(entry.t, accumulator, where),
+      buckets: entry.d.map((row) => bucketFromRow(row, accumulator, where)),
       needsBackfill: entry.f === 1,
     });
   }
-  return { zone: raw.zone, traits, aggregates, events: raw.events, problems: raw.problems };
+  return { zone: raw.zone, traits, series, events: raw.events, problems: raw.problems };
 }

@@ -188,6 +188,18 @@ export const KindCode = {
 } as const;
 export type KindCode = (typeof KindCode)[keyof typeof KindCode];
 
+/** What a series accumulates per bucket; sum and avg share one, mostFrequent and distinctCount too. */
+export const AccumulatorCode = {
+  Count: 0,
+  Sum: 1,
+  Min: 2,
+  Max: 3,
+  First: 4,
+  Last: 5,
+  Values: 6,
+} as const;
+export type AccumulatorCode = (typeof AccumulatorCode)[keyof typeof AccumulatorCode];
+
 export interface CompiledAggregate {
   readonly index: number;
   readonly id: string;
@@ -200,9 +212,31 @@ export interface CompiledAggregate {
   readonly events: readonly string[] | undefined;
   readonly where: readonly CompiledPropertyCondition[];
   readonly property: CompiledPath | undefined;
-  /** Changes whenever the definition's meaning changes; stored with the aggregate's state. */
-  readonly signature: string;
+  /** Index of the series in {@link RuleCatalogue.series} that holds this aggregate's data. */
+  readonly seriesIndex: number;
   readonly definition: AggregateDefinition;
+}
+
+/**
+ * The data several aggregates share: same accumulator, event filter and property, any windows.
+ * `orders_90d`, `orders_365d` and `orders_all` read one series; so do `revenue_365d` (sum) and
+ * `avg_order_value_365d` (avg). The fold updates each series once per event.
+ */
+export interface CompiledSeries {
+  readonly index: number;
+  /** Changes whenever what the series accumulates changes; stored with its state. */
+  readonly signature: string;
+  readonly accumulator: AccumulatorCode;
+  readonly types: readonly EventType[];
+  readonly events: readonly string[] | undefined;
+  readonly where: readonly CompiledPropertyCondition[];
+  readonly property: CompiledPath | undefined;
+  /** Day buckets are kept for the longest window of its aggregates; 0 when none is windowed. */
+  readonly windowDays: number;
+  /** Whether one of its aggregates covers the whole history (a running total is kept). */
+  readonly keepsTotal: boolean;
+  /** Ids of the aggregates reading it. */
+  readonly aggregates: readonly string[];
 }
 
 export type CompiledOperand =
@@ -254,6 +288,8 @@ export interface RuleCatalogue {
   readonly definition: RuleCatalogueDefinition;
   readonly aggregates: readonly CompiledAggregate[];
   readonly aggregatesById: ReadonlyMap<string, CompiledAggregate>;
+  /** The distinct series the aggregates read (what profiles store). */
+  readonly series: readonly CompiledSeries[];
   /** Tags in evaluation order: a tag comes after the tags its conditions read. */
   readonly tags: readonly CompiledTag[];
   readonly tagsById: ReadonlyMap<string, CompiledTag>;
@@ -261,9 +297,9 @@ export interface RuleCatalogue {
   readonly longestWindowDays: number;
   /** Whether any tag reads the member's age (so birthdays can change tags). */
   readonly readsAge: boolean;
-  /** Indices of the aggregates a `track` event of this name feeds (any spelling; cached). */
+  /** Indices of the series a `track` event of this name feeds (any spelling; cached). */
   trackRoute(eventName: string | undefined): Int32Array;
-  /** Indices of the aggregates an event of a type other than `track` feeds. */
+  /** Indices of the series an event of a type other than `track` feeds. */
   typeRoute(type: EventType): Int32Array;
 }
 
@@ -528,7 +564,7 @@ function compileAggregate(
   c: Checker,
   node: Json,
   index: number,
-): Omit<CompiledAggregate, 'signature'> | undefined {
+): Omit<CompiledAggregate, 'seriesIndex'> | undefined {
   const path: (string | number)[] = ['aggregates', index];
   c.rule = isObject(node) && typeof node.id === 'string' ? node.id : undefined;
   if (!isObject(node)) return c.fail(path, `an aggregate must be an object, not ${describe(node)}`);
@@ -655,16 +691,28 @@ function hash53(text: string): string {
   return (4_294_967_296 * (2_097_151 & h2) + (h1 >>> 0)).toString(36);
 }
 
-function signatureOf(aggregate: Omit<CompiledAggregate, 'signature'>): string {
+const accumulators: Readonly<Record<AggregateKind, AccumulatorCode>> = {
+  count: AccumulatorCode.Count,
+  sum: AccumulatorCode.Sum,
+  avg: AccumulatorCode.Sum,
+  min: AccumulatorCode.Min,
+  max: AccumulatorCode.Max,
+  first: AccumulatorCode.First,
+  last: AccumulatorCode.Last,
+  mostFrequent: AccumulatorCode.Values,
+  distinctCount: AccumulatorCode.Values,
+};
+
+/** What an aggregate accumulates, whatever its window: the key of its series. */
+function seriesSignatureOf(aggregate: Omit<CompiledAggregate, 'seriesIndex'>): string {
   const d = aggregate.definition;
   return hash53(
     JSON.stringify([
-      aggregate.kind,
+      accumulators[aggregate.kind],
       aggregate.types,
       aggregate.events ?? null,
       d.where ?? [],
       d.property ?? null,
-      aggregate.windowDays,
     ]),
   );
 }
@@ -1060,6 +1108,7 @@ export function loadRuleCatalogue(json: unknown): RuleCatalogue {
 
   const aggregates: CompiledAggregate[] = [];
   const aggregatesById = new Map<string, CompiledAggregate>();
+  const seriesBySignature = new Map<string, Mutable<CompiledSeries> & { aggregates: string[] }>();
   for (const [i, node] of aggregateNodes.entries()) {
     const draft = compileAggregate(c, node, i);
     if (!draft) continue;
@@ -1067,10 +1116,30 @@ export function loadRuleCatalogue(json: unknown): RuleCatalogue {
       c.fail(['aggregates', i, 'id'], `duplicate aggregate id "${draft.id}"`);
       continue;
     }
+    const signature = seriesSignatureOf(draft);
+    let series = seriesBySignature.get(signature);
+    if (!series) {
+      series = {
+        index: seriesBySignature.size,
+        signature,
+        accumulator: accumulators[draft.kind],
+        types: draft.types,
+        events: draft.events,
+        where: draft.where,
+        property: draft.property,
+        windowDays: 0,
+        keepsTotal: false,
+        aggregates: [],
+      };
+      seriesBySignature.set(signature, series);
+    }
+    series.windowDays = Math.max(series.windowDays, draft.windowDays);
+    series.keepsTotal ||= draft.windowDays === 0;
+    series.aggregates.push(draft.id);
     const compiled: CompiledAggregate = {
       ...draft,
       index: aggregates.length,
-      signature: signatureOf(draft),
+      seriesIndex: series.index,
     };
     aggregates.push(compiled);
     aggregatesById.set(compiled.id, compiled);
@@ -1099,25 +1168,34 @@ export function loadRuleCatalogue(json: unknown): RuleCatalogue {
   const tags = orderTags(c, drafts);
   if (c.issues.length > 0) throw new RuleCatalogueError(c.issues);
 
-  return buildCatalogue(json as unknown as RuleCatalogueDefinition, aggregates, tags, readsAge);
+  return buildCatalogue(
+    json as unknown as RuleCatalogueDefinition,
+    aggregates,
+    [...seriesBySignature.values()],
+    tags,
+    readsAge,
+  );
 }
 
 const maxCachedNames = 10_000;
 
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
 function buildCatalogue(
   definition: RuleCatalogueDefinition,
   aggregates: readonly CompiledAggregate[],
+  series: readonly CompiledSeries[],
   tags: readonly CompiledTag[],
   readsAge: boolean,
 ): RuleCatalogue {
   const trackCache = new Map<string, Int32Array>();
   const byCanonical = new Map<string, Int32Array>();
-  const anyTrack = aggregates.filter((a) => a.types.includes('track') && a.events === undefined);
+  const anyTrack = series.filter((a) => a.types.includes('track') && a.events === undefined);
   const routeFor = (canonical: string): Int32Array => {
     let route = byCanonical.get(canonical);
     if (!route) {
       route = Int32Array.from(
-        aggregates
+        series
           .filter(
             (a) =>
               a.types.includes('track') && (a.events === undefined || a.events.includes(canonical)),
@@ -1132,25 +1210,37 @@ function buildCatalogue(
   const typeRoutes = new Map<EventType, Int32Array>(
     eventTypes.map((type) => [
       type,
-      Int32Array.from(aggregates.filter((a) => a.types.includes(type)).map((a) => a.index)),
+      Int32Array.from(series.filter((a) => a.types.includes(type)).map((a) => a.index)),
     ]),
   );
   const empty = new Int32Array(0);
+  let lastName: string | undefined;
+  let lastRoute: Int32Array = empty;
+  let previousName: string | undefined;
+  let previousRoute: Int32Array = empty;
   return {
     definition,
     aggregates,
     aggregatesById: new Map(aggregates.map((a) => [a.id, a])),
+    series,
     tags,
     tagsById: new Map(tags.map((t) => [t.id, t])),
     longestWindowDays: aggregates.reduce((max, a) => Math.max(max, a.windowDays), 0),
     readsAge,
     trackRoute(eventName) {
       if (eventName === undefined) return anyTrackRoute;
+      // Comparing with the last two names is cheaper than hashing a freshly parsed string.
+      if (eventName === lastName) return lastRoute;
+      if (eventName === previousName) return previousRoute;
       let route = trackCache.get(eventName);
       if (!route) {
         route = routeFor(canonicalEventName(eventName));
         if (trackCache.size < maxCachedNames) trackCache.set(eventName, route);
       }
+      previousName = lastName;
+      previousRoute = lastRoute;
+      lastName = eventName;
+      lastRoute = route;
       return route;
     },
     typeRoute(type) {

@@ -33,6 +33,11 @@ interface OffsetBlock {
 export class ZoneCalendar {
   private readonly format: Intl.DateTimeFormat;
   private readonly blocks: (OffsetBlock | undefined)[] = [];
+  /** The UTC day {@link localDay} read last: its start, offsets and transition instant. */
+  private lastDayStart = Number.NaN;
+  private lastBefore = 0;
+  private lastAfter = 0;
+  private lastTransition = Number.POSITIVE_INFINITY;
 
   constructor(readonly timeZone: string) {
     try {
@@ -53,7 +58,26 @@ export class ZoneCalendar {
 
   /** Local day number of an instant (epoch ms). */
   localDay(ms: number): number {
-    return Math.floor((ms + this.offsetAt(ms)) / DAY_MS);
+    // Most events of a batch fall on the same UTC day as the previous one.
+    if (ms >= this.lastDayStart && ms < this.lastDayStart + DAY_MS) {
+      return Math.floor(
+        (ms + (ms >= this.lastTransition ? this.lastAfter : this.lastBefore)) / DAY_MS,
+      );
+    }
+    const utcDay = Math.floor(ms / DAY_MS);
+    const blockIndex = Math.floor(utcDay / BLOCK_DAYS);
+    if (utcDay < 0 || blockIndex >= MAX_BLOCKS)
+      return Math.floor((ms + this.intlOffset(ms)) / DAY_MS);
+    const block = this.blocks[blockIndex] ?? this.fillBlock(blockIndex);
+    const i = utcDay - blockIndex * BLOCK_DAYS;
+    this.lastDayStart = utcDay * DAY_MS;
+    this.lastBefore = block.startOffset[i] as number;
+    this.lastAfter = block.afterOffset[i] as number;
+    const transition = block.transitionAt[i] as number;
+    this.lastTransition = Number.isNaN(transition) ? Number.POSITIVE_INFINITY : transition;
+    return Math.floor(
+      (ms + (ms >= this.lastTransition ? this.lastAfter : this.lastBefore)) / DAY_MS,
+    );
   }
 
   /** Offset (local − UTC, ms) in force at an instant. */
@@ -285,35 +309,78 @@ export function parseTimestamp(text: string): number {
     text.charCodeAt(19) === 46 &&
     text.charCodeAt(23) === 90
   ) {
-    const year = digits(text, 0, 4);
-    const month = digits(text, 5, 2);
-    const day = digits(text, 8, 2);
-    const hour = digits(text, 11, 2);
-    const minute = digits(text, 14, 2);
-    const second = digits(text, 17, 2);
-    const milli = digits(text, 20, 3);
+    const y0 = text.charCodeAt(0) - 48;
+    const y1 = text.charCodeAt(1) - 48;
+    const y2 = text.charCodeAt(2) - 48;
+    const y3 = text.charCodeAt(3) - 48;
+    const mo0 = text.charCodeAt(5) - 48;
+    const mo1 = text.charCodeAt(6) - 48;
+    const d0 = text.charCodeAt(8) - 48;
+    const d1 = text.charCodeAt(9) - 48;
+    const h0 = text.charCodeAt(11) - 48;
+    const h1 = text.charCodeAt(12) - 48;
+    const mi0 = text.charCodeAt(14) - 48;
+    const mi1 = text.charCodeAt(15) - 48;
+    const s0 = text.charCodeAt(17) - 48;
+    const s1 = text.charCodeAt(18) - 48;
+    const ms0 = text.charCodeAt(20) - 48;
+    const ms1 = text.charCodeAt(21) - 48;
+    const ms2 = text.charCodeAt(22) - 48;
+    // A character is a digit when its code minus 48, read unsigned, is below 10.
     if (
-      year >= 0 &&
-      month >= 1 &&
-      month <= 12 &&
-      day >= 1 &&
-      day <= daysInMonth(year, month) &&
-      hour >= 0 &&
-      hour <= 23 &&
-      minute >= 0 &&
-      minute <= 59 &&
-      second >= 0 &&
-      second <= 59 &&
-      milli >= 0
+      y0 >>> 0 < 10 &&
+      y1 >>> 0 < 10 &&
+      y2 >>> 0 < 10 &&
+      y3 >>> 0 < 10 &&
+      mo0 >>> 0 < 10 &&
+      mo1 >>> 0 < 10 &&
+      d0 >>> 0 < 10 &&
+      d1 >>> 0 < 10 &&
+      h0 >>> 0 < 10 &&
+      h1 >>> 0 < 10 &&
+      mi0 >>> 0 < 10 &&
+      mi1 >>> 0 < 10 &&
+      s0 >>> 0 < 10 &&
+      s1 >>> 0 < 10 &&
+      ms0 >>> 0 < 10 &&
+      ms1 >>> 0 < 10 &&
+      ms2 >>> 0 < 10
     ) {
-      return (
-        daysFromCivil(year, month, day) * DAY_MS +
-        hour * 3_600_000 +
-        minute * 60_000 +
-        second * 1000 +
-        milli
-      );
+      const year = y0 * 1000 + y1 * 100 + y2 * 10 + y3;
+      const month = mo0 * 10 + mo1;
+      const day = d0 * 10 + d1;
+      const hour = h0 * 10 + h1;
+      const minute = mi0 * 10 + mi1;
+      const second = s0 * 10 + s1;
+      if (
+        month >= 1 &&
+        month <= 12 &&
+        day >= 1 &&
+        (day <= 28 || day <= daysInMonth(year, month)) &&
+        hour <= 23 &&
+        minute <= 59 &&
+        second <= 59
+      ) {
+        const dateKey = year * 10_000 + month * 100 + day;
+        if (dateKey !== lastDateKey) {
+          lastDateKey = dateKey;
+          lastDateDays = daysFromCivil(year, month, day);
+        }
+        return (
+          lastDateDays * DAY_MS +
+          hour * 3_600_000 +
+          minute * 60_000 +
+          second * 1000 +
+          ms0 * 100 +
+          ms1 * 10 +
+          ms2
+        );
+      }
     }
   }
   return Date.parse(text);
 }
+
+/** The last date {@link parseTimestamp} converted: events of a batch mostly share a few dates. */
+let lastDateKey = -1;
+let lastDateDays = 0;
