@@ -318,6 +318,20 @@ describe('stateless stack', () => {
     dev.stateless.allResourcesProperties('AWS::IAM::Role', { ManagedPolicyArns: Match.absent() });
   });
 
+  it('grants the functions only the DynamoDB actions they call', () => {
+    const policies = dev.stateless.findResources('AWS::IAM::Policy') as Resources;
+    const dynamoActions = new Set(
+      Object.values(policies).flatMap((policy) =>
+        (
+          policy.Properties.PolicyDocument as { Statement: Record<string, unknown>[] }
+        ).Statement.flatMap((statement) =>
+          ([statement.Action].flat() as string[]).filter((a) => a.startsWith('dynamodb:')),
+        ),
+      ),
+    );
+    expect([...dynamoActions].sort()).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem']);
+  });
+
   it('has no IAM statement on Resource "*" except actions AWS only grants on "*"', () => {
     for (const { stateful, stateless } of [dev, prod]) {
       expect(wildcardStatements(stateful)).toEqual([]);

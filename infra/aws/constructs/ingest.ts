@@ -55,7 +55,8 @@ export class Ingest extends Construct {
       config,
       settings,
     });
-    props.writeKeysTable.grantReadData(this.collect.function);
+    // Collect only looks a key up by its hash.
+    props.writeKeysTable.grant(this.collect.function, 'dynamodb:GetItem');
     props.eventsQueue.grantSendMessages(this.collect.function);
 
     this.ingest = new PortraitFunction(this, 'Ingest', {
@@ -63,7 +64,8 @@ export class Ingest extends Construct {
       config,
       settings,
     });
-    props.eventsTable.grantWriteData(this.ingest.function);
+    // Ingest only ever puts (conditionally); it needs no update, delete or batch write.
+    props.eventsTable.grant(this.ingest.function, 'dynamodb:PutItem');
 
     const { consumer } = queueDeclaration;
     this.queueEventSource = new SqsEventSource(props.eventsQueue, {
