@@ -1,0 +1,275 @@
+import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
+import type { PortraitEvent } from '../../events/envelope.ts';
+import type {
+  ApplyOutcome,
+  ProfileChange,
+  ProfileUpdate,
+  StoredProfile,
+} from '../../shared/adapters/profile-store.ts';
+import { diffTags, evaluateTags } from '../../shared/domain/tags/evaluate.ts';
+import { type FoldProblem, foldEvents, trimProfile } from '../../shared/domain/tags/fold.ts';
+import { emptyProfile } from '../../shared/domain/tags/profile.ts';
+import type { RuleCatalogue } from '../../shared/domain/tags/rule-catalogue.ts';
+import type { Logger } from '../../shared/logging/logger.ts';
+
+export interface TaggerDeps {
+  /** The profiles table (`ProfileStore.apply`): one conditional write per call. */
+  readonly applyProfile: (memberKey: string, update: ProfileUpdate) => Promise<ApplyOutcome>;
+  readonly catalogue: RuleCatalogue;
+  /** The brand's IANA time zone, whose calendar days the windows count. */
+  readonly zone: string;
+  /** Epoch ms; read once per batch, so every member of a batch is evaluated at one instant. */
+  readonly now: () => number;
+  readonly logger: Logger;
+  /**
+   * Members written at once.
+   * @default 16
+   */
+  readonly concurrency?: number;
+}
+
+/** One INSERT of the events table, reduced to what the tagger needs. */
+interface InsertRecord {
+  readonly sequenceNumber: bigint;
+  readonly sequenceText: string;
+  /** `undefined` when the stored body could not be read; the record still counts as applied. */
+  readonly event: PortraitEvent | undefined;
+}
+
+interface MemberBatch {
+  /** The events table partition key (`u#…`, `a#…`), today also the member key. */
+  readonly sourceKey: string;
+  /** In stream order. */
+  readonly records: InsertRecord[];
+}
+
+const SEQUENCE_NUMBER = /^\d{1,64}$/;
+
+/**
+ * The tagger: folds a batch of the events table's stream into member profiles, one conditional
+ * write per member. Idempotent: each profile remembers, per source partition key, the last
+ * sequence number it folded, so records delivered again (a replayed batch, or the records after
+ * a failed member that the event source retries) are skipped. A member whose write fails is
+ * reported with the sequence number of its first record, from which the event source retries.
+ */
+export function makeTaggerHandler(deps: TaggerDeps) {
+  const concurrency = deps.concurrency ?? 16;
+  return async (event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> => {
+    const now = deps.now();
+    const { members, ignored, unreadable } = groupInserts(event.Records, deps.logger);
+    const outcomes = await mapBounded([...members.values()], concurrency, async (member) =>
+      applyMember(member, now, deps),
+    );
+
+    const failures: { sequence: bigint; text: string }[] = [];
+    let written = 0;
+    let alreadyApplied = 0;
+    let conflicts = 0;
+    let writeUnits = 0;
+    let tagChanges = 0;
+    let problems = 0;
+    const problemSamples: FoldProblem[] = [];
+    for (const outcome of outcomes) {
+      if (outcome.status === 'failed') {
+        const first = outcome.member.records[0] as InsertRecord;
+        failures.push({ sequence: first.sequenceNumber, text: first.sequenceText });
+        deps.logger.error('profile not written; the batch will be retried from this member', {
+          memberKey: outcome.member.sourceKey,
+          sequenceNumber: first.sequenceText,
+          error: outcome.error,
+        });
+        continue;
+      }
+      if (outcome.result.status === 'unchanged') {
+        alreadyApplied += 1;
+        continue;
+      }
+      written += 1;
+      conflicts += outcome.result.attempts - 1;
+      writeUnits += outcome.result.writeUnits;
+      tagChanges += outcome.tagChanges;
+      problems += outcome.problems;
+      if (problemSamples.length < 5) problemSamples.push(...outcome.problemSamples.slice(0, 5));
+    }
+    if (problems > 0) {
+      deps.logger.warn('event values that fit no rule were skipped', {
+        problems,
+        samples: problemSamples.slice(0, 5),
+      });
+    }
+    deps.logger.info('tagger', {
+      records: event.Records.length,
+      ignored,
+      unreadable,
+      members: members.size,
+      written,
+      alreadyApplied,
+      conflicts,
+      writeUnits,
+      tagChanges,
+      failedMembers: failures.length,
+    });
+    failures.sort((a, b) => (a.sequence < b.sequence ? -1 : a.sequence > b.sequence ? 1 : 0));
+    return { batchItemFailures: failures.map((failure) => ({ itemIdentifier: failure.text })) };
+  };
+}
+
+type MemberOutcome =
+  | {
+      readonly status: 'done';
+      readonly member: MemberBatch;
+      readonly result: ApplyOutcome;
+      readonly tagChanges: number;
+      readonly problems: number;
+      readonly problemSamples: readonly FoldProblem[];
+    }
+  | { readonly status: 'failed'; readonly member: MemberBatch; readonly error: unknown };
+
+async function applyMember(
+  member: MemberBatch,
+  now: number,
+  deps: TaggerDeps,
+): Promise<MemberOutcome> {
+  // Set by the attempt that was written (a conflict reruns the update on the fresh profile).
+  let tagChanges = 0;
+  let problems = 0;
+  let problemSamples: readonly FoldProblem[] = [];
+  try {
+    const result = await deps.applyProfile(member.sourceKey, (current) => {
+      const change = foldMember(current, member, now, deps);
+      if (change) {
+        tagChanges = diffTags(current?.tags ?? {}, change.next.tags).length;
+        problems = change.problems;
+        problemSamples = change.problemSamples;
+      }
+      return change?.next;
+    });
+    return { status: 'done', member, result, tagChanges, problems, problemSamples };
+  } catch (error) {
+    return { status: 'failed', member, error };
+  }
+}
+
+/** The member's next profile with the batch's unapplied records folded in; `undefined` if none. */
+function foldMember(
+  current: StoredProfile | undefined,
+  member: MemberBatch,
+  now: number,
+  deps: TaggerDeps,
+): { next: ProfileChange; problems: number; problemSamples: readonly FoldProblem[] } | undefined {
+  const appliedText = current?.appliedSeq[member.sourceKey];
+  const applied = appliedText !== undefined ? BigInt(appliedText) : -1n;
+  const fresh = member.records.filter((record) => record.sequenceNumber > applied);
+  const last = fresh[fresh.length - 1];
+  if (last === undefined) return undefined;
+  const events: PortraitEvent[] = [];
+  for (const record of fresh) if (record.event) events.push(record.event);
+  const { catalogue, zone } = deps;
+  const folded = foldEvents(
+    current?.state ?? emptyProfile(catalogue, zone),
+    events,
+    catalogue,
+    zone,
+  );
+  const evaluation = evaluateTags(folded.state, catalogue, now, zone);
+  return {
+    next: {
+      state: trimProfile(folded.state, catalogue, now, zone),
+      tags: evaluation.tags,
+      appliedSeq: { ...current?.appliedSeq, [member.sourceKey]: last.sequenceText },
+      nextChangeAt: evaluation.nextChangeAt,
+    },
+    problems: folded.problems,
+    problemSamples: folded.problemSamples,
+  };
+}
+
+/** INSERT records grouped by the events table partition key, each group in stream order. */
+function groupInserts(
+  records: readonly DynamoDBRecord[],
+  logger: Logger,
+): { members: Map<string, MemberBatch>; ignored: number; unreadable: number } {
+  const members = new Map<string, MemberBatch>();
+  let ignored = 0;
+  let unreadable = 0;
+  for (const record of records) {
+    if (record.eventName !== 'INSERT') {
+      // TTL deletions and (never expected) updates carry no new event.
+      ignored += 1;
+      continue;
+    }
+    const sequenceText = record.dynamodb?.SequenceNumber;
+    const sourceKey = record.dynamodb?.Keys?.pk?.S ?? record.dynamodb?.NewImage?.pk?.S;
+    if (sequenceText === undefined || !SEQUENCE_NUMBER.test(sequenceText) || !sourceKey) {
+      logger.error('stream record without a sequence number or key; skipped', {
+        eventID: record.eventID,
+        sequenceNumber: sequenceText,
+      });
+      ignored += 1;
+      continue;
+    }
+    const event = readEvent(record.dynamodb?.NewImage?.body?.S);
+    if (!event) {
+      // Skipped but counted as applied: retrying cannot make a stored body readable.
+      unreadable += 1;
+      logger.error('stored event body unreadable; skipped', {
+        memberKey: sourceKey,
+        messageId: record.dynamodb?.Keys?.sk?.S,
+        sequenceNumber: sequenceText,
+      });
+    }
+    let member = members.get(sourceKey);
+    if (!member) {
+      member = { sourceKey, records: [] };
+      members.set(sourceKey, member);
+    }
+    member.records.push({ sequenceNumber: BigInt(sequenceText), sequenceText, event });
+  }
+  for (const member of members.values()) {
+    member.records.sort((a, b) =>
+      a.sequenceNumber < b.sequenceNumber ? -1 : a.sequenceNumber > b.sequenceNumber ? 1 : 0,
+    );
+  }
+  return { members, ignored, unreadable };
+}
+
+/**
+ * The event in an item's `body`. Ingest stored it after validation, so only its shape is
+ * checked here; the fold skips and counts values that do not fit a rule.
+ */
+function readEvent(body: string | undefined): PortraitEvent | undefined {
+  if (body === undefined) return undefined;
+  try {
+    const parsed: unknown = JSON.parse(body);
+    if (
+      typeof parsed === 'object' &&
+      parsed !== null &&
+      typeof (parsed as Record<string, unknown>).messageId === 'string' &&
+      typeof (parsed as Record<string, unknown>).type === 'string' &&
+      typeof (parsed as Record<string, unknown>).timestamp === 'string'
+    ) {
+      return parsed as PortraitEvent;
+    }
+  } catch {
+    // Reported by the caller.
+  }
+  return undefined;
+}
+
+async function mapBounded<T, R>(
+  items: readonly T[],
+  limit: number,
+  task: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const index = next;
+      next += 1;
+      results[index] = await task(items[index] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
