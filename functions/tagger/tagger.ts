@@ -1,11 +1,13 @@
 import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import type { PortraitEvent } from '../../events/envelope.ts';
+import { eventFromStreamImage } from '../../shared/adapters/event-store.ts';
 import type {
   ApplyOutcome,
   ProfileChange,
   ProfileUpdate,
   StoredProfile,
 } from '../../shared/adapters/profile-store.ts';
+import { mapBounded } from '../../shared/async/map-bounded.ts';
 import { diffTags, evaluateTags } from '../../shared/domain/tags/evaluate.ts';
 import { type FoldProblem, foldEvents, trimProfile } from '../../shared/domain/tags/fold.ts';
 import { emptyProfile } from '../../shared/domain/tags/profile.ts';
@@ -199,7 +201,8 @@ function groupInserts(
       continue;
     }
     const sequenceText = record.dynamodb?.SequenceNumber;
-    const sourceKey = record.dynamodb?.Keys?.pk?.S ?? record.dynamodb?.NewImage?.pk?.S;
+    const stored = eventFromStreamImage(record.dynamodb?.Keys, record.dynamodb?.NewImage);
+    const sourceKey = stored.memberKey;
     if (sequenceText === undefined || !SEQUENCE_NUMBER.test(sequenceText) || !sourceKey) {
       logger.error('stream record without a sequence number or key; skipped', {
         eventID: record.eventID,
@@ -208,13 +211,13 @@ function groupInserts(
       ignored += 1;
       continue;
     }
-    const event = readEvent(record.dynamodb?.NewImage?.body?.S);
+    const event = stored.event;
     if (!event) {
       // Skipped but counted as applied: retrying cannot make a stored body readable.
       unreadable += 1;
       logger.error('stored event body unreadable; skipped', {
         memberKey: sourceKey,
-        messageId: record.dynamodb?.Keys?.sk?.S,
+        messageId: stored.messageId,
         sequenceNumber: sequenceText,
       });
     }
@@ -231,45 +234,4 @@ function groupInserts(
     );
   }
   return { members, ignored, unreadable };
-}
-
-/**
- * The event in an item's `body`. Ingest stored it after validation, so only its shape is
- * checked here; the fold skips and counts values that do not fit a rule.
- */
-function readEvent(body: string | undefined): PortraitEvent | undefined {
-  if (body === undefined) return undefined;
-  try {
-    const parsed: unknown = JSON.parse(body);
-    if (
-      typeof parsed === 'object' &&
-      parsed !== null &&
-      typeof (parsed as Record<string, unknown>).messageId === 'string' &&
-      typeof (parsed as Record<string, unknown>).type === 'string' &&
-      typeof (parsed as Record<string, unknown>).timestamp === 'string'
-    ) {
-      return parsed as PortraitEvent;
-    }
-  } catch {
-    // Reported by the caller.
-  }
-  return undefined;
-}
-
-async function mapBounded<T, R>(
-  items: readonly T[],
-  limit: number,
-  task: (item: T) => Promise<R>,
-): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const index = next;
-      next += 1;
-      results[index] = await task(items[index] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
 }

@@ -1,6 +1,7 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { PortraitEvent } from '../../events/envelope.ts';
+import { mapBounded } from '../async/map-bounded.ts';
 import { MIN_DEDUP_DAYS } from '../config/environments.ts';
 
 const DAY_SECONDS = 86_400;
@@ -44,18 +45,7 @@ export class EventStore {
 
   /** Stores each event unless an item with the same member and messageId exists. */
   async putAll(events: readonly PortraitEvent[]): Promise<StoreOutcome[]> {
-    const outcomes: StoreOutcome[] = new Array(events.length);
-    let next = 0;
-    const worker = async () => {
-      while (next < events.length) {
-        const index = next;
-        next += 1;
-        const event = events[index] as PortraitEvent;
-        outcomes[index] = await this.putOne(event);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(this.concurrency, events.length) }, worker));
-    return outcomes;
+    return mapBounded(events, this.concurrency, (event) => this.putOne(event));
   }
 
   private async putOne(event: PortraitEvent): Promise<StoreOutcome> {
@@ -93,6 +83,50 @@ export class EventStore {
       expiresAt: expiresAtOf(event, this.retentionDays),
     };
   }
+}
+
+/** An events-table item's keys and event as a stream record's image carries them. */
+export interface StreamedEvent {
+  /** The item's partition key: the member key (`u#…` / `a#…`). */
+  readonly memberKey: string | undefined;
+  readonly messageId: string | undefined;
+  /** `undefined` when the stored body is missing or not an event. */
+  readonly event: PortraitEvent | undefined;
+}
+
+/** Reads an events-table item from a stream record's keys and new image (AttributeValue JSON). */
+export function eventFromStreamImage(
+  keys: Record<string, { S?: string }> | undefined,
+  newImage: Record<string, { S?: string }> | undefined,
+): StreamedEvent {
+  return {
+    memberKey: keys?.pk?.S ?? newImage?.pk?.S,
+    messageId: keys?.sk?.S,
+    event: readBody(newImage?.body?.S),
+  };
+}
+
+/**
+ * The event in an item's `body`. Ingest stored it after validation, so only its shape is
+ * checked here; the fold skips and counts values that do not fit a rule.
+ */
+function readBody(body: string | undefined): PortraitEvent | undefined {
+  if (body === undefined) return undefined;
+  try {
+    const parsed: unknown = JSON.parse(body);
+    if (
+      typeof parsed === 'object' &&
+      parsed !== null &&
+      typeof (parsed as Record<string, unknown>).messageId === 'string' &&
+      typeof (parsed as Record<string, unknown>).type === 'string' &&
+      typeof (parsed as Record<string, unknown>).timestamp === 'string'
+    ) {
+      return parsed as PortraitEvent;
+    }
+  } catch {
+    // Reported by the caller.
+  }
+  return undefined;
 }
 
 /** Parses a stored item's `body` back into the event. */

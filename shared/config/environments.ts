@@ -40,7 +40,8 @@ export interface EnvironmentConfig {
 /** The minimum dedup horizon the ingest contract promises. */
 export const MIN_DEDUP_DAYS = 35;
 
-const base = {
+/** Settings every environment shares unless it overrides them; also handlers' fallbacks. */
+export const baseEnvironment = {
   brandTimeZone: 'Asia/Shanghai',
   eventRetentionDays: 400,
   maxFutureSkewSeconds: 24 * 3600,
@@ -50,7 +51,7 @@ const base = {
 
 export const environments: Readonly<Record<string, EnvironmentConfig>> = {
   local: {
-    ...base,
+    ...baseEnvironment,
     name: 'local',
     retainData: false,
     pointInTimeRecovery: false,
@@ -60,7 +61,7 @@ export const environments: Readonly<Record<string, EnvironmentConfig>> = {
     alarms: { dlqDepthThreshold: 1, functionErrorsThreshold: 1, throttlesThreshold: 1 },
   },
   dev: {
-    ...base,
+    ...baseEnvironment,
     name: 'dev',
     retainData: false,
     pointInTimeRecovery: false,
@@ -70,7 +71,7 @@ export const environments: Readonly<Record<string, EnvironmentConfig>> = {
     alarms: { dlqDepthThreshold: 1, functionErrorsThreshold: 5, throttlesThreshold: 10 },
   },
   staging: {
-    ...base,
+    ...baseEnvironment,
     name: 'staging',
     retainData: false,
     pointInTimeRecovery: true,
@@ -79,7 +80,7 @@ export const environments: Readonly<Record<string, EnvironmentConfig>> = {
     alarms: { dlqDepthThreshold: 1, functionErrorsThreshold: 5, throttlesThreshold: 10 },
   },
   prod: {
-    ...base,
+    ...baseEnvironment,
     name: 'prod',
     retainData: true,
     pointInTimeRecovery: true,

@@ -1,4 +1,5 @@
 import type { LogLevel } from '../logging/logger.ts';
+import { baseEnvironment } from './environments.ts';
 
 /**
  * Configuration a handler reads from its environment, read once at cold start. The CDK app and
@@ -71,9 +72,17 @@ export function readRuntimeConfig(env: NodeJS.ProcessEnv = process.env): Runtime
     eventsTable: required(env, n.eventsTable),
     writeKeysTable: required(env, n.writeKeysTable),
     eventsQueueUrl: required(env, n.eventsQueueUrl),
-    eventRetentionDays: positiveNumber(env, n.eventRetentionDays, 400),
-    maxFutureSkewSeconds: positiveNumber(env, n.maxFutureSkewSeconds, 24 * 3600),
-    brandTimeZone: env[n.brandTimeZone] ?? 'Asia/Shanghai',
+    eventRetentionDays: positiveNumber(
+      env,
+      n.eventRetentionDays,
+      baseEnvironment.eventRetentionDays,
+    ),
+    maxFutureSkewSeconds: positiveNumber(
+      env,
+      n.maxFutureSkewSeconds,
+      baseEnvironment.maxFutureSkewSeconds,
+    ),
+    brandTimeZone: env[n.brandTimeZone] ?? baseEnvironment.brandTimeZone,
     logLevel: logLevel(env[n.logLevel]),
   };
 }

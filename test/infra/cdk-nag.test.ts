@@ -1,14 +1,15 @@
 import { Stack } from 'aws-cdk-lib';
 import { Queue } from 'aws-cdk-lib/aws-sqs';
 import { describe, expect, it } from 'vitest';
-import { EventQueue } from '../../infra/aws/constructs/event-queue.ts';
-import { EventStore } from '../../infra/aws/constructs/event-store.ts';
-import { Ingest } from '../../infra/aws/constructs/ingest.ts';
-import { StreamConsumers } from '../../infra/aws/constructs/stream-consumers.ts';
 import { addNagChecks } from '../../infra/aws/portrait-app.ts';
 import { eventsTable } from '../../infra/declarations/index.ts';
-import { environmentConfig } from '../../shared/config/environments.ts';
-import { acknowledgements, portraitApp, reportedViolations, testApp } from './synth.ts';
+import {
+  acknowledgements,
+  consumerStack,
+  portraitApp,
+  reportedViolations,
+  testApp,
+} from './synth.ts';
 
 const nagPlugin = 'AwsSolutions';
 const minimumReasonWords = 10;
@@ -43,32 +44,17 @@ describe.each(['dev', 'staging', 'prod'])('cdk-nag AwsSolutions on the %s app', 
 describe('cdk-nag over a declared stream consumer', () => {
   it('is clean once the ListStreams wildcard and the failure queue are acknowledged', () => {
     const app = testApp();
-    const config = environmentConfig('prod');
-    const stack = new Stack(app, 'Consumers');
-    const store = new EventStore(stack, 'EventStore', { config });
-    const queue = new EventQueue(stack, 'EventQueue', { config });
-    const ingest = new Ingest(stack, 'Ingest', {
-      config,
-      eventsTable: store.table('events'),
-      writeKeysTable: store.table('write-keys'),
-      eventsQueue: queue.queue,
-    });
-    new StreamConsumers(stack, 'StreamConsumers', {
-      config,
-      tables: store.tables,
-      functions: ingest.functions,
-      consumers: [
-        {
-          table: eventsTable.id,
-          function: 'ingest',
-          batchSize: 100,
-          maxBatchingWindowSeconds: 1,
-          retryAttempts: 3,
-          bisectBatchOnError: true,
-          reportBatchItemFailures: true,
-        },
-      ],
-    });
+    consumerStack(app, 'prod', [
+      {
+        table: eventsTable.id,
+        function: 'ingest',
+        batchSize: 100,
+        maxBatchingWindowSeconds: 1,
+        retryAttempts: 3,
+        bisectBatchOnError: true,
+        reportBatchItemFailures: true,
+      },
+    ]);
     addNagChecks(app);
     expect(reportedViolations(app.synth()).filter((v) => v.plugin === nagPlugin)).toEqual([]);
     const ids = acknowledgements(app).map((a) => a.id);

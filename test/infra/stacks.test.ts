@@ -1,16 +1,10 @@
 import { Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
-import { EventQueue } from '../../infra/aws/constructs/event-queue.ts';
-import { EventStore } from '../../infra/aws/constructs/event-store.ts';
 import { MissingFunctionError } from '../../infra/aws/constructs/function-registry.ts';
-import { Ingest } from '../../infra/aws/constructs/ingest.ts';
 import { nodeRuntime } from '../../infra/aws/constructs/portrait-function.ts';
 import { PublicApi } from '../../infra/aws/constructs/public-api.ts';
-import {
-  StreamConsumers,
-  UndeclaredStreamError,
-} from '../../infra/aws/constructs/stream-consumers.ts';
+import { UndeclaredStreamError } from '../../infra/aws/constructs/stream-consumers.ts';
 import {
   corsPolicy,
   eventsQueue,
@@ -23,7 +17,7 @@ import {
 } from '../../infra/declarations/index.ts';
 import { environmentConfig } from '../../shared/config/environments.ts';
 import { runtimeEnvNames } from '../../shared/config/runtime.ts';
-import { portraitApp, testApp } from './synth.ts';
+import { consumerStack as buildConsumerStack, portraitApp, testApp } from './synth.ts';
 
 /** AWS requires Resource "*" for these: they have no resource-level permissions. */
 const actionsThatRequireWildcard = new Set(['dynamodb:ListStreams']);
@@ -400,22 +394,7 @@ describe('stream consumers', () => {
   };
 
   function consumerStack(consumers: readonly StreamConsumerDeclaration[]) {
-    const config = environmentConfig('dev');
-    const stack = new Stack(testApp(), 'Consumers');
-    const store = new EventStore(stack, 'EventStore', { config });
-    const queue = new EventQueue(stack, 'EventQueue', { config });
-    const ingest = new Ingest(stack, 'Ingest', {
-      config,
-      eventsTable: store.table('events'),
-      writeKeysTable: store.table('write-keys'),
-      eventsQueue: queue.queue,
-    });
-    const attached = new StreamConsumers(stack, 'StreamConsumers', {
-      config,
-      tables: store.tables,
-      functions: ingest.functions,
-      consumers,
-    });
+    const { stack, attached } = buildConsumerStack(testApp(), 'dev', consumers);
     return { stack, attached, template: Template.fromStack(stack) };
   }
 

@@ -1,14 +1,19 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { App, Validations } from 'aws-cdk-lib';
+import { App, Stack, Validations } from 'aws-cdk-lib';
 import type { CloudAssembly } from 'aws-cdk-lib/cx-api';
 import type { IConstruct } from 'constructs';
+import { EventQueue } from '../../infra/aws/constructs/event-queue.ts';
+import { EventStore } from '../../infra/aws/constructs/event-store.ts';
+import { Ingest } from '../../infra/aws/constructs/ingest.ts';
 import { repositoryRoot } from '../../infra/aws/constructs/portrait-function.ts';
+import { StreamConsumers } from '../../infra/aws/constructs/stream-consumers.ts';
 import {
   addNagChecks,
   addPortraitStacks,
   type PortraitStacks,
 } from '../../infra/aws/portrait-app.ts';
+import type { StreamConsumerDeclaration } from '../../infra/declarations/index.ts';
 import { type EnvironmentConfig, environmentConfig } from '../../shared/config/environments.ts';
 
 /** The context `cdk synth` runs with: the feature flags in cdk.json. */
@@ -102,4 +107,32 @@ export function acknowledgements(root: IConstruct): Acknowledgement[] {
         })),
       ),
   );
+}
+
+/**
+ * One stack with the event store, queue, ingest functions and the given stream consumers, for
+ * tests of the generic consumer wiring (none is declared in the real app yet).
+ */
+export function consumerStack(
+  app: App,
+  environment: string,
+  consumers: readonly StreamConsumerDeclaration[],
+): { stack: Stack; attached: StreamConsumers } {
+  const config = environmentConfig(environment);
+  const stack = new Stack(app, 'Consumers');
+  const store = new EventStore(stack, 'EventStore', { config });
+  const queue = new EventQueue(stack, 'EventQueue', { config });
+  const ingest = new Ingest(stack, 'Ingest', {
+    config,
+    eventsTable: store.table('events'),
+    writeKeysTable: store.table('write-keys'),
+    eventsQueue: queue.queue,
+  });
+  const attached = new StreamConsumers(stack, 'StreamConsumers', {
+    config,
+    tables: store.tables,
+    functions: ingest.functions,
+    consumers,
+  });
+  return { stack, attached };
 }

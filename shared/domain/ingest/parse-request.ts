@@ -12,7 +12,13 @@ import {
   type ValidationResult,
 } from '../../../events/envelope.ts';
 import type { IngestPath } from '../../../infra/declarations/routes.ts';
-import { parseInstant, type ValidationContext, validateEvent } from './validate-event.ts';
+import {
+  describeJsonType,
+  isPlainObject,
+  parseInstant,
+  type ValidationContext,
+  validateEvent,
+} from './validate-event.ts';
 
 export interface IngestRequestContext extends Omit<ValidationContext, 'routeType' | 'batchSentAt'> {
   /** The request's Content-Type header, when the caller wants it checked (415 otherwise). */
@@ -209,14 +215,4 @@ function own(document: Record<string, unknown>, key: string): unknown {
   if (!Object.hasOwn(document, key)) return undefined;
   const value = document[key];
   return value === null ? undefined : value;
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function describeJsonType(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
 }
