@@ -53,7 +53,8 @@ describe('crash safety', () => {
     let sequence = 0;
     const sender = async (lane: number) => {
       while (!stop) {
-        const ids = Array.from({ length: 50 }, () => `crash-${lane}-${sequence++}`);
+        // Small batches: many requests in flight when the runtime dies, few events to drain after.
+        const ids = Array.from({ length: 10 }, () => `crash-${lane}-${sequence++}`);
         try {
           const response = await fetch(`${current?.apiUrl}/v1/batch`, {
             method: 'POST',
@@ -88,12 +89,16 @@ describe('crash safety', () => {
       readFileSync(join(dataDir, 'runtime.json'), 'utf8'),
     ) as RuntimeEndpoints;
     let stored: string[] = [];
-    const deadline = Date.now() + 60_000;
     const wanted = new Set(acknowledged);
-    while (Date.now() < deadline) {
+    // Wait while ingest makes progress (a loaded machine drains slowly); give up after 30 s
+    // without a new stored event.
+    let lastProgress = Date.now();
+    while (Date.now() - lastProgress < 30_000) {
+      const before = stored.length;
       stored = await scanMessageIds(endpoints);
       const have = new Set(stored);
       if ([...wanted].every((id) => have.has(id))) break;
+      if (stored.length > before) lastProgress = Date.now();
       await new Promise((r) => setTimeout(r, 500));
     }
     const counts = new Map<string, number>();
@@ -117,5 +122,5 @@ describe('crash safety', () => {
     }
     expect([...inserts.keys()].sort()).toEqual([...counts.keys()].sort());
     expect([...inserts.values()].every((n) => n === 1)).toBe(true);
-  }, 240_000);
+  }, 420_000);
 });
