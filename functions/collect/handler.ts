@@ -1,6 +1,7 @@
 import { awsClients } from '../../shared/adapters/aws-clients.ts';
 import { SqsEventQueue } from '../../shared/adapters/event-queue.ts';
 import { WriteKeyStore } from '../../shared/adapters/write-key-store.ts';
+import { clock } from '../../shared/config/clock.ts';
 import { readRuntimeConfig } from '../../shared/config/runtime.ts';
 import { createLogger } from '../../shared/logging/logger.ts';
 import { type CollectDeps, makeCollectHandler } from './collect.ts';
@@ -16,6 +17,7 @@ export function defaultDeps(): CollectDeps {
     logger: createLogger({ service: 'collect', level: config.logLevel }),
     maxFutureSkewSeconds: config.maxFutureSkewSeconds,
     eventRetentionDays: config.eventRetentionDays,
+    now: () => new Date(clock.now()),
   };
 }
 

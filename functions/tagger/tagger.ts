@@ -8,9 +8,8 @@ import type {
   StoredProfile,
 } from '../../shared/adapters/profile-store.ts';
 import { mapBounded } from '../../shared/async/map-bounded.ts';
-import { diffTags, evaluateTags } from '../../shared/domain/tags/evaluate.ts';
-import { type FoldProblem, foldEvents, trimProfile } from '../../shared/domain/tags/fold.ts';
-import { emptyProfile } from '../../shared/domain/tags/profile.ts';
+import { advanceProfile } from '../../shared/domain/tags/advance.ts';
+import type { FoldProblem } from '../../shared/domain/tags/fold.ts';
 import type { RuleCatalogue } from '../../shared/domain/tags/rule-catalogue.ts';
 import type { Logger } from '../../shared/logging/logger.ts';
 
@@ -140,7 +139,7 @@ async function applyMember(
     const result = await deps.applyProfile(member.sourceKey, (current) => {
       const change = foldMember(current, member, now, deps);
       if (change) {
-        tagChanges = diffTags(current?.tags ?? {}, change.next.tags).length;
+        tagChanges = (change.next.history ?? []).reduce((n, entry) => n + entry.changes.length, 0);
         problems = change.problems;
         problemSamples = change.problemSamples;
       }
@@ -166,23 +165,17 @@ function foldMember(
   if (last === undefined) return undefined;
   const events: PortraitEvent[] = [];
   for (const record of fresh) if (record.event) events.push(record.event);
-  const { catalogue, zone } = deps;
-  const folded = foldEvents(
-    current?.state ?? emptyProfile(catalogue, zone),
-    events,
-    catalogue,
-    zone,
-  );
-  const evaluation = evaluateTags(folded.state, catalogue, now, zone);
+  const advanced = advanceProfile(current, events, deps.catalogue, deps.zone, now);
   return {
     next: {
-      state: trimProfile(folded.state, catalogue, now, zone),
-      tags: evaluation.tags,
+      state: advanced.state,
+      tags: advanced.tags,
       appliedSeq: { ...current?.appliedSeq, [member.sourceKey]: last.sequenceText },
-      nextChangeAt: evaluation.nextChangeAt,
+      nextChangeAt: advanced.nextChangeAt,
+      history: advanced.history,
     },
-    problems: folded.problems,
-    problemSamples: folded.problemSamples,
+    problems: advanced.problems,
+    problemSamples: advanced.problemSamples,
   };
 }
 

@@ -12,7 +12,7 @@ export interface FunctionDeclaration {
   readonly timeoutSeconds: number;
 }
 
-export type FunctionId = 'collect' | 'ingest';
+export type FunctionId = 'collect' | 'ingest' | 'tagger' | 'sweeper' | 'query';
 
 export const functions: Readonly<Record<FunctionId, FunctionDeclaration>> = {
   collect: {
@@ -28,5 +28,26 @@ export const functions: Readonly<Record<FunctionId, FunctionDeclaration>> = {
     entry: 'functions/ingest/handler.ts',
     memoryMiB: 512,
     timeoutSeconds: 60,
+  },
+  tagger: {
+    id: 'tagger',
+    description: 'Folds the events stream into member profiles and re-evaluates their tags',
+    entry: 'functions/tagger/handler.ts',
+    memoryMiB: 1024,
+    timeoutSeconds: 120,
+  },
+  sweeper: {
+    id: 'sweeper',
+    description: 'Re-evaluates members whose windowed tags are due to change with the clock',
+    entry: 'functions/sweeper/handler.ts',
+    memoryMiB: 1024,
+    timeoutSeconds: 120,
+  },
+  query: {
+    id: 'query',
+    description: 'Answers the read API: members, their tags with reasons, and tag history',
+    entry: 'functions/query/handler.ts',
+    memoryMiB: 512,
+    timeoutSeconds: 10,
   },
 };

@@ -66,15 +66,26 @@ export const corsPolicy = {
   maxAgeSeconds: 86_400,
 } as const;
 
+/** The read API for members (DESIGN §2 HTTP API). */
+export const memberRoutes = [
+  { method: 'GET', path: '/v1/members/{id}', function: 'query', scope: 'members:read' },
+  {
+    method: 'GET',
+    path: '/v1/members/{id}/tags/history',
+    function: 'query',
+    scope: 'members:read',
+  },
+] as const satisfies readonly RouteDeclaration[];
+
 /** Every HTTP route, read by the CDK HTTP API and by the local gateway. */
 export const routes: readonly RouteDeclaration[] = [
-  ...ingestPaths,
-  ...Object.keys(ingestAliases),
-].map(
-  (path): RouteDeclaration => ({
-    method: 'POST',
-    path,
-    function: 'collect',
-    scope: 'events:write',
-  }),
-);
+  ...[...ingestPaths, ...Object.keys(ingestAliases)].map(
+    (path): RouteDeclaration => ({
+      method: 'POST',
+      path,
+      function: 'collect',
+      scope: 'events:write',
+    }),
+  ),
+  ...memberRoutes,
+];

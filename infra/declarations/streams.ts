@@ -16,5 +16,20 @@ export interface StreamConsumerDeclaration {
   readonly reportBatchItemFailures: boolean;
 }
 
-/** None yet: the tagger and archiver (later issues) attach here. */
-export const streamConsumers: readonly StreamConsumerDeclaration[] = [];
+/**
+ * The tagger reads every INSERT of the events table. Batches of up to 100 records give a member
+ * with several events one profile write for all of them; a failing member is reported with
+ * ReportBatchItemFailures, a batch that keeps failing is bisected, and after 10 retries its
+ * records go to the on-failure destination (rebuild those members with `cli tags rebuild`).
+ */
+export const streamConsumers: readonly StreamConsumerDeclaration[] = [
+  {
+    table: 'events',
+    function: 'tagger',
+    batchSize: 100,
+    maxBatchingWindowSeconds: 1,
+    retryAttempts: 10,
+    bisectBatchOnError: true,
+    reportBatchItemFailures: true,
+  },
+];

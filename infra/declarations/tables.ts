@@ -12,6 +12,15 @@ export interface KeyAttribute {
 
 export type StreamView = 'NEW_IMAGE' | 'OLD_IMAGE' | 'NEW_AND_OLD_IMAGES' | 'KEYS_ONLY';
 
+/** A global secondary index; the local runtime and the CDK app both create it. */
+export interface IndexDeclaration {
+  readonly name: string;
+  readonly partitionKey: KeyAttribute;
+  readonly sortKey: KeyAttribute;
+  /** `KEYS_ONLY` projects the table and index keys only. */
+  readonly projection: 'KEYS_ONLY' | 'ALL';
+}
+
 export interface TableDeclaration {
   /** Stable logical id; also the suffix of the local table name. */
   readonly id: string;
@@ -24,6 +33,7 @@ export interface TableDeclaration {
   readonly stream?: StreamView;
   /** Holds data that must survive a stack deletion in prod (removal policy comes from config). */
   readonly stateful: boolean;
+  readonly indexes?: readonly IndexDeclaration[];
 }
 
 /**
@@ -49,10 +59,33 @@ export const writeKeysTable = {
   stateful: true,
 } as const satisfies TableDeclaration;
 
+/**
+ * Member profiles (`pk` = `m#<memberKey>`, `sk` = `profile`) and their tag history
+ * (`sk` = `h#<at>#<version>`), so one Query reads a member and its changes. The sparse `due`
+ * index holds only profiles whose tags can change by time alone, spread over shards
+ * (`dueShard`), sorted by that instant: the sweeper reads exactly the members that are due.
+ */
+export const profilesTable = {
+  id: 'profiles',
+  description: 'Member profiles (state, tags, next change) and tag history',
+  partitionKey: { name: 'pk', type: 'S' },
+  sortKey: { name: 'sk', type: 'S' },
+  stateful: true,
+  indexes: [
+    {
+      name: 'due',
+      partitionKey: { name: 'dueShard', type: 'N' },
+      sortKey: { name: 'nextChangeAt', type: 'N' },
+      projection: 'KEYS_ONLY',
+    },
+  ],
+} as const satisfies TableDeclaration;
+
 /** Every table, in creation order. */
 export const tables: ReadonlyArray<TableDeclaration & { readonly id: TableId }> = [
   eventsTable,
   writeKeysTable,
+  profilesTable,
 ];
 
-export type TableId = typeof eventsTable.id | typeof writeKeysTable.id;
+export type TableId = typeof eventsTable.id | typeof writeKeysTable.id | typeof profilesTable.id;

@@ -14,13 +14,16 @@ import type {
   SQSBatchResponse,
   SQSEvent,
 } from 'aws-lambda';
+import type { SweepSummary } from '../../functions/sweeper/sweeper.ts';
 import { WriteKeyStore } from '../../shared/adapters/write-key-store.ts';
+import { useClock } from '../../shared/config/clock.ts';
 import { environmentConfig } from '../../shared/config/environments.ts';
 import { runtimeEnvNames } from '../../shared/config/runtime.ts';
-import { generateWriteKey } from '../../shared/domain/keys/write-key.ts';
+import { generateWriteKey, hashWriteKey } from '../../shared/domain/keys/write-key.ts';
 import { type FunctionId, functions } from '../declarations/functions.ts';
 import { queues } from '../declarations/queues.ts';
-import { routes } from '../declarations/routes.ts';
+import { routes, type Scope } from '../declarations/routes.ts';
+import { sweeperSchedule } from '../declarations/schedules.ts';
 import { streamConsumers } from '../declarations/streams.ts';
 import type { TableId } from '../declarations/tables.ts';
 import {
@@ -64,6 +67,13 @@ export interface LocalRuntimeOptions {
    * own). The runtime has already begun stopping; the caller should exit non-zero.
    */
   readonly onFatal?: (error: Error) => void;
+  /**
+   * The instant handlers see (epoch ms). Lets tests and demos move time forward and watch
+   * windowed tags change with no new event. @default Date.now
+   */
+  readonly clock?: () => number;
+  /** Seconds between sweeps; 0 turns the timer off (tests call `sweep()`). @default the declaration's local period */
+  readonly sweepEverySeconds?: number;
 }
 
 /** Where a running runtime can be reached; also written to `<dataDir>/runtime.json` for the CLI. */
@@ -82,6 +92,8 @@ export interface LocalRuntime extends RuntimeEndpoints {
   readonly devWriteKey: string;
   /** Resolves when every queued message and stream record has been handled. */
   idle(): Promise<void>;
+  /** Runs the sweeper now (waiting for a run in progress first) and returns its summary. */
+  sweep(): Promise<SweepSummary>;
   stop(): Promise<void>;
 }
 
@@ -161,6 +173,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   mkdirSync(dataDir, { recursive: true });
   claimDataDir(dataDir);
   const config = environmentConfig('local');
+  if (options.clock) useClock(options.clock);
   const stoppers: Array<() => Promise<void>> = [];
   let stopping = false;
   const stopAll = async () => {
@@ -228,6 +241,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       [runtimeEnvNames.environment]: config.name,
       [runtimeEnvNames.eventsTable]: tables.events,
       [runtimeEnvNames.writeKeysTable]: tables['write-keys'],
+      [runtimeEnvNames.profilesTable]: tables.profiles,
+      [runtimeEnvNames.tagCatalogueFile]: process.env[runtimeEnvNames.tagCatalogueFile] ?? '',
       [runtimeEnvNames.eventsQueueUrl]: queueUrls.events,
       [runtimeEnvNames.eventRetentionDays]: String(config.eventRetentionDays),
       [runtimeEnvNames.maxFutureSkewSeconds]: String(config.maxFutureSkewSeconds),
@@ -292,6 +307,30 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       stoppers.push(() => poller.stop());
     }
 
+    const sweeper = await loadHandler<unknown, SweepSummary>(sweeperSchedule.function);
+    let sweeping: Promise<SweepSummary> | undefined;
+    const sweep = async (): Promise<SweepSummary> => {
+      while (sweeping) await sweeping.catch(() => undefined);
+      sweeping = sweeper({ source: 'portrait.local', 'detail-type': 'Scheduled Event' });
+      try {
+        return await sweeping;
+      } finally {
+        sweeping = undefined;
+      }
+    };
+    const sweepEvery = options.sweepEverySeconds ?? sweeperSchedule.localEverySeconds;
+    if (sweepEvery > 0) {
+      const timer = setInterval(() => {
+        if (sweeping) return;
+        sweep().catch((error: unknown) => log(`sweep failed: ${String(error)}`));
+      }, sweepEvery * 1000);
+      timer.unref();
+      stoppers.push(async () => {
+        clearInterval(timer);
+        await sweeping?.catch(() => undefined);
+      });
+    }
+
     const httpHandlers: Partial<Record<FunctionId, HttpHandler>> = {};
     for (const id of new Set(routes.map((route) => route.function))) {
       httpHandlers[id] = await loadHandler<APIGatewayProxyEventV2, APIGatewayProxyResultV2>(id);
@@ -328,6 +367,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
         await Promise.all(sources.map((source) => source.idle()));
         await Promise.all(pollers.map((poller) => poller.drained()));
       },
+      sweep,
       stop: stopAll,
     };
   } catch (error) {
@@ -336,21 +376,27 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   }
 }
 
+/** Scopes of the local development key: send events and read members. */
+export const devKeyScopes: readonly Scope[] = ['events:write', 'members:read'];
+
 /**
- * The development key: created at first start with scope `events:write` and kept in the data
- * folder, so the banner can show it again. It exists only in local data; never on AWS.
+ * The development key: created at first start with `devKeyScopes` and kept in the data folder,
+ * so the banner can show it again. It exists only in local data; never on AWS.
  */
 async function ensureDevWriteKey(dataDir: string, store: WriteKeyStore): Promise<string> {
   const file = join(dataDir, 'dev-write-key');
   if (existsSync(file)) {
     const key = readFileSync(file, 'utf8').trim();
-    if (await store.lookup(key)) return key;
+    const record = await store.lookup(key);
+    if (record && devKeyScopes.every((scope) => record.scopes.includes(scope))) return key;
+    // A key from an older version lacks a scope the local API now has: replace it.
+    if (record) await store.revoke(hashWriteKey(key));
   }
   const key = generateWriteKey('dev');
   await store.create(key, {
     sourceId: 'dev',
     name: 'Development key (local runtime)',
-    scopes: ['events:write'],
+    scopes: devKeyScopes,
   });
   writeFileSync(file, `${key}\n`, { mode: 0o600 });
   return key;

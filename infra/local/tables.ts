@@ -37,15 +37,28 @@ export function createTableInput(
   physicalName: string,
 ): CreateTableCommandInput {
   const keys = [declaration.partitionKey, ...(declaration.sortKey ? [declaration.sortKey] : [])];
-  const attributeDefinitions: AttributeDefinition[] = keys.map((key) => ({
-    AttributeName: key.name,
-    AttributeType: key.type,
-  }));
+  for (const index of declaration.indexes ?? []) keys.push(index.partitionKey, index.sortKey);
+  const attributeDefinitions: AttributeDefinition[] = [
+    ...new Map(keys.map((key) => [key.name, key])).values(),
+  ].map((key) => ({ AttributeName: key.name, AttributeType: key.type }));
+  const indexes = declaration.indexes ?? [];
   return {
     TableName: physicalName,
     BillingMode: 'PAY_PER_REQUEST',
     AttributeDefinitions: attributeDefinitions,
     KeySchema: keySchema(declaration),
+    ...(indexes.length > 0
+      ? {
+          GlobalSecondaryIndexes: indexes.map((index) => ({
+            IndexName: index.name,
+            KeySchema: [
+              { AttributeName: index.partitionKey.name, KeyType: 'HASH' as const },
+              { AttributeName: index.sortKey.name, KeyType: 'RANGE' as const },
+            ],
+            Projection: { ProjectionType: index.projection },
+          })),
+        }
+      : {}),
     ...(declaration.stream
       ? { StreamSpecification: { StreamEnabled: true, StreamViewType: declaration.stream } }
       : {}),

@@ -1,5 +1,16 @@
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  ConditionalCheckFailedException,
+  TransactionCanceledException,
+} from '@aws-sdk/client-dynamodb';
+import {
+  type DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  TransactWriteCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { profilesTable } from '../../infra/declarations/tables.ts';
+import type { TagHistoryEntry } from '../domain/tags/advance.ts';
 import type { TagValue } from '../domain/tags/evaluate.ts';
 import {
   type ProfileState,
@@ -25,8 +36,26 @@ export interface StoredProfile {
   readonly nextChangeAt: number | undefined;
 }
 
-/** What an update writes: everything but the key and the version, which the store owns. */
-export type ProfileChange = Omit<StoredProfile, 'memberKey' | 'version'>;
+/**
+ * What an update writes: everything but the key and the version, which the store owns, and the
+ * tag changes to record in the member's history in the same transaction.
+ */
+export type ProfileChange = Omit<StoredProfile, 'memberKey' | 'version'> & {
+  readonly history?: readonly TagHistoryEntry[];
+};
+
+/** A page of a member's tag history, newest first. */
+export interface HistoryPage {
+  readonly entries: readonly TagHistoryEntry[];
+  /** Opaque; pass back for the next (older) page. Absent on the last page. */
+  readonly cursor: string | undefined;
+}
+
+/** A member due for re-evaluation by the clock. */
+export interface DueMember {
+  readonly memberKey: string;
+  readonly nextChangeAt: number;
+}
 
 /**
  * Computes the next profile from the current one (`undefined` for a member never stored), or
@@ -55,6 +84,28 @@ export class ProfileWriteConflictError extends Error {
 }
 
 const KEY_PREFIX = 'm#';
+const PROFILE_SK = 'profile';
+const HISTORY_PREFIX = 'h#';
+const dueIndex = profilesTable.indexes[0];
+
+/** Shards of the due index: each Query reads one; writes of one instant spread over all. */
+export const DUE_SHARDS = 16;
+
+/** The due-index shard of a member: FNV-1a of its key, so a member always lands on the same one. */
+export function dueShardOf(memberKey: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < memberKey.length; i += 1) {
+    hash ^= memberKey.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return (hash >>> 0) % DUE_SHARDS;
+}
+
+/** A history cursor that was not made by this store. */
+export class InvalidCursorError extends Error {
+  readonly code = 'invalid_cursor';
+  override readonly name = 'InvalidCursorError';
+}
 
 /**
  * The profiles table, the only code that knows its item layout: one item per member, `pk` =
@@ -89,38 +140,164 @@ export class ProfileStore {
       const current = await this.get(memberKey);
       const change = update(current);
       if (change === undefined) return { status: 'unchanged', profile: current };
+      const { history: _history, ...stored } = change;
       const profile: StoredProfile = {
-        ...change,
+        ...stored,
         memberKey,
         version: (current?.version ?? 0) + 1,
       };
+      const condition: {
+        ConditionExpression: string;
+        ExpressionAttributeNames: Record<string, string>;
+        ExpressionAttributeValues?: Record<string, unknown>;
+      } = current
+        ? {
+            ConditionExpression: '#version = :expected',
+            ExpressionAttributeNames: { '#version': 'version' },
+            ExpressionAttributeValues: { ':expected': current.version },
+          }
+        : {
+            ConditionExpression: 'attribute_not_exists(#pk)',
+            ExpressionAttributeNames: { '#pk': 'pk' },
+          };
+      const history = change.history ?? [];
       try {
-        const result = await this.client.send(
-          new PutCommand({
-            TableName: this.tableName,
-            Item: toItem(profile),
-            ConditionExpression: current ? '#version = :expected' : 'attribute_not_exists(#pk)',
-            ExpressionAttributeNames: current ? { '#version': 'version' } : { '#pk': 'pk' },
-            ...(current ? { ExpressionAttributeValues: { ':expected': current.version } } : {}),
-            ReturnConsumedCapacity: 'TOTAL',
-          }),
-        );
-        return {
-          status: 'written',
-          profile,
-          attempts: attempt,
-          writeUnits: result.ConsumedCapacity?.CapacityUnits ?? 0,
-        };
+        let writeUnits: number;
+        if (history.length === 0) {
+          const result = await this.client.send(
+            new PutCommand({
+              TableName: this.tableName,
+              Item: toItem(profile),
+              ...condition,
+              ReturnConsumedCapacity: 'TOTAL',
+            }),
+          );
+          writeUnits = result.ConsumedCapacity?.CapacityUnits ?? 0;
+        } else {
+          // The profile and its history entry land together or not at all.
+          const result = await this.client.send(
+            new TransactWriteCommand({
+              TransactItems: [
+                { Put: { TableName: this.tableName, Item: toItem(profile), ...condition } },
+                {
+                  Put: {
+                    TableName: this.tableName,
+                    Item: historyItem(memberKey, profile.version, history),
+                  },
+                },
+              ],
+              ReturnConsumedCapacity: 'TOTAL',
+            }),
+          );
+          writeUnits = (result.ConsumedCapacity ?? []).reduce(
+            (sum, used) => sum + (used.CapacityUnits ?? 0),
+            0,
+          );
+        }
+        return { status: 'written', profile, attempts: attempt, writeUnits };
       } catch (error) {
-        if (!(error instanceof ConditionalCheckFailedException)) throw error;
+        if (!isConditionFailure(error)) throw error;
       }
     }
     throw new ProfileWriteConflictError(memberKey, this.maxAttempts);
   }
+
+  /** The member's tag history, newest first, `limit` entries a page. */
+  async history(memberKey: string, limit: number, cursor?: string): Promise<HistoryPage> {
+    const startKey = cursor === undefined ? undefined : decodeCursor(memberKey, cursor);
+    const result = await this.client.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :history)',
+        ExpressionAttributeValues: { ':pk': itemKey(memberKey).pk, ':history': HISTORY_PREFIX },
+        ScanIndexForward: false,
+        Limit: limit,
+        ...(startKey ? { ExclusiveStartKey: startKey } : {}),
+      }),
+    );
+    const entries: TagHistoryEntry[] = [];
+    for (const item of result.Items ?? []) {
+      for (const entry of (item.entries ?? []) as TagHistoryEntry[]) entries.push(entry);
+    }
+    const last = result.LastEvaluatedKey;
+    return {
+      entries: entries.sort((a, b) => b.at - a.at),
+      cursor:
+        last && typeof last.sk === 'string'
+          ? Buffer.from(last.sk, 'utf8').toString('base64url')
+          : undefined,
+    };
+  }
+
+  /**
+   * Members of one due-index shard whose `nextChangeAt` is at or before `now`, earliest first,
+   * page by page (pass the returned `next` back). Eventually consistent, as every index read is:
+   * the sweeper re-reads each member before it writes.
+   */
+  async due(
+    shard: number,
+    now: number,
+    limit: number,
+    start?: Record<string, unknown>,
+  ): Promise<{ members: DueMember[]; next: Record<string, unknown> | undefined }> {
+    const result = await this.client.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        IndexName: dueIndex.name,
+        KeyConditionExpression: '#shard = :shard AND #at <= :now',
+        ExpressionAttributeNames: {
+          '#shard': dueIndex.partitionKey.name,
+          '#at': dueIndex.sortKey.name,
+        },
+        ExpressionAttributeValues: { ':shard': shard, ':now': now },
+        Limit: limit,
+        ...(start ? { ExclusiveStartKey: start } : {}),
+      }),
+    );
+    const members: DueMember[] = [];
+    for (const item of result.Items ?? []) {
+      const pk = item.pk;
+      const at = item[dueIndex.sortKey.name];
+      if (typeof pk === 'string' && pk.startsWith(KEY_PREFIX) && typeof at === 'number') {
+        members.push({ memberKey: pk.slice(KEY_PREFIX.length), nextChangeAt: at });
+      }
+    }
+    return { members, next: result.LastEvaluatedKey };
+  }
 }
 
-function itemKey(memberKey: string): { pk: string } {
-  return { pk: `${KEY_PREFIX}${memberKey}` };
+function isConditionFailure(error: unknown): boolean {
+  if (error instanceof ConditionalCheckFailedException) return true;
+  return (
+    error instanceof TransactionCanceledException &&
+    (error.CancellationReasons ?? []).some((reason) => reason.Code === 'ConditionalCheckFailed')
+  );
+}
+
+function historyItem(
+  memberKey: string,
+  version: number,
+  entries: readonly TagHistoryEntry[],
+): Record<string, unknown> {
+  const at = entries[0]?.at ?? 0;
+  return {
+    pk: itemKey(memberKey).pk,
+    // Sorted by time, then by the profile version that wrote it: unique per member.
+    sk: `${HISTORY_PREFIX}${String(at).padStart(15, '0')}#${String(version).padStart(12, '0')}`,
+    entries,
+  };
+}
+
+function decodeCursor(memberKey: string, cursor: string): Record<string, string> {
+  const sk = Buffer.from(cursor, 'base64url').toString('utf8');
+  if (!sk.startsWith(HISTORY_PREFIX) || !/^h#\d{15}#\d{12}$/.test(sk)) {
+    throw new InvalidCursorError('The cursor is not one this API returned.');
+  }
+  return { pk: itemKey(memberKey).pk, sk };
+}
+
+function itemKey(memberKey: string): { pk: string; sk: string } {
+  return { pk: `${KEY_PREFIX}${memberKey}`, sk: PROFILE_SK };
 }
 
 function toItem(profile: StoredProfile): Record<string, unknown> {
@@ -130,7 +307,13 @@ function toItem(profile: StoredProfile): Record<string, unknown> {
     tags: { ...profile.tags },
     appliedSeq: { ...profile.appliedSeq },
     version: profile.version,
-    ...(profile.nextChangeAt !== undefined ? { nextChangeAt: profile.nextChangeAt } : {}),
+    // Both index keys only while a tag can change by time: the due index stays sparse.
+    ...(profile.nextChangeAt !== undefined
+      ? {
+          [dueIndex.sortKey.name]: profile.nextChangeAt,
+          [dueIndex.partitionKey.name]: dueShardOf(profile.memberKey),
+        }
+      : {}),
   };
 }
 

@@ -9,6 +9,8 @@ import { baseEnvironment } from './environments.ts';
 export const runtimeEnvNames = {
   eventsTable: 'PORTRAIT_EVENTS_TABLE',
   writeKeysTable: 'PORTRAIT_WRITE_KEYS_TABLE',
+  profilesTable: 'PORTRAIT_PROFILES_TABLE',
+  tagCatalogueFile: 'PORTRAIT_TAG_CATALOGUE',
   eventsQueueUrl: 'PORTRAIT_EVENTS_QUEUE_URL',
   eventRetentionDays: 'PORTRAIT_EVENT_RETENTION_DAYS',
   maxFutureSkewSeconds: 'PORTRAIT_MAX_FUTURE_SKEW_SECONDS',
@@ -21,6 +23,9 @@ export interface RuntimeConfig {
   readonly environment: string;
   readonly eventsTable: string;
   readonly writeKeysTable: string;
+  readonly profilesTable: string;
+  /** A rule catalogue file replacing the shipped one; absent for the default catalogue. */
+  readonly tagCatalogueFile: string | undefined;
   readonly eventsQueueUrl: string;
   readonly eventRetentionDays: number;
   readonly maxFutureSkewSeconds: number;
@@ -71,6 +76,8 @@ export function readRuntimeConfig(env: NodeJS.ProcessEnv = process.env): Runtime
     environment: env[n.environment] ?? 'local',
     eventsTable: required(env, n.eventsTable),
     writeKeysTable: required(env, n.writeKeysTable),
+    profilesTable: required(env, n.profilesTable),
+    tagCatalogueFile: env[n.tagCatalogueFile] || undefined,
     eventsQueueUrl: required(env, n.eventsQueueUrl),
     eventRetentionDays: positiveNumber(
       env,

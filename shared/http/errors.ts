@@ -75,3 +75,15 @@ export class RouteNotFoundError extends PortraitHttpError {
     super(404, 'not_found', `No route ${path}.`);
   }
 }
+
+export class MemberNotFoundError extends PortraitHttpError {
+  constructor(id: string) {
+    super(404, 'member_not_found', `No member has the id "${id}".`, { id });
+  }
+}
+
+export class InvalidQueryParameterError extends PortraitHttpError {
+  constructor(parameter: string, message: string) {
+    super(400, 'invalid_query_parameter', `${parameter}: ${message}`, { parameter });
+  }
+}

@@ -3,6 +3,7 @@ import {
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
+  TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
@@ -10,6 +11,8 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JsonObject, PortraitEvent } from '../../events/envelope.ts';
 import { makeTaggerHandler, type TaggerDeps } from '../../functions/tagger/tagger.ts';
+import { profilesTable as profilesTableDeclaration } from '../../infra/declarations/tables.ts';
+import { createTableInput } from '../../infra/local/tables.ts';
 import { memberKeyOf } from '../../shared/adapters/event-store.ts';
 import {
   type ApplyOutcome,
@@ -35,12 +38,7 @@ beforeAll(async () => {
   clients = testClients();
   profilesTable = `${uniquePrefix('tagger')}-profiles`;
   await clients.dynamo.send(
-    new CreateTableCommand({
-      TableName: profilesTable,
-      AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
-      KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
-      BillingMode: 'PAY_PER_REQUEST',
-    }),
+    new CreateTableCommand(createTableInput(profilesTableDeclaration, profilesTable)),
   );
   await waitUntilTableExists(
     { client: clients.dynamo, maxWaitTime: 60, minDelay: 1, maxDelay: 2 },
@@ -184,7 +182,7 @@ async function rawItem(memberKey: string): Promise<Record<string, unknown> | und
   const { Item } = await clients.documents.send(
     new GetCommand({
       TableName: profilesTable,
-      Key: { pk: `m#${memberKey}` },
+      Key: { pk: `m#${memberKey}`, sk: 'profile' },
       ConsistentRead: true,
     }),
   );
@@ -389,7 +387,14 @@ describe('tagger handler against DynamoDB Local', () => {
     await clients.documents.send(
       new PutCommand({
         TableName: profilesTable,
-        Item: { pk: `m#${key}`, state: '{"v":99}', tags: {}, appliedSeq: {}, version: 3 },
+        Item: {
+          pk: `m#${key}`,
+          sk: 'profile',
+          state: '{"v":99}',
+          tags: {},
+          appliedSeq: {},
+          version: 3,
+        },
       }),
     );
     const store = new ProfileStore(clients.documents, profilesTable);
@@ -409,19 +414,25 @@ describe('tagger handler against DynamoDB Local', () => {
  */
 function racingClient(races: { left: number }): DynamoDBDocumentClient {
   const send = async (command: unknown) => {
-    if (command instanceof PutCommand && races.left > 0) {
+    const item =
+      command instanceof PutCommand
+        ? command.input.Item
+        : command instanceof TransactWriteCommand
+          ? command.input.TransactItems?.[0]?.Put?.Item
+          : undefined;
+    if (item && races.left > 0) {
       races.left -= 1;
       await clients.documents.send(
         new UpdateCommand({
           TableName: profilesTable,
-          Key: { pk: command.input.Item?.pk },
+          Key: { pk: item.pk, sk: item.sk },
           UpdateExpression: 'SET #version = #version + :one, #tags.#other = :sweeper',
           ExpressionAttributeNames: { '#version': 'version', '#tags': 'tags', '#other': 'other' },
           ExpressionAttributeValues: { ':one': 1, ':sweeper': 'sweeper' },
         }),
       );
     }
-    return clients.documents.send(command as PutCommand);
+    return clients.documents.send(command as PutCommand | TransactWriteCommand);
   };
   return { send } as unknown as DynamoDBDocumentClient;
 }

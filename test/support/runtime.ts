@@ -5,7 +5,11 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { DynamoDBDocumentClient, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { localAwsClientConfig } from '../../infra/local/dynamodb-local.ts';
-import { type LocalRuntime, startLocalRuntime } from '../../infra/local/runtime.ts';
+import {
+  type LocalRuntime,
+  type LocalRuntimeOptions,
+  startLocalRuntime,
+} from '../../infra/local/runtime.ts';
 import { readAllStreamRecords } from './stream-records.ts';
 
 /** A local runtime in a fresh temp folder on free ports, for one test file. */
@@ -18,6 +22,7 @@ export interface TestRuntime {
     body: unknown,
     headers?: Record<string, string>,
   ): Promise<{ status: number; body: unknown }>;
+  get(path: string, headers?: Record<string, string>): Promise<{ status: number; body: unknown }>;
   /** Every item stored in the events table. */
   storedEvents(): Promise<Record<string, unknown>[]>;
   storedFor(memberKey: string): Promise<Record<string, unknown>[]>;
@@ -30,9 +35,22 @@ export function basicAuth(key: string): string {
   return `Basic ${Buffer.from(`${key}:`).toString('base64')}`;
 }
 
-export async function startTestRuntime(): Promise<TestRuntime> {
+async function answerOf(response: Response): Promise<{ status: number; body: unknown }> {
+  const text = await response.text();
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // Non-JSON bodies are returned as text for the assertion to show.
+  }
+  return { status: response.status, body: parsed };
+}
+
+export async function startTestRuntime(
+  options: Pick<LocalRuntimeOptions, 'clock' | 'sweepEverySeconds'> = {},
+): Promise<TestRuntime> {
   const dataDir = mkdtempSync(join(tmpdir(), 'portrait-it-'));
-  const runtime = await startLocalRuntime({ dataDir, port: 0 });
+  const runtime = await startLocalRuntime({ dataDir, port: 0, ...options });
   const dynamo = new DynamoDBClient(localAwsClientConfig(runtime.dynamoEndpoint));
   const documents = DynamoDBDocumentClient.from(dynamo);
   const streams = new DynamoDBStreamsClient(localAwsClientConfig(runtime.dynamoEndpoint));
@@ -47,15 +65,10 @@ export async function startTestRuntime(): Promise<TestRuntime> {
         headers: { 'content-type': 'application/json', authorization, ...headers },
         body: typeof body === 'string' ? body : JSON.stringify(body),
       });
-      const text = await response.text();
-      let parsed: unknown = text;
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        // Non-JSON bodies are returned as text for the assertion to show.
-      }
-      return { status: response.status, body: parsed };
+      return answerOf(response);
     },
+    get: async (path, headers = {}) =>
+      answerOf(await fetch(`${runtime.apiUrl}${path}`, { headers: { authorization, ...headers } })),
     storedEvents: async () => {
       const items: Record<string, unknown>[] = [];
       let startKey: Record<string, unknown> | undefined;

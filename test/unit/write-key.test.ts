@@ -14,11 +14,13 @@ describe('write keys', () => {
     expect(writeKeyFromAuthorization(`basic ${Buffer.from('k:').toString('base64')}`)).toBe('k');
   });
 
-  it('finds no key in absent, empty or non-Basic headers', () => {
+  it('finds no key in absent, empty or unknown-scheme headers', () => {
     expect(writeKeyFromAuthorization(undefined)).toBeUndefined();
     expect(writeKeyFromAuthorization('')).toBeUndefined();
     expect(writeKeyFromAuthorization(basic(':secret'))).toBeUndefined();
-    expect(writeKeyFromAuthorization('Bearer abc')).toBeUndefined();
+    expect(writeKeyFromAuthorization('Bearer ')).toBeUndefined();
+    expect(writeKeyFromAuthorization('Bearer pk_dev_abc-1')).toBe('pk_dev_abc-1');
+    expect(writeKeyFromAuthorization('Token abc')).toBeUndefined();
     expect(writeKeyFromAuthorization('Basic !!!')).toBeUndefined();
   });
 

@@ -21,10 +21,13 @@ export function writeKeyFingerprint(rawKey: string): string {
 
 /**
  * Reads the write key from an HTTP Basic `Authorization` header: the key is the user name and
- * the password is empty (Segment's convention). Returns undefined when absent or malformed.
+ * the password is empty (Segment's convention), or a Bearer token (read keys, API tools).
+ * Returns undefined when absent or malformed.
  */
 export function writeKeyFromAuthorization(header: string | undefined): string | undefined {
   if (!header) return undefined;
+  const bearer = /^\s*Bearer\s+([A-Za-z0-9._~+/=-]+)\s*$/i.exec(header);
+  if (bearer?.[1]) return bearer[1];
   const match = /^\s*Basic\s+([A-Za-z0-9+/=_-]+)\s*$/i.exec(header);
   if (!match?.[1]) return undefined;
   let decoded: string;

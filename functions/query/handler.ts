@@ -1,0 +1,27 @@
+import { awsClients } from '../../shared/adapters/aws-clients.ts';
+import { ProfileStore } from '../../shared/adapters/profile-store.ts';
+import { WriteKeyStore } from '../../shared/adapters/write-key-store.ts';
+import { clock } from '../../shared/config/clock.ts';
+import { readRuntimeConfig } from '../../shared/config/runtime.ts';
+import { configuredRuleCatalogue } from '../../shared/config/tag-catalogue.ts';
+import { createLogger } from '../../shared/logging/logger.ts';
+import { makeQueryHandler, type QueryDeps } from './query.ts';
+
+/** Production wiring: configuration, rule catalogue and clients created once per cold start. */
+export function defaultDeps(): QueryDeps {
+  const config = readRuntimeConfig();
+  const clients = awsClients();
+  const profiles = new ProfileStore(clients.documents, config.profilesTable);
+  const keys = new WriteKeyStore(clients.documents, config.writeKeysTable);
+  return {
+    lookupKey: (rawKey) => keys.lookup(rawKey),
+    findMember: (sourceKey) => profiles.get(sourceKey),
+    history: (memberKey, limit, cursor) => profiles.history(memberKey, limit, cursor),
+    catalogue: configuredRuleCatalogue(config.tagCatalogueFile),
+    zone: config.brandTimeZone,
+    now: clock.now,
+    logger: createLogger({ service: 'query', level: config.logLevel }),
+  };
+}
+
+export const handler = makeQueryHandler(defaultDeps());

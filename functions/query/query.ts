@@ -1,0 +1,127 @@
+import middy from '@middy/core';
+import type {
+  APIGatewayProxyEventV2,
+  APIGatewayProxyStructuredResultV2,
+  Context,
+} from 'aws-lambda';
+import { memberRoutes, type Scope } from '../../infra/declarations/routes.ts';
+import type { HistoryPage, StoredProfile } from '../../shared/adapters/profile-store.ts';
+import { InvalidCursorError } from '../../shared/adapters/profile-store.ts';
+import type { WriteKeyRecord } from '../../shared/adapters/write-key-store.ts';
+import { writeKeyFromAuthorization } from '../../shared/domain/keys/write-key.ts';
+import { memberView } from '../../shared/domain/tags/member-view.ts';
+import type { RuleCatalogue } from '../../shared/domain/tags/rule-catalogue.ts';
+import {
+  InsufficientScopeError,
+  InvalidQueryParameterError,
+  InvalidWriteKeyError,
+  MemberNotFoundError,
+  MissingWriteKeyError,
+  RouteNotFoundError,
+} from '../../shared/http/errors.ts';
+import { httpErrorHandler } from '../../shared/http/middleware.ts';
+import { header } from '../../shared/http/request.ts';
+import { jsonResponse } from '../../shared/http/responses.ts';
+import type { Logger } from '../../shared/logging/logger.ts';
+
+/** What the read API needs; created once per cold start (or by a test). */
+export interface QueryDeps {
+  readonly lookupKey: (rawKey: string) => Promise<WriteKeyRecord | undefined>;
+  /** The member a source key (`u#…`, `a#…`) belongs to, with its profile; `undefined` if none. */
+  readonly findMember: (sourceKey: string) => Promise<StoredProfile | undefined>;
+  readonly history: (memberKey: string, limit: number, cursor?: string) => Promise<HistoryPage>;
+  readonly catalogue: RuleCatalogue;
+  readonly zone: string;
+  readonly now: () => number;
+  readonly logger: Logger;
+}
+
+export const HISTORY_PAGE = { default: 50, max: 500 } as const;
+
+const [memberRoute, historyRoute] = memberRoutes;
+
+/**
+ * The read API: `GET /v1/members/{id}` (traits, aggregates, tags with their reasons, evaluated at
+ * the request's instant) and `GET /v1/members/{id}/tags/history` (tag changes, newest first, with
+ * an opaque cursor). `{id}` is a userId, or an anonymousId never linked to one.
+ */
+export function makeQueryHandler(deps: QueryDeps) {
+  const authorize = async (event: APIGatewayProxyEventV2, scope: Scope): Promise<void> => {
+    const rawKey = writeKeyFromAuthorization(header(event, 'authorization'));
+    if (!rawKey) throw new MissingWriteKeyError();
+    const record = await deps.lookupKey(rawKey);
+    if (!record) throw new InvalidWriteKeyError();
+    if (!record.scopes.includes(scope)) throw new InsufficientScopeError(scope);
+  };
+
+  const resolve = async (id: string): Promise<StoredProfile> => {
+    for (const sourceKey of [`u#${id}`, `a#${id}`]) {
+      const profile = await deps.findMember(sourceKey);
+      if (profile) return profile;
+    }
+    throw new MemberNotFoundError(id);
+  };
+
+  const query = async (
+    event: APIGatewayProxyEventV2,
+    context: Context,
+  ): Promise<APIGatewayProxyStructuredResultV2> => {
+    const requestId = event.requestContext?.requestId ?? context.awsRequestId;
+    const id = event.pathParameters?.id;
+    const routeKey = event.routeKey;
+    if (routeKey === `${memberRoute.method} ${memberRoute.path}` && id) {
+      await authorize(event, memberRoute.scope);
+      const profile = await resolve(decodeURIComponent(id));
+      const view = memberView(
+        profile.memberKey,
+        profile.state,
+        deps.catalogue,
+        deps.zone,
+        deps.now(),
+      );
+      deps.logger.info('member read', { requestId, tags: view.tags.length });
+      return jsonResponse(200, view);
+    }
+    if (routeKey === `${historyRoute.method} ${historyRoute.path}` && id) {
+      await authorize(event, historyRoute.scope);
+      const limit = pageLimit(event.queryStringParameters?.limit);
+      const cursor = event.queryStringParameters?.cursor;
+      const profile = await resolve(decodeURIComponent(id));
+      let page: HistoryPage;
+      try {
+        page = await deps.history(profile.memberKey, limit, cursor);
+      } catch (error) {
+        if (error instanceof InvalidCursorError) {
+          throw new InvalidQueryParameterError('cursor', error.message);
+        }
+        throw error;
+      }
+      return jsonResponse(200, {
+        memberKey: profile.memberKey,
+        changes: page.entries.map((entry) => ({
+          at: new Date(entry.at).toISOString(),
+          cause: entry.cause,
+          changes: entry.changes,
+        })),
+        ...(page.cursor ? { next: page.cursor } : {}),
+      });
+    }
+    throw new RouteNotFoundError(event.rawPath);
+  };
+
+  return middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>(query).use(
+    httpErrorHandler(deps.logger),
+  );
+}
+
+function pageLimit(raw: string | undefined): number {
+  if (raw === undefined) return HISTORY_PAGE.default;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1 || value > HISTORY_PAGE.max) {
+    throw new InvalidQueryParameterError(
+      'limit',
+      `an integer from 1 to ${HISTORY_PAGE.max}, got "${raw}"`,
+    );
+  }
+  return value;
+}

@@ -1,0 +1,22 @@
+import { awsClients } from '../../shared/adapters/aws-clients.ts';
+import { ProfileStore } from '../../shared/adapters/profile-store.ts';
+import { clock } from '../../shared/config/clock.ts';
+import { readRuntimeConfig } from '../../shared/config/runtime.ts';
+import { configuredRuleCatalogue } from '../../shared/config/tag-catalogue.ts';
+import { createLogger } from '../../shared/logging/logger.ts';
+import { makeTaggerHandler, type TaggerDeps } from './tagger.ts';
+
+/** Production wiring: configuration, rule catalogue and clients created once per cold start. */
+export function defaultDeps(): TaggerDeps {
+  const config = readRuntimeConfig();
+  const profiles = new ProfileStore(awsClients().documents, config.profilesTable);
+  return {
+    applyProfile: (memberKey, update) => profiles.apply(memberKey, update),
+    catalogue: configuredRuleCatalogue(config.tagCatalogueFile),
+    zone: config.brandTimeZone,
+    now: clock.now,
+    logger: createLogger({ service: 'tagger', level: config.logLevel }),
+  };
+}
+
+export const handler = makeTaggerHandler(defaultDeps());
