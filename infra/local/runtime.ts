@@ -310,7 +310,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     const sweeper = await loadHandler<unknown, SweepSummary>(sweeperSchedule.function);
     let sweeping: Promise<SweepSummary> | undefined;
     const sweep = async (): Promise<SweepSummary> => {
-      while (sweeping) await sweeping.catch(() => undefined);
+      while (sweeping !== undefined) await sweeping.catch(() => undefined);
       sweeping = sweeper({ source: 'portrait.local', 'detail-type': 'Scheduled Event' });
       try {
         return await sweeping;
@@ -321,7 +321,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     const sweepEvery = options.sweepEverySeconds ?? sweeperSchedule.localEverySeconds;
     if (sweepEvery > 0) {
       const timer = setInterval(() => {
-        if (sweeping) return;
+        if (sweeping !== undefined) return;
         sweep().catch((error: unknown) => log(`sweep failed: ${String(error)}`));
       }, sweepEvery * 1000);
       timer.unref();
