@@ -12,6 +12,7 @@ export function defaultDeps(): TaggerDeps {
   const profiles = new ProfileStore(awsClients().documents, config.profilesTable);
   return {
     applyProfile: (memberKey, update) => profiles.apply(memberKey, update),
+    mergeIdentity: (sourceKey, intoKey, combine) => profiles.merge(sourceKey, intoKey, combine),
     catalogue: configuredRuleCatalogue(config.tagCatalogueFile),
     zone: config.brandTimeZone,
     now: clock.now,

@@ -1,14 +1,17 @@
 import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
+import { blockedIdentityValues } from '../../events/catalogue.ts';
 import type { PortraitEvent } from '../../events/envelope.ts';
 import { eventFromStreamImage } from '../../shared/adapters/event-store.ts';
 import type {
   ApplyOutcome,
+  MergeDecision,
+  MergeOutcome,
   ProfileChange,
   ProfileUpdate,
   StoredProfile,
 } from '../../shared/adapters/profile-store.ts';
 import { mapBounded } from '../../shared/async/map-bounded.ts';
-import { advanceProfile } from '../../shared/domain/tags/advance.ts';
+import { advanceProfile, mergeMember } from '../../shared/domain/tags/advance.ts';
 import type { FoldProblem } from '../../shared/domain/tags/fold.ts';
 import type { RuleCatalogue } from '../../shared/domain/tags/rule-catalogue.ts';
 import type { Logger } from '../../shared/logging/logger.ts';
@@ -16,6 +19,16 @@ import type { Logger } from '../../shared/logging/logger.ts';
 export interface TaggerDeps {
   /** The profiles table (`ProfileStore.apply`): one conditional write per call. */
   readonly applyProfile: (memberKey: string, update: ProfileUpdate) => Promise<ApplyOutcome>;
+  /** The profiles table (`ProfileStore.merge`): links a source key to a member, exactly once. */
+  readonly mergeIdentity: (
+    sourceKey: string,
+    intoKey: string,
+    combine: (
+      member: StoredProfile | undefined,
+      source: StoredProfile | undefined,
+      memberKey: string,
+    ) => MergeDecision,
+  ) => Promise<MergeOutcome>;
   readonly catalogue: RuleCatalogue;
   /** The brand's IANA time zone, whose calendar days the windows count. */
   readonly zone: string;
@@ -63,6 +76,11 @@ export function makeTaggerHandler(deps: TaggerDeps) {
     );
 
     const failures: { sequence: bigint; text: string }[] = [];
+    // Identity links after the folds, so a source's events of this batch are in its profile
+    // before it is merged. Every link of the batch is attempted again on a retry: a merge that
+    // already happened finds the link and changes nothing.
+    const merges = await mergeIdentities(identityLinks(event.Records, deps.logger), now, deps);
+    for (const failed of merges.failed) failures.push(failed);
     let written = 0;
     let alreadyApplied = 0;
     let conflicts = 0;
@@ -108,7 +126,10 @@ export function makeTaggerHandler(deps: TaggerDeps) {
       conflicts,
       writeUnits,
       tagChanges,
-      failedMembers: failures.length,
+      failedMembers: failures.length - merges.failed.length,
+      merged: merges.merged,
+      mergesRefused: merges.refused,
+      mergesFailed: merges.failed.length,
     });
     failures.sort((a, b) => (a.sequence < b.sequence ? -1 : a.sequence > b.sequence ? 1 : 0));
     return { batchItemFailures: failures.map((failure) => ({ itemIdentifier: failure.text })) };
@@ -227,4 +248,121 @@ function groupInserts(
     );
   }
   return { members, ignored, unreadable };
+}
+
+/** A link an identify (anonymousId + userId) or an alias (previousId → userId) asks for. */
+interface IdentityLink {
+  readonly sourceKey: string;
+  readonly intoKey: string;
+  readonly messageId: string;
+  readonly sequenceNumber: bigint;
+  readonly sequenceText: string;
+}
+
+const blockedIds: ReadonlySet<string> = new Set(blockedIdentityValues);
+const usableId = (id: string | undefined): id is string =>
+  id !== undefined && !blockedIds.has(id.trim().toLowerCase());
+
+/**
+ * The identity links the batch's INSERTs ask for, once each, in stream order. An alias's
+ * `previousId` may be an anonymousId or an earlier userId (Segment's spec allows both), so it
+ * links both keys.
+ */
+function identityLinks(records: readonly DynamoDBRecord[], logger: Logger): IdentityLink[] {
+  const links = new Map<string, IdentityLink>();
+  for (const record of records) {
+    if (record.eventName !== 'INSERT') continue;
+    const sequenceText = record.dynamodb?.SequenceNumber;
+    if (sequenceText === undefined || !SEQUENCE_NUMBER.test(sequenceText)) continue;
+    const { event } = eventFromStreamImage(record.dynamodb?.Keys, record.dynamodb?.NewImage);
+    if (!event?.userId) continue;
+    const sources: string[] = [];
+    if (event.type === 'identify' && event.anonymousId !== undefined) {
+      sources.push(`a#${event.anonymousId}`);
+    }
+    if (event.type === 'alias' && event.previousId !== undefined) {
+      sources.push(`a#${event.previousId}`, `u#${event.previousId}`);
+    }
+    if (sources.length === 0) continue;
+    const raw = [event.userId, event.anonymousId, event.previousId];
+    if (!usableId(event.userId) || raw.some((id) => id !== undefined && !usableId(id))) {
+      logger.warn('identity link with a placeholder id ignored', { messageId: event.messageId });
+      continue;
+    }
+    const intoKey = `u#${event.userId}`;
+    for (const sourceKey of sources) {
+      if (sourceKey === intoKey) continue;
+      const id = `${sourceKey}\u0000${intoKey}`;
+      if (!links.has(id)) {
+        links.set(id, {
+          sourceKey,
+          intoKey,
+          messageId: event.messageId,
+          sequenceNumber: BigInt(sequenceText),
+          sequenceText,
+        });
+      }
+    }
+  }
+  return [...links.values()];
+}
+
+async function mergeIdentities(
+  links: readonly IdentityLink[],
+  now: number,
+  deps: TaggerDeps,
+): Promise<{ merged: number; refused: number; failed: { sequence: bigint; text: string }[] }> {
+  let merged = 0;
+  let refused = 0;
+  const failed: { sequence: bigint; text: string }[] = [];
+  // One at a time: links of one batch often share a member, and each merge reads what the last wrote.
+  for (const link of links) {
+    try {
+      const outcome = await deps.mergeIdentity(
+        link.sourceKey,
+        link.intoKey,
+        (member, source, memberKey): MergeDecision => {
+          const result = mergeMember(
+            member,
+            memberKey,
+            source,
+            link.sourceKey,
+            deps.catalogue,
+            deps.zone,
+            now,
+            undefined,
+            [link.messageId],
+          );
+          if (result.kind === 'refuse') return result;
+          const { kind: _kind, ...change } = result;
+          return { kind: 'merge', change };
+        },
+      );
+      if (outcome.status === 'merged') merged += 1;
+      if (outcome.status === 'refused') {
+        refused += 1;
+        deps.logger.warn('identity merge refused', {
+          sourceKey: link.sourceKey,
+          memberKey: outcome.memberKey,
+          reason: outcome.reason,
+        });
+      }
+      if (outcome.status === 'linked-elsewhere') {
+        deps.logger.info('id already belongs to another member; left there', {
+          sourceKey: link.sourceKey,
+          memberKey: outcome.memberKey,
+          asked: link.intoKey,
+        });
+      }
+    } catch (error) {
+      failed.push({ sequence: link.sequenceNumber, text: link.sequenceText });
+      deps.logger.error('identity merge failed; the batch will be retried from its event', {
+        sourceKey: link.sourceKey,
+        intoKey: link.intoKey,
+        messageId: link.messageId,
+        error,
+      });
+    }
+  }
+  return { merged, refused, failed };
 }

@@ -34,14 +34,21 @@ export interface StoredProfile {
   readonly version: number;
   /** The next instant (epoch ms) a tag can change with no new event; absent when none can. */
   readonly nextChangeAt: number | undefined;
+  /**
+   * Other source keys (`a#…`, `u#…`) whose history was merged into this member; each has a link
+   * item pointing here, so their later events fold into this profile.
+   */
+  readonly ids: readonly string[];
 }
 
 /**
  * What an update writes: everything but the key and the version, which the store owns, and the
  * tag changes to record in the member's history in the same transaction.
  */
-export type ProfileChange = Omit<StoredProfile, 'memberKey' | 'version'> & {
+export type ProfileChange = Omit<StoredProfile, 'memberKey' | 'version' | 'ids'> & {
   readonly history?: readonly TagHistoryEntry[];
+  /** Merged source keys; kept as they are when absent. */
+  readonly ids?: readonly string[];
 };
 
 /** A page of a member's tag history, newest first. */
@@ -101,6 +108,28 @@ export function dueShardOf(memberKey: string): number {
   return (hash >>> 0) % DUE_SHARDS;
 }
 
+/** Links followed from a source key to its member before giving up (a merged member's links point at it). */
+export const MAX_LINK_HOPS = 8;
+
+/** What `combine` decides when a source key's profile is merged into a member. */
+export type MergeDecision =
+  | { readonly kind: 'merge'; readonly change: ProfileChange }
+  | { readonly kind: 'refuse'; readonly reason: string };
+
+export type MergeOutcome =
+  | { readonly status: 'merged'; readonly memberKey: string; readonly writeUnits: number }
+  /** Nothing to do: the source already belongs to that member, or is that member. */
+  | { readonly status: 'already' | 'same'; readonly memberKey: string }
+  /** The source belongs to another member already (e.g. a shared device); left as it is. */
+  | { readonly status: 'linked-elsewhere'; readonly memberKey: string }
+  | { readonly status: 'refused'; readonly memberKey: string; readonly reason: string };
+
+/** A chain of links longer than `MAX_LINK_HOPS`. */
+export class LinkChainTooLongError extends Error {
+  readonly code = 'link_chain_too_long';
+  override readonly name = 'LinkChainTooLongError';
+}
+
 /** A history cursor that was not made by this store. */
 export class InvalidCursorError extends Error {
   readonly code = 'invalid_cursor';
@@ -122,44 +151,149 @@ export class ProfileStore {
     private readonly maxAttempts = 5,
   ) {}
 
-  /** The member's profile, or `undefined` when none is stored. Throws `ProfileStateError` on a corrupt item. */
-  async get(memberKey: string): Promise<StoredProfile | undefined> {
+  /**
+   * The profile of the member a key belongs to (following identity links), or `undefined` when
+   * none is stored. Throws `ProfileStateError` on a corrupt item.
+   */
+  async get(key: string): Promise<StoredProfile | undefined> {
+    return (await this.resolve(key)).profile;
+  }
+
+  /** The member a key belongs to, following identity links, and its profile if stored. */
+  async resolve(key: string): Promise<{
+    memberKey: string;
+    profile: StoredProfile | undefined;
+  }> {
+    let memberKey = key;
+    for (let hop = 0; hop <= MAX_LINK_HOPS; hop += 1) {
+      const item = await this.read(memberKey);
+      if (item?.kind !== 'link') return { memberKey, profile: item?.profile };
+      memberKey = item.mergedInto;
+    }
+    throw new LinkChainTooLongError(`More than ${MAX_LINK_HOPS} identity links from ${key}`);
+  }
+
+  private async read(
+    key: string,
+  ): Promise<
+    | { kind: 'profile'; profile: StoredProfile }
+    | { kind: 'link'; mergedInto: string; version: number }
+    | undefined
+  > {
     const { Item: item } = await this.client.send(
-      new GetCommand({ TableName: this.tableName, Key: itemKey(memberKey), ConsistentRead: true }),
+      new GetCommand({ TableName: this.tableName, Key: itemKey(key), ConsistentRead: true }),
     );
-    return item ? fromItem(memberKey, item) : undefined;
+    if (!item) return undefined;
+    if (typeof item.mergedInto === 'string' && typeof item.version === 'number') {
+      return { kind: 'link', mergedInto: item.mergedInto, version: item.version };
+    }
+    return { kind: 'profile', profile: fromItem(key, item) };
   }
 
   /**
-   * Reads the member, asks `update` for the next profile and writes it on condition that the
+   * Merges the history of `sourceKey` into the member `intoKey` belongs to, exactly once: in one
+   * transaction the source's item becomes a link to the member and the member's profile becomes
+   * `combine(member, source)`, both conditioned on the versions read. A source that is already a
+   * link is left alone, so a replayed merge changes nothing.
+   */
+  async merge(
+    sourceKey: string,
+    intoKey: string,
+    combine: (
+      member: StoredProfile | undefined,
+      source: StoredProfile | undefined,
+      memberKey: string,
+    ) => MergeDecision,
+  ): Promise<MergeOutcome> {
+    for (let attempt = 1; attempt <= this.maxAttempts; attempt += 1) {
+      const target = await this.resolve(intoKey);
+      if (target.memberKey === sourceKey) return { status: 'same', memberKey: sourceKey };
+      const source = await this.read(sourceKey);
+      if (source?.kind === 'link') {
+        const owner = (await this.resolve(sourceKey)).memberKey;
+        return owner === target.memberKey
+          ? { status: 'already', memberKey: owner }
+          : { status: 'linked-elsewhere', memberKey: owner };
+      }
+      const decision = combine(target.profile, source?.profile, target.memberKey);
+      if (decision.kind === 'refuse') {
+        return { status: 'refused', memberKey: target.memberKey, reason: decision.reason };
+      }
+      const { history = [], ...stored } = decision.change;
+      const profile: StoredProfile = {
+        ...stored,
+        ids: decision.change.ids ?? target.profile?.ids ?? [],
+        memberKey: target.memberKey,
+        version: (target.profile?.version ?? 0) + 1,
+      };
+      const sourceVersion = source?.profile.version;
+      try {
+        const result = await this.client.send(
+          new TransactWriteCommand({
+            TransactItems: [
+              {
+                Put: {
+                  TableName: this.tableName,
+                  Item: {
+                    ...itemKey(sourceKey),
+                    mergedInto: target.memberKey,
+                    version: (sourceVersion ?? 0) + 1,
+                  },
+                  ...versionCondition(sourceVersion),
+                },
+              },
+              {
+                Put: {
+                  TableName: this.tableName,
+                  Item: toItem(profile),
+                  ...versionCondition(target.profile?.version),
+                },
+              },
+              ...(history.length > 0
+                ? [
+                    {
+                      Put: {
+                        TableName: this.tableName,
+                        Item: historyItem(target.memberKey, profile.version, history),
+                      },
+                    },
+                  ]
+                : []),
+            ],
+            ReturnConsumedCapacity: 'TOTAL',
+          }),
+        );
+        const writeUnits = (result.ConsumedCapacity ?? []).reduce(
+          (sum, used) => sum + (used.CapacityUnits ?? 0),
+          0,
+        );
+        return { status: 'merged', memberKey: target.memberKey, writeUnits };
+      } catch (error) {
+        if (!isConditionFailure(error)) throw error;
+      }
+    }
+    throw new ProfileWriteConflictError(sourceKey, this.maxAttempts);
+  }
+
+  /**
+   * Reads the member `key` belongs to (following identity links), asks `update` for the next
+   * profile and writes it on condition that the
    * version is still the one read; on a conflict, reads again and retries, up to the store's
    * attempt limit (then `ProfileWriteConflictError`).
    */
-  async apply(memberKey: string, update: ProfileUpdate): Promise<ApplyOutcome> {
+  async apply(key: string, update: ProfileUpdate): Promise<ApplyOutcome> {
     for (let attempt = 1; attempt <= this.maxAttempts; attempt += 1) {
-      const current = await this.get(memberKey);
+      const { memberKey, profile: current } = await this.resolve(key);
       const change = update(current);
       if (change === undefined) return { status: 'unchanged', profile: current };
       const { history: _history, ...stored } = change;
       const profile: StoredProfile = {
         ...stored,
+        ids: change.ids ?? current?.ids ?? [],
         memberKey,
         version: (current?.version ?? 0) + 1,
       };
-      const condition: {
-        ConditionExpression: string;
-        ExpressionAttributeNames: Record<string, string>;
-        ExpressionAttributeValues?: Record<string, unknown>;
-      } = current
-        ? {
-            ConditionExpression: '#version = :expected',
-            ExpressionAttributeNames: { '#version': 'version' },
-            ExpressionAttributeValues: { ':expected': current.version },
-          }
-        : {
-            ConditionExpression: 'attribute_not_exists(#pk)',
-            ExpressionAttributeNames: { '#pk': 'pk' },
-          };
+      const condition = versionCondition(current?.version);
       const history = change.history ?? [];
       try {
         let writeUnits: number;
@@ -199,7 +333,7 @@ export class ProfileStore {
         if (!isConditionFailure(error)) throw error;
       }
     }
-    throw new ProfileWriteConflictError(memberKey, this.maxAttempts);
+    throw new ProfileWriteConflictError(key, this.maxAttempts);
   }
 
   /** The member's tag history, newest first, `limit` entries a page. */
@@ -266,6 +400,24 @@ export class ProfileStore {
   }
 }
 
+/** The write condition: the item still has the version read, or still does not exist. */
+function versionCondition(version: number | undefined): {
+  ConditionExpression: string;
+  ExpressionAttributeNames: Record<string, string>;
+  ExpressionAttributeValues?: Record<string, unknown>;
+} {
+  return version !== undefined
+    ? {
+        ConditionExpression: '#version = :expected',
+        ExpressionAttributeNames: { '#version': 'version' },
+        ExpressionAttributeValues: { ':expected': version },
+      }
+    : {
+        ConditionExpression: 'attribute_not_exists(#pk)',
+        ExpressionAttributeNames: { '#pk': 'pk' },
+      };
+}
+
 function isConditionFailure(error: unknown): boolean {
   if (error instanceof ConditionalCheckFailedException) return true;
   return (
@@ -306,6 +458,7 @@ function toItem(profile: StoredProfile): Record<string, unknown> {
     state: JSON.stringify(profileToJson(profile.state)),
     tags: { ...profile.tags },
     appliedSeq: { ...profile.appliedSeq },
+    ...(profile.ids.length > 0 ? { ids: [...profile.ids] } : {}),
     version: profile.version,
     // Both index keys only while a tag can change by time: the due index stays sparse.
     ...(profile.nextChangeAt !== undefined
@@ -334,5 +487,6 @@ function fromItem(memberKey: string, item: Record<string, unknown>): StoredProfi
     appliedSeq: (item.appliedSeq ?? {}) as Record<string, string>,
     version: item.version,
     nextChangeAt: typeof item.nextChangeAt === 'number' ? item.nextChangeAt : undefined,
+    ids: Array.isArray(item.ids) ? (item.ids as string[]) : [],
   };
 }

@@ -6,7 +6,7 @@ import {
   TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import type { DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
+import type { DynamoDBRecord } from 'aws-lambda';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JsonObject, PortraitEvent } from '../../events/envelope.ts';
@@ -25,6 +25,13 @@ import { foldEvents, trimProfile } from '../../shared/domain/tags/fold.ts';
 import { emptyProfile, profileToJson } from '../../shared/domain/tags/profile.ts';
 import { silentLogger } from '../../shared/logging/logger.ts';
 import { type TestClients, testClients, uniquePrefix } from '../support/dynamo.ts';
+import {
+  batch,
+  insertRecord,
+  nextSequenceNumber,
+  type StreamedEvent,
+  stream,
+} from '../support/tagger-stream.ts';
 
 const zone = 'Asia/Shanghai';
 const catalogue = defaultRuleCatalogue();
@@ -103,48 +110,10 @@ function memberEvent(userId: string, n: number, daysAgo: number): PortraitEvent 
   }
 }
 
-/** Events of several members interleaved in one stream order, each with a sequence number. */
-interface StreamedEvent {
-  readonly event: PortraitEvent;
-  readonly sequenceNumber: string;
-}
-
-let sequenceBase = 10n ** 20n;
-function stream(events: readonly PortraitEvent[]): StreamedEvent[] {
-  return events.map((event) => {
-    sequenceBase += 1000n + BigInt(event.messageId.length);
-    return { event, sequenceNumber: sequenceBase.toString() };
-  });
-}
-
-function insertRecord({ event, sequenceNumber }: StreamedEvent): DynamoDBRecord {
-  const pk = memberKeyOf(event);
-  const keys = { pk: { S: pk }, sk: { S: event.messageId } };
-  return {
-    eventID: `ev-${sequenceNumber}`,
-    eventName: 'INSERT',
-    eventVersion: '1.1',
-    eventSource: 'aws:dynamodb',
-    awsRegion: 'us-east-1',
-    eventSourceARN: 'arn:aws:dynamodb:us-east-1:000000000000:table/events/stream/2026-11-25',
-    dynamodb: {
-      ApproximateCreationDateTime: NOW / 1000,
-      Keys: keys,
-      NewImage: { ...keys, body: { S: JSON.stringify(event) } },
-      SequenceNumber: sequenceNumber,
-      SizeBytes: 100,
-      StreamViewType: 'NEW_AND_OLD_IMAGES',
-    },
-  };
-}
-
-function batch(items: readonly StreamedEvent[]): DynamoDBStreamEvent {
-  return { Records: items.map(insertRecord) };
-}
-
 function taggerDeps(store: ProfileStore, overrides: Partial<TaggerDeps> = {}): TaggerDeps {
   return {
     applyProfile: (memberKey, update) => store.apply(memberKey, update),
+    mergeIdentity: (sourceKey, intoKey, combine) => store.merge(sourceKey, intoKey, combine),
     catalogue,
     zone,
     now: () => NOW,
@@ -363,12 +332,12 @@ describe('tagger handler against DynamoDB Local', () => {
     const removal: DynamoDBRecord = {
       ...(records[0] as DynamoDBRecord),
       eventName: 'REMOVE',
-      dynamodb: { ...records[0]?.dynamodb, SequenceNumber: (sequenceBase + 1n).toString() },
+      dynamodb: { ...records[0]?.dynamodb, SequenceNumber: nextSequenceNumber() },
     };
     const modify: DynamoDBRecord = {
       ...(records[1] as DynamoDBRecord),
       eventName: 'MODIFY',
-      dynamodb: { ...records[1]?.dynamodb, SequenceNumber: (sequenceBase + 2n).toString() },
+      dynamodb: { ...records[1]?.dynamodb, SequenceNumber: nextSequenceNumber() },
     };
 
     const response = await handler({ Records: [...records, removal, modify] });
@@ -432,7 +401,8 @@ function racingClient(races: { left: number }): DynamoDBDocumentClient {
         }),
       );
     }
-    return clients.documents.send(command as PutCommand | TransactWriteCommand);
+    // biome-ignore lint/suspicious/noExplicitAny: forwards whichever command the store sent
+    return clients.documents.send(command as any);
   };
   return { send } as unknown as DynamoDBDocumentClient;
 }

@@ -7,22 +7,28 @@ import { PublicApi } from '../../infra/aws/constructs/public-api.ts';
 import { UndeclaredStreamError } from '../../infra/aws/constructs/stream-consumers.ts';
 import {
   corsPolicy,
+  tables as declaredTables,
   eventsQueue,
   eventsTable,
   functions,
   routes,
   type StreamConsumerDeclaration,
+  streamConsumers,
   type TableDeclaration,
   writeKeysTable,
 } from '../../infra/declarations/index.ts';
 import { environmentConfig } from '../../shared/config/environments.ts';
 import { runtimeEnvNames } from '../../shared/config/runtime.ts';
 import { consumerStack as buildConsumerStack, portraitApp, testApp } from './synth.ts';
+import {
+  actionsOfRole,
+  functionIdByDescription,
+  type Resources,
+  roleIdOfFunction,
+} from './template-queries.ts';
 
 /** AWS requires Resource "*" for these: they have no resource-level permissions. */
 const actionsThatRequireWildcard = new Set(['dynamodb:ListStreams']);
-
-type Resources = Record<string, { Properties: Record<string, unknown> } & Record<string, unknown>>;
 
 function templates(env: string) {
   const { stateful, stateless, config } = portraitApp(env);
@@ -40,14 +46,6 @@ function keySchema(declaration: TableDeclaration) {
     { AttributeName: declaration.partitionKey.name, KeyType: 'HASH' },
     ...(declaration.sortKey ? [{ AttributeName: declaration.sortKey.name, KeyType: 'RANGE' }] : []),
   ];
-}
-
-function functionIdByDescription(template: Template, description: string): string {
-  const found = Object.keys(
-    template.findResources('AWS::Lambda::Function', { Properties: { Description: description } }),
-  );
-  expect(found).toHaveLength(1);
-  return found[0] as string;
 }
 
 /** Statements with a literal "*" resource whose actions AWS does not force onto "*". */
@@ -87,7 +85,7 @@ describe('stateful stack', () => {
 
   it('protects prod tables: point-in-time recovery, deletion protection, Retain', () => {
     const tables = prod.stateful.findResources('AWS::DynamoDB::Table') as Resources;
-    expect(Object.keys(tables)).toHaveLength(2);
+    expect(Object.keys(tables)).toHaveLength(declaredTables.length);
     for (const table of Object.values(tables)) {
       expect(table.DeletionPolicy).toBe('Retain');
       expect(table.UpdateReplacePolicy).toBe('Retain');
@@ -158,6 +156,7 @@ describe('stateful stack', () => {
     for (const output of [
       'EventsTableName',
       'WriteKeysTableName',
+      'ProfilesTableName',
       'EventsQueueUrl',
       'EventsDeadLetterQueueUrl',
     ]) {
@@ -208,6 +207,14 @@ describe('stateless stack', () => {
       expect(Object.keys(variables).sort()).toEqual(expected);
       expect(variables[runtimeEnvNames.environment]).toBe('dev');
     }
+  });
+
+  it('gives every function the same runtime settings, built in one place', () => {
+    const fns = dev.stateless.findResources('AWS::Lambda::Function') as Resources;
+    const environments = new Set(
+      Object.values(fns).map((fn) => JSON.stringify(fn.Properties.Environment)),
+    );
+    expect(environments.size).toBe(1);
   });
 
   it('keeps function logs for the configured number of days', () => {
@@ -281,26 +288,10 @@ describe('stateless stack', () => {
   it('grants collect read on write keys and send on the queue, ingest write on events', () => {
     const collectId = functionIdByDescription(dev.stateless, functions.collect.description);
     const ingestId = functionIdByDescription(dev.stateless, functions.ingest.description);
-    const fns = dev.stateless.findResources('AWS::Lambda::Function') as Resources;
-    const roleOf = (id: string): string => {
-      const role = fns[id]?.Properties.Role as { 'Fn::GetAtt': [string, string] } | undefined;
-      if (!role) throw new Error(`function ${id} has no role`);
-      return role['Fn::GetAtt'][0];
-    };
-    const actionsOf = (roleId: string) => {
-      const policies = dev.stateless.findResources('AWS::IAM::Policy', {
-        Properties: { Roles: [{ Ref: roleId }] },
-      }) as Resources;
-      return Object.values(policies).flatMap((policy) =>
-        (
-          policy.Properties.PolicyDocument as { Statement: { Action: string | string[] }[] }
-        ).Statement.flatMap((s) => [s.Action].flat()),
-      );
-    };
-    const collectActions = actionsOf(roleOf(collectId));
+    const collectActions = actionsOfRole(dev.stateless, roleIdOfFunction(dev.stateless, collectId));
     expect(collectActions).toEqual(expect.arrayContaining(['dynamodb:GetItem', 'sqs:SendMessage']));
     expect(collectActions).not.toContain('dynamodb:PutItem');
-    const ingestActions = actionsOf(roleOf(ingestId));
+    const ingestActions = actionsOfRole(dev.stateless, roleIdOfFunction(dev.stateless, ingestId));
     expect(ingestActions).toEqual(
       expect.arrayContaining(['dynamodb:PutItem', 'sqs:ReceiveMessage', 'sqs:DeleteMessage']),
     );
@@ -323,7 +314,16 @@ describe('stateless stack', () => {
         ),
       ),
     );
-    expect([...dynamoActions].sort()).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem']);
+    // No scan, update, delete or batch write anywhere; stream reads come with the event source.
+    expect([...dynamoActions].sort()).toEqual([
+      'dynamodb:DescribeStream',
+      'dynamodb:GetItem',
+      'dynamodb:GetRecords',
+      'dynamodb:GetShardIterator',
+      'dynamodb:ListStreams',
+      'dynamodb:PutItem',
+      'dynamodb:Query',
+    ]);
   });
 
   it('has no IAM statement on Resource "*" except actions AWS only grants on "*"', () => {
@@ -344,7 +344,8 @@ describe('stateless stack', () => {
           Threshold: alarms.dlqDepthThreshold,
           ComparisonOperator: 'GreaterThanOrEqualToThreshold',
         },
-        1,
+        // The events dead-letter queue and, with stream consumers declared, their failure queue.
+        streamConsumers.length > 0 ? 2 : 1,
       );
       for (const [metric, threshold] of [
         ['Errors', alarms.functionErrorsThreshold],

@@ -6,7 +6,7 @@ import type { IConstruct } from 'constructs';
 import { EventQueue } from '../../infra/aws/constructs/event-queue.ts';
 import { EventStore } from '../../infra/aws/constructs/event-store.ts';
 import { Ingest } from '../../infra/aws/constructs/ingest.ts';
-import { repositoryRoot } from '../../infra/aws/constructs/portrait-function.ts';
+import { repositoryRoot, runtimeSettings } from '../../infra/aws/constructs/portrait-function.ts';
 import { StreamConsumers } from '../../infra/aws/constructs/stream-consumers.ts';
 import {
   addNagChecks,
@@ -111,7 +111,7 @@ export function acknowledgements(root: IConstruct): Acknowledgement[] {
 
 /**
  * One stack with the event store, queue, ingest functions and the given stream consumers, for
- * tests of the generic consumer wiring (none is declared in the real app yet).
+ * tests of the generic consumer wiring, independent of the consumers the real app declares.
  */
 export function consumerStack(
   app: App,
@@ -124,6 +124,7 @@ export function consumerStack(
   const queue = new EventQueue(stack, 'EventQueue', { config });
   const ingest = new Ingest(stack, 'Ingest', {
     config,
+    settings: runtimeSettings(config, { tables: store.tables, eventsQueue: queue.queue }),
     eventsTable: store.table('events'),
     writeKeysTable: store.table('write-keys'),
     eventsQueue: queue.queue,

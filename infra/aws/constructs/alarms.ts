@@ -17,6 +17,13 @@ import type { FunctionRegistry } from './function-registry.ts';
 /** The window every alarm sums or maxes over, matching the config's "in 5 minutes" thresholds. */
 const alarmPeriod = Duration.minutes(5);
 
+/**
+ * How far a stream consumer may fall behind before its alarm fires. Normal lag is the batching
+ * window (about a second); five minutes means a batch has been failing and retrying, or the
+ * consumer cannot keep up, and the tags it maintains are that stale.
+ */
+export const defaultIteratorAgeThreshold = Duration.minutes(5);
+
 export interface AlarmsProps {
   /** Environment whose thresholds and notification topic apply. */
   readonly config: EnvironmentConfig;
@@ -30,6 +37,16 @@ export interface AlarmsProps {
    * @default - none
    */
   readonly functions?: FunctionRegistry;
+  /**
+   * Functions that read a DynamoDB stream, by declaration id; each gets an iterator-age alarm.
+   * @default - none
+   */
+  readonly streamConsumers?: FunctionRegistry;
+  /**
+   * Age of the oldest record a stream consumer has read (maximum) at which its alarm fires.
+   * @default - `defaultIteratorAgeThreshold` (5 minutes)
+   */
+  readonly iteratorAgeThreshold?: Duration;
   /**
    * HTTP APIs by name; each gets a 5xx alarm at `functionErrorsThreshold`. HTTP APIs publish no
    * throttle metric (throttled requests are counted as 4xx), so throttling is watched on the
@@ -78,6 +95,18 @@ export class Alarms extends Construct {
         metric: fn.metricThrottles({ period: alarmPeriod, statistic: Stats.SUM }),
         threshold: alarms.throttlesThreshold,
         description: `Invocations of the ${name} function were throttled.`,
+      });
+    }
+    const iteratorAge = props.iteratorAgeThreshold ?? defaultIteratorAgeThreshold;
+    for (const [name, fn] of Object.entries(props.streamConsumers ?? {})) {
+      if (!fn) continue;
+      this.add(`IteratorAge-${name}`, {
+        // Lambda publishes IteratorAge in milliseconds for stream event sources.
+        metric: fn.metric('IteratorAge', { period: alarmPeriod, statistic: Stats.MAXIMUM }),
+        threshold: iteratorAge.toMilliseconds(),
+        description:
+          `The ${name} function is more than ${iteratorAge.toHumanString()} behind its stream: ` +
+          'a batch keeps failing or the consumer cannot keep up.',
       });
     }
     for (const [name, api] of Object.entries(props.httpApis ?? {})) {

@@ -2,6 +2,7 @@ import { RemovalPolicy, Validations } from 'aws-cdk-lib';
 import {
   AttributeType,
   BillingMode,
+  ProjectionType,
   StreamViewType,
   Table,
   TableEncryption,
@@ -10,6 +11,7 @@ import { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../../../shared/config/environments.ts';
 import {
   tables as declaredTables,
+  type IndexDeclaration,
   type KeyAttribute,
   type KeyType,
   type StreamView,
@@ -44,12 +46,18 @@ export class UndeclaredTableError extends Error {
   }
 }
 
+const projections: Readonly<Record<IndexDeclaration['projection'], ProjectionType>> = {
+  KEYS_ONLY: ProjectionType.KEYS_ONLY,
+  ALL: ProjectionType.ALL,
+};
+
 function attribute(key: KeyAttribute) {
   return { name: key.name, type: attributeTypes[key.type] };
 }
 
 /**
- * The DynamoDB tables Portrait keeps its data in, one per entry of `infra/declarations/tables.ts`.
+ * The DynamoDB tables Portrait keeps its data in, one per entry of `infra/declarations/tables.ts`,
+ * each with its declared global secondary indexes.
  *
  * On-demand capacity (traffic is bursty and unknown per brand). Encryption uses the AWS-managed
  * key `aws/dynamodb`: key use is visible in CloudTrail, and unlike a customer-managed key it needs
@@ -87,6 +95,14 @@ export class EventStore extends Construct {
             `Point-in-time recovery is off for the "${declaration.id}" table in ${config.name} by ` +
             'environment config: its data is disposable there, and every environment that keeps ' +
             'data (staging, prod) turns recovery on in shared/config/environments.ts.',
+        });
+      }
+      for (const index of declaration.indexes ?? []) {
+        table.addGlobalSecondaryIndex({
+          indexName: index.name,
+          partitionKey: attribute(index.partitionKey),
+          sortKey: attribute(index.sortKey),
+          projectionType: projections[index.projection],
         });
       }
       created[declaration.id] = table;

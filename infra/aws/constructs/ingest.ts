@@ -10,8 +10,10 @@ import { requireFunction } from './function-registry.ts';
 import { PortraitFunction, type RuntimeSettings } from './portrait-function.ts';
 
 export interface IngestProps {
-  /** Environment whose retention, skew and logging settings apply. */
+  /** Environment whose log retention and removal policy apply to the functions. */
   readonly config: EnvironmentConfig;
+  /** Runtime settings shared by every function of the stack (see `runtimeSettings`). */
+  readonly settings: RuntimeSettings;
   /** Where ingest writes accepted events. */
   readonly eventsTable: ITable;
   /** Hashed write keys collect checks callers against. */
@@ -37,18 +39,8 @@ export class Ingest extends Construct {
 
   constructor(scope: Construct, id: string, props: IngestProps) {
     super(scope, id);
-    const { config } = props;
+    const { config, settings } = props;
     const queueDeclaration = props.queueDeclaration ?? eventsQueue;
-    const settings: RuntimeSettings = {
-      environment: config.name,
-      eventsTable: props.eventsTable.tableName,
-      writeKeysTable: props.writeKeysTable.tableName,
-      eventsQueueUrl: props.eventsQueue.queueUrl,
-      eventRetentionDays: String(config.eventRetentionDays),
-      maxFutureSkewSeconds: String(config.maxFutureSkewSeconds),
-      brandTimeZone: config.brandTimeZone,
-      logLevel: config.logLevel,
-    };
 
     this.collect = new PortraitFunction(this, 'Collect', {
       declaration: functions.collect,

@@ -2,14 +2,16 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Duration } from 'aws-cdk-lib';
+import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Architecture, LoggingFormat, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat, SourceMapMode } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../../../shared/config/environments.ts';
 import { runtimeEnvNames } from '../../../shared/config/runtime.ts';
-import type { FunctionDeclaration } from '../../declarations/index.ts';
+import type { FunctionDeclaration, TableId } from '../../declarations/index.ts';
 import { dataRemovalPolicy } from './removal.ts';
 
 /** Repository root: declaration entries and the lock file are relative to it. */
@@ -41,6 +43,37 @@ export function logRetention(config: EnvironmentConfig): RetentionDays {
 
 /** Values for every variable in `runtimeEnvNames`, keyed like it. */
 export type RuntimeSettings = { readonly [K in keyof typeof runtimeEnvNames]: string };
+
+/** The deployed resources whose names and URLs the handlers read. */
+export interface RuntimeResources {
+  /** Every declared table, by declaration id. */
+  readonly tables: Readonly<Record<TableId, ITable>>;
+  /** The queue collect sends to. */
+  readonly eventsQueue: IQueue;
+}
+
+/**
+ * The runtime settings every function of an environment shares, built once per stack so no two
+ * functions can disagree on a table name or a retention. `tagCatalogueFile` is empty: deployed
+ * functions use the rule catalogue shipped in their bundle.
+ */
+export function runtimeSettings(
+  config: EnvironmentConfig,
+  resources: RuntimeResources,
+): RuntimeSettings {
+  return {
+    environment: config.name,
+    eventsTable: resources.tables.events.tableName,
+    writeKeysTable: resources.tables['write-keys'].tableName,
+    profilesTable: resources.tables.profiles.tableName,
+    tagCatalogueFile: '',
+    eventsQueueUrl: resources.eventsQueue.queueUrl,
+    eventRetentionDays: String(config.eventRetentionDays),
+    maxFutureSkewSeconds: String(config.maxFutureSkewSeconds),
+    brandTimeZone: config.brandTimeZone,
+    logLevel: config.logLevel,
+  };
+}
 
 /** The Lambda environment: exactly the variables `readRuntimeConfig` reads. */
 export function runtimeEnvironment(settings: RuntimeSettings): Record<string, string> {

@@ -1,12 +1,13 @@
 import { Duration, Validations } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
-import { StartingPosition } from 'aws-cdk-lib/aws-lambda';
+import { type IFunction, StartingPosition } from 'aws-cdk-lib/aws-lambda';
 import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../../../shared/config/environments.ts';
 import {
   streamConsumers as declaredConsumers,
+  type FunctionId,
   type StreamConsumerDeclaration,
   type TableId,
 } from '../../declarations/index.ts';
@@ -28,6 +29,13 @@ export interface StreamConsumersProps {
    * @default - every entry of `streamConsumers` in `infra/declarations/streams.ts`
    */
   readonly consumers?: readonly StreamConsumerDeclaration[];
+  /**
+   * Lambda event filter patterns per consuming function (build them with `FilterCriteria.filter`).
+   * Records that match no pattern are dropped before the function is invoked, so give a function
+   * only patterns that keep every record it acts on: the local stream poller does not filter.
+   * @default - every record is delivered
+   */
+  readonly filters?: Readonly<Partial<Record<FunctionId, readonly Record<string, unknown>[]>>>;
 }
 
 /** A consumer is declared on a table that declares no stream. */
@@ -52,10 +60,14 @@ export class StreamConsumers extends Construct {
   readonly failureQueue?: Queue;
   /** The event sources, in declaration order. */
   readonly eventSources: readonly DynamoEventSource[];
+  /** The functions that read a stream, by declaration id (for iterator-age alarms). */
+  readonly functions: FunctionRegistry;
 
   constructor(scope: Construct, id: string, props: StreamConsumersProps) {
     super(scope, id);
     const consumers = props.consumers ?? declaredConsumers;
+    const consuming: Partial<Record<FunctionId, IFunction>> = {};
+    this.functions = consuming;
     if (consumers.length === 0) {
       this.eventSources = [];
       return;
@@ -83,6 +95,7 @@ export class StreamConsumers extends Construct {
         consumer.function,
         `Stream consumer on table "${consumer.table}"`,
       );
+      const filters = props.filters?.[consumer.function];
       const source = new DynamoEventSource(table, {
         startingPosition: StartingPosition.TRIM_HORIZON,
         batchSize: consumer.batchSize,
@@ -91,8 +104,10 @@ export class StreamConsumers extends Construct {
         bisectBatchOnError: consumer.bisectBatchOnError,
         reportBatchItemFailures: consumer.reportBatchItemFailures,
         onFailure: new SqsDlq(failureQueue),
+        filters: filters ? [...filters] : undefined,
       });
       handler.addEventSource(source);
+      consuming[consumer.function] = handler;
       if (handler.role) {
         Validations.of(handler.role).acknowledge({
           id: 'AwsSolutions-IAM5[Resource::*]',

@@ -23,6 +23,9 @@ export class StatefulStack extends Stack {
     new CfnOutput(this, 'WriteKeysTableName', {
       value: this.eventStore.table('write-keys').tableName,
     });
+    new CfnOutput(this, 'ProfilesTableName', {
+      value: this.eventStore.table('profiles').tableName,
+    });
     new CfnOutput(this, 'EventsQueueUrl', { value: this.eventQueue.queue.queueUrl });
     new CfnOutput(this, 'EventsDeadLetterQueueUrl', {
       value: this.eventQueue.deadLetterQueue.queueUrl,

@@ -4,8 +4,10 @@ import type { EnvironmentConfig } from '../../../shared/config/environments.ts';
 import { Alarms } from '../constructs/alarms.ts';
 import type { FunctionRegistry } from '../constructs/function-registry.ts';
 import { Ingest } from '../constructs/ingest.ts';
+import { runtimeSettings } from '../constructs/portrait-function.ts';
 import { PublicApi } from '../constructs/public-api.ts';
 import { StreamConsumers } from '../constructs/stream-consumers.ts';
+import { TagEngine } from '../constructs/tag-engine.ts';
 import type { StatefulStack } from './stateful-stack.ts';
 
 export interface StatelessStackProps extends StackProps {
@@ -17,6 +19,7 @@ export interface StatelessStackProps extends StackProps {
 /** Functions, the HTTP API, event source mappings and alarms: safe to destroy and redeploy. */
 export class StatelessStack extends Stack {
   readonly ingest: Ingest;
+  readonly tagEngine: TagEngine;
   readonly api: PublicApi;
   readonly streamConsumers: StreamConsumers;
   readonly alarms: Alarms;
@@ -25,15 +28,26 @@ export class StatelessStack extends Stack {
     super(scope, id, props);
     const { config } = props;
     const { eventStore, eventQueue } = props.stateful;
+    const settings = runtimeSettings(config, {
+      tables: eventStore.tables,
+      eventsQueue: eventQueue.queue,
+    });
 
     this.ingest = new Ingest(this, 'Ingest', {
       config,
+      settings,
       eventsTable: eventStore.table('events'),
       writeKeysTable: eventStore.table('write-keys'),
       eventsQueue: eventQueue.queue,
       queueDeclaration: eventQueue.declaration,
     });
-    const functions: FunctionRegistry = { ...this.ingest.functions };
+    this.tagEngine = new TagEngine(this, 'TagEngine', {
+      config,
+      settings,
+      profilesTable: eventStore.table('profiles'),
+      writeKeysTable: eventStore.table('write-keys'),
+    });
+    const functions: FunctionRegistry = { ...this.ingest.functions, ...this.tagEngine.functions };
 
     this.api = new PublicApi(this, 'PublicApi', { config, functions });
     new CfnOutput(this, 'ApiUrl', { value: this.api.url });
@@ -41,6 +55,7 @@ export class StatelessStack extends Stack {
       config,
       tables: eventStore.tables,
       functions,
+      filters: this.tagEngine.streamFilters,
     });
 
     const deadLetterQueues = { [eventQueue.declaration.id]: eventQueue.deadLetterQueue };
@@ -51,6 +66,7 @@ export class StatelessStack extends Stack {
       config,
       deadLetterQueues,
       functions,
+      streamConsumers: this.streamConsumers.functions,
       httpApis: { public: this.api.httpApi },
     });
   }

@@ -1,13 +1,15 @@
 import type { PortraitEvent } from '../../../events/envelope.ts';
 import { diffTags, evaluateTags, type TagChange, type TagValue } from './evaluate.ts';
 import { type FoldProblem, foldEvents, trimProfile } from './fold.ts';
-import { emptyProfile, type ProfileState } from './profile.ts';
+import { emptyProfile, mergeProfiles, type ProfileState } from './profile.ts';
 import type { RuleCatalogue } from './rule-catalogue.ts';
 
 /** Why tags changed: new events (by messageId), or time passing with no new event. */
 export type TagChangeCause =
   | { readonly kind: 'events'; readonly messageIds: readonly string[] }
-  | { readonly kind: 'clock' };
+  | { readonly kind: 'clock' }
+  /** Another id's history (an anonymous visitor's, say) merged into the member. */
+  | { readonly kind: 'merge'; readonly from: string; readonly messageIds: readonly string[] };
 
 /** One recorded step of a member's tag history: every tag that changed at one instant, one cause. */
 export interface TagHistoryEntry {
@@ -96,4 +98,84 @@ export function advanceProfile(
 /** Whether `advanceProfile` changed anything that is stored. */
 export function tagsOrScheduleChanged(before: ProfileSnapshot, after: AdvancedProfile): boolean {
   return after.history.length > 0 || before.nextChangeAt !== after.nextChangeAt;
+}
+
+/** Ids (source keys) one member may gather by identity merges before further merges are refused. */
+export const MAX_IDS_PER_MEMBER = 50;
+
+/** A member as identity merging sees it. */
+export interface MergeSide extends ProfileSnapshot {
+  readonly appliedSeq: Readonly<Record<string, string>>;
+  readonly ids: readonly string[];
+}
+
+export type MergeResult =
+  | {
+      readonly kind: 'merge';
+      readonly state: ProfileState;
+      readonly tags: Readonly<Record<string, TagValue>>;
+      readonly nextChangeAt: number | undefined;
+      readonly appliedSeq: Readonly<Record<string, string>>;
+      readonly ids: readonly string[];
+      readonly history: readonly TagHistoryEntry[];
+    }
+  | { readonly kind: 'refuse'; readonly reason: string };
+
+/**
+ * The member after the history of `sourceKey` (its profile `source`, if any) is merged into it:
+ * the union of both histories, re-evaluated at `now`, with the source's stream positions carried
+ * over so records already folded there are never folded again here. Refused when the member
+ * would gather more than `maxIds` ids (a runaway merge: one shared device or a bad integration
+ * linking everyone). Pure; the caller guarantees it runs once per source (a link is written in
+ * the same transaction).
+ */
+export function mergeMember(
+  member: MergeSide | undefined,
+  memberKey: string,
+  source: MergeSide | undefined,
+  sourceKey: string,
+  catalogue: RuleCatalogue,
+  zone: string,
+  now: number,
+  maxIds = MAX_IDS_PER_MEMBER,
+  causeMessageIds: readonly string[] = [],
+): MergeResult {
+  const ids = [...new Set([...(member?.ids ?? []), sourceKey, ...(source?.ids ?? [])])]
+    .filter((id) => id !== memberKey)
+    .sort();
+  if (ids.length > maxIds) {
+    return {
+      kind: 'refuse',
+      reason: `${memberKey} would hold ${ids.length} ids, more than the limit of ${maxIds}`,
+    };
+  }
+  const history: TagHistoryEntry[] = [];
+  // Bring the member to now first, so a change time made is not blamed on the merge.
+  const before = member ? advanceProfile(member, [], catalogue, zone, now) : undefined;
+  if (before) history.push(...before.history);
+  const memberState = before?.state ?? emptyProfile(catalogue, zone);
+  const state = source ? mergeProfiles(memberState, source.state, catalogue) : memberState;
+  const evaluation = evaluateTags(state, catalogue, now, zone);
+  const changes = diffTags(before?.tags ?? {}, evaluation.tags);
+  if (changes.length > 0) {
+    history.push({
+      at: now,
+      cause: { kind: 'merge', from: sourceKey, messageIds: causeMessageIds },
+      changes,
+    });
+  }
+  const appliedSeq: Record<string, string> = { ...member?.appliedSeq };
+  for (const [key, seq] of Object.entries(source?.appliedSeq ?? {})) {
+    const held = appliedSeq[key];
+    if (held === undefined || BigInt(seq) > BigInt(held)) appliedSeq[key] = seq;
+  }
+  return {
+    kind: 'merge',
+    state: trimProfile(state, catalogue, now, zone),
+    tags: evaluation.tags,
+    nextChangeAt: evaluation.nextChangeAt,
+    appliedSeq,
+    ids,
+    history,
+  };
 }
