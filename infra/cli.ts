@@ -8,8 +8,14 @@ import {
   StartMessageMoveTaskCommand,
 } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { EventStore } from '../shared/adapters/event-store.ts';
+import { ProfileStore } from '../shared/adapters/profile-store.ts';
 import { type WriteKeyRecord, WriteKeyStore } from '../shared/adapters/write-key-store.ts';
+import { environmentConfig } from '../shared/config/environments.ts';
+import { runtimeEnvNames } from '../shared/config/runtime.ts';
+import { configuredRuleCatalogue } from '../shared/config/tag-catalogue.ts';
 import { generateWriteKey } from '../shared/domain/keys/write-key.ts';
+import { reevaluateProfiles } from '../shared/jobs/reevaluate-profiles.ts';
 import type { Scope } from './declarations/routes.ts';
 import { localAwsClientConfig, startDynamoDbLocal } from './local/dynamodb-local.ts';
 import type { RuntimeEndpoints } from './local/runtime.ts';
@@ -24,6 +30,10 @@ Commands
   keys revoke HASH_PREFIX                                             revoke a key (prefix from keys list)
   dlq count [--queue events]                                          messages in the dead-letter queue
   dlq redrive [--queue events]                                        move dead letters back to the queue
+  tags reevaluate [--rebuild needed|all] [--member ID]                re-evaluate every member's tags under the
+                                                                      current rule catalogue; rebuild from stored
+                                                                      events the members missing a new aggregate
+                                                                      (needed, the default) or all of them
 
 Target (default: the local runtime's data folder)
   --data-dir DIR          local data folder (default .portrait)
@@ -31,6 +41,10 @@ Target (default: the local runtime's data folder)
   --keys-table NAME       write keys table (stack output WriteKeysTableName)
   --queue-url URL         events queue URL (stack output EventsQueueUrl)
   --dlq-url URL           events dead-letter queue URL (stack output EventsDeadLetterQueueUrl)
+  --profiles-table NAME   profiles table (stack output ProfilesTableName)
+  --events-table NAME     events table (stack output EventsTableName)
+  --env NAME              environment whose brand time zone applies (default local)
+  --catalogue FILE        rule catalogue (default PORTRAIT_TAG_CATALOGUE, else tags/catalogue.json)
 `;
 
 const knownScopes: readonly Scope[] = [
@@ -47,6 +61,8 @@ class CliError extends Error {}
 interface Target {
   documents: DynamoDBDocumentClient;
   keysTable: string;
+  profilesTable?: string;
+  eventsTable?: string;
   sqs?: SQSClient;
   queueUrl?: string;
   dlqUrl?: string;
@@ -73,6 +89,8 @@ async function localTarget(dataDir: string, needQueue: boolean): Promise<Target>
     return {
       documents: DynamoDBDocumentClient.from(dynamo),
       keysTable: running.tables['write-keys'] ?? `${LOCAL_TABLE_PREFIX}-write-keys`,
+      profilesTable: running.tables.profiles ?? `${LOCAL_TABLE_PREFIX}-profiles`,
+      eventsTable: running.tables.events ?? `${LOCAL_TABLE_PREFIX}-events`,
       sqs: new SQSClient({ ...config, endpoint: running.sqsEndpoint }),
       queueUrl: running.queueUrls.events,
       dlqUrl: running.queueUrls['events-dlq'],
@@ -91,6 +109,8 @@ async function localTarget(dataDir: string, needQueue: boolean): Promise<Target>
   return {
     documents: DynamoDBDocumentClient.from(dynamo),
     keysTable: tables['write-keys'],
+    profilesTable: tables.profiles,
+    eventsTable: tables.events,
     close: () => dynamoLocal.stop(),
   };
 }
@@ -98,10 +118,17 @@ async function localTarget(dataDir: string, needQueue: boolean): Promise<Target>
 function awsTarget(values: Record<string, string | boolean | undefined>): Target {
   const dynamo = new DynamoDBClient({});
   const keysTable = values['keys-table'];
-  if (typeof keysTable !== 'string') throw new CliError('--aws needs --keys-table NAME');
+  const profilesTable = values['profiles-table'];
+  if (typeof keysTable !== 'string' && typeof profilesTable !== 'string') {
+    throw new CliError('--aws needs --keys-table NAME (keys) or --profiles-table NAME (tags)');
+  }
   return {
-    documents: DynamoDBDocumentClient.from(dynamo),
-    keysTable,
+    documents: DynamoDBDocumentClient.from(dynamo, {
+      marshallOptions: { removeUndefinedValues: true },
+    }),
+    keysTable: typeof keysTable === 'string' ? keysTable : '',
+    profilesTable: typeof profilesTable === 'string' ? profilesTable : undefined,
+    eventsTable: typeof values['events-table'] === 'string' ? values['events-table'] : undefined,
     sqs: new SQSClient({}),
     queueUrl: typeof values['queue-url'] === 'string' ? values['queue-url'] : undefined,
     dlqUrl: typeof values['dlq-url'] === 'string' ? values['dlq-url'] : undefined,
@@ -135,6 +162,101 @@ async function queueArn(sqs: SQSClient, url: string): Promise<string> {
   return result.Attributes?.QueueArn ?? arnOfLocalQueue(url);
 }
 
+async function reevaluateCommand(
+  target: Target,
+  values: Record<string, string | boolean | undefined>,
+): Promise<void> {
+  if (!target.profilesTable || !target.eventsTable) {
+    throw new CliError('tags reevaluate needs --profiles-table and --events-table with --aws');
+  }
+  const mode = values.rebuild;
+  if (mode !== 'needed' && mode !== 'all') {
+    throw new CliError(`--rebuild is "needed" or "all", not "${String(mode)}"`);
+  }
+  // Throws UnknownEnvironmentError (naming the known ones) for a wrong name.
+  const config = environmentConfig(String(values.env ?? 'local'));
+  const catalogueFile =
+    typeof values.catalogue === 'string'
+      ? values.catalogue
+      : process.env[runtimeEnvNames.tagCatalogueFile] || undefined;
+  const catalogue = configuredRuleCatalogue(catalogueFile);
+  const profiles = new ProfileStore(target.documents, target.profilesTable);
+  const events = new EventStore(target.documents, target.eventsTable, config.eventRetentionDays);
+  const member = typeof values.member === 'string' ? values.member : undefined;
+  let memberKeys: string[] | undefined;
+  if (member !== undefined) {
+    const found = (
+      await Promise.all([`u#${member}`, `a#${member}`].map((key) => profiles.resolve(key)))
+    ).find((resolved) => resolved.profile);
+    if (!found) throw new CliError(`No member has the id "${member}".`);
+    memberKeys = [found.memberKey];
+  }
+  const total = memberKeys?.length ?? (await profiles.countMembers());
+  const bar = progressBar(total, 'members');
+  const summary = await reevaluateProfiles(
+    {
+      scanMembers: memberKeys
+        ? async (segment) => ({ memberKeys: segment === 0 ? memberKeys : [], next: undefined })
+        : (segment, segments, start) => profiles.scanMembers(segment, segments, start),
+      getProfile: (key) => profiles.get(key),
+      applyProfile: (key, update) => profiles.apply(key, update),
+      eventsOf: (key) => events.eventsOf(key),
+      catalogue,
+      zone: config.brandTimeZone,
+      now: Date.now,
+      onProgress: (progress) =>
+        bar.update(progress.done, `${progress.rebuilt} rebuilt, ${progress.changed} changed`),
+    },
+    mode,
+  );
+  bar.finish();
+  console.log(
+    `Re-evaluated ${summary.done} member(s): ${summary.changed} with changed tags, ${summary.rebuilt} rebuilt from stored events, ${summary.failed} failed.`,
+  );
+  if (summary.unreadable > 0) {
+    console.log(`${summary.unreadable} stored event(s) could not be read and were skipped.`);
+  }
+  for (const failure of summary.failures.slice(0, 20)) {
+    console.log(`  failed ${failure.memberKey}: ${failure.error}`);
+  }
+  if (summary.failed > 0) process.exitCode = 1;
+}
+
+/**
+ * A progress bar on stderr: redrawn in place on a terminal, a line every 10 % otherwise (CI logs).
+ */
+function progressBar(total: number, unit: string) {
+  const tty = process.stderr.isTTY === true;
+  const started = Date.now();
+  let lastDecile = -1;
+  let lastDraw = 0;
+  const line = (done: number, note: string) => {
+    const share = total > 0 ? Math.min(1, done / total) : 1;
+    const width = 30;
+    const filled = Math.round(share * width);
+    const elapsed = (Date.now() - started) / 1000;
+    const eta =
+      done > 0 && share < 1 ? ` ETA ${Math.ceil((elapsed / done) * (total - done))} s` : '';
+    return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} ${unit} ${note}${eta}`;
+  };
+  return {
+    update(done: number, note: string) {
+      const decile = total > 0 ? Math.floor((done / total) * 10) : 10;
+      if (tty) {
+        if (Date.now() - lastDraw < 100 && done < total) return;
+        lastDraw = Date.now();
+        process.stderr.write(`\r${line(done, note)}`);
+      } else if (decile !== lastDecile) {
+        lastDecile = decile;
+        process.stderr.write(`${line(done, note)}\n`);
+      }
+    },
+    finish() {
+      if (tty) process.stderr.write('\n');
+    },
+  };
+}
+
 async function main(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -149,6 +271,12 @@ async function main(argv: string[]): Promise<void> {
       source: { type: 'string' },
       scopes: { type: 'string', default: 'events:write' },
       queue: { type: 'string', default: 'events' },
+      'profiles-table': { type: 'string' },
+      'events-table': { type: 'string' },
+      env: { type: 'string', default: 'local' },
+      catalogue: { type: 'string' },
+      rebuild: { type: 'string', default: 'needed' },
+      member: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -249,6 +377,10 @@ async function main(argv: string[]): Promise<void> {
       console.log(
         `Redriving ${count} message(s) back to the ${values.queue} queue (task ${task.TaskHandle ?? 'started'}).`,
       );
+      return;
+    }
+    if (group === 'tags' && command === 'reevaluate') {
+      await reevaluateCommand(target, values);
       return;
     }
     throw new CliError(`Unknown command "${positionals.join(' ')}".\n\n${usage}`);

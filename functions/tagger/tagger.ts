@@ -184,8 +184,20 @@ function foldMember(
   const fresh = member.records.filter((record) => record.sequenceNumber > applied);
   const last = fresh[fresh.length - 1];
   if (last === undefined) return undefined;
+  // A rebuild already counted these from the events table; forget them once seen or expired.
+  const replayed = { ...current?.replayed };
   const events: PortraitEvent[] = [];
-  for (const record of fresh) if (record.event) events.push(record.event);
+  for (const record of fresh) {
+    if (!record.event) continue;
+    if (replayed[record.event.messageId] !== undefined) {
+      delete replayed[record.event.messageId];
+      continue;
+    }
+    events.push(record.event);
+  }
+  for (const [messageId, until] of Object.entries(replayed)) {
+    if (until <= now) delete replayed[messageId];
+  }
   const advanced = advanceProfile(current, events, deps.catalogue, deps.zone, now);
   return {
     next: {
@@ -194,6 +206,7 @@ function foldMember(
       appliedSeq: { ...current?.appliedSeq, [member.sourceKey]: last.sequenceText },
       nextChangeAt: advanced.nextChangeAt,
       history: advanced.history,
+      ...(current?.replayed ? { replayed } : {}),
     },
     problems: advanced.problems,
     problemSamples: advanced.problemSamples,

@@ -1,5 +1,5 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { type DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { PortraitEvent } from '../../events/envelope.ts';
 import { mapBounded } from '../async/map-bounded.ts';
 import { MIN_DEDUP_DAYS } from '../config/environments.ts';
@@ -42,6 +42,36 @@ export class EventStore {
     private readonly retentionDays: number,
     private readonly concurrency = 32,
   ) {}
+
+  /**
+   * Every stored event of one partition key (`u#…`, `a#…`), read consistently, page by page.
+   * Items whose body cannot be read are counted, not returned.
+   */
+  async eventsOf(key: string): Promise<{ events: PortraitEvent[]; unreadable: number }> {
+    const events: PortraitEvent[] = [];
+    let unreadable = 0;
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: 'pk = :pk',
+          ExpressionAttributeValues: { ':pk': key },
+          ConsistentRead: true,
+          ...(start ? { ExclusiveStartKey: start } : {}),
+        }),
+      );
+      for (const item of page.Items ?? []) {
+        try {
+          events.push(eventFromItem(item));
+        } catch {
+          unreadable += 1;
+        }
+      }
+      start = page.LastEvaluatedKey;
+    } while (start);
+    return { events, unreadable };
+  }
 
   /** Stores each event unless an item with the same member and messageId exists. */
   async putAll(events: readonly PortraitEvent[]): Promise<StoreOutcome[]> {

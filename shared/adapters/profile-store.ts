@@ -7,6 +7,7 @@ import {
   GetCommand,
   PutCommand,
   QueryCommand,
+  ScanCommand,
   TransactWriteCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { profilesTable } from '../../infra/declarations/tables.ts';
@@ -39,13 +40,21 @@ export interface StoredProfile {
    * item pointing here, so their later events fold into this profile.
    */
   readonly ids: readonly string[];
+  /**
+   * Events a rebuild folded from the events table whose stream records may not have reached the
+   * tagger yet: messageId → epoch ms after which no record of it can still come. The tagger skips
+   * (and forgets) a record whose messageId is here, so a rebuild never counts an event twice.
+   */
+  readonly replayed?: Readonly<Record<string, number>>;
 }
 
 /**
  * What an update writes: everything but the key and the version, which the store owns, and the
  * tag changes to record in the member's history in the same transaction.
  */
-export type ProfileChange = Omit<StoredProfile, 'memberKey' | 'version' | 'ids'> & {
+export type ProfileChange = Omit<StoredProfile, 'memberKey' | 'version' | 'ids' | 'replayed'> & {
+  /** Kept as it is when absent. */
+  readonly replayed?: Readonly<Record<string, number>>;
   readonly history?: readonly TagHistoryEntry[];
   /** Merged source keys; kept as they are when absent. */
   readonly ids?: readonly string[];
@@ -287,9 +296,11 @@ export class ProfileStore {
       const change = update(current);
       if (change === undefined) return { status: 'unchanged', profile: current };
       const { history: _history, ...stored } = change;
+      const replayed = change.replayed ?? current?.replayed;
       const profile: StoredProfile = {
         ...stored,
         ids: change.ids ?? current?.ids ?? [],
+        ...(replayed ? { replayed } : {}),
         memberKey,
         version: (current?.version ?? 0) + 1,
       };
@@ -334,6 +345,53 @@ export class ProfileStore {
       }
     }
     throw new ProfileWriteConflictError(key, this.maxAttempts);
+  }
+
+  /**
+   * One page of one parallel-scan segment: the member keys of stored profiles (not links, not
+   * history). Pass `next` back for the following page.
+   */
+  async scanMembers(
+    segment: number,
+    totalSegments: number,
+    start?: Record<string, unknown>,
+  ): Promise<{ memberKeys: string[]; next: Record<string, unknown> | undefined }> {
+    const result = await this.client.send(
+      new ScanCommand({
+        TableName: this.tableName,
+        Segment: segment,
+        TotalSegments: totalSegments,
+        FilterExpression: 'sk = :profile AND attribute_not_exists(mergedInto)',
+        ExpressionAttributeValues: { ':profile': PROFILE_SK },
+        ProjectionExpression: 'pk',
+        ...(start ? { ExclusiveStartKey: start } : {}),
+      }),
+    );
+    const memberKeys: string[] = [];
+    for (const item of result.Items ?? []) {
+      if (typeof item.pk === 'string') memberKeys.push(item.pk.slice(KEY_PREFIX.length));
+    }
+    return { memberKeys, next: result.LastEvaluatedKey };
+  }
+
+  /** How many member profiles are stored (a counting scan; for progress bars). */
+  async countMembers(): Promise<number> {
+    let count = 0;
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await this.client.send(
+        new ScanCommand({
+          TableName: this.tableName,
+          Select: 'COUNT',
+          FilterExpression: 'sk = :profile AND attribute_not_exists(mergedInto)',
+          ExpressionAttributeValues: { ':profile': PROFILE_SK },
+          ...(start ? { ExclusiveStartKey: start } : {}),
+        }),
+      );
+      count += page.Count ?? 0;
+      start = page.LastEvaluatedKey;
+    } while (start);
+    return count;
   }
 
   /** The member's tag history, newest first, `limit` entries a page. */
@@ -459,6 +517,9 @@ function toItem(profile: StoredProfile): Record<string, unknown> {
     tags: { ...profile.tags },
     appliedSeq: { ...profile.appliedSeq },
     ...(profile.ids.length > 0 ? { ids: [...profile.ids] } : {}),
+    ...(profile.replayed && Object.keys(profile.replayed).length > 0
+      ? { replayed: { ...profile.replayed } }
+      : {}),
     version: profile.version,
     // Both index keys only while a tag can change by time: the due index stays sparse.
     ...(profile.nextChangeAt !== undefined
@@ -488,5 +549,8 @@ function fromItem(memberKey: string, item: Record<string, unknown>): StoredProfi
     version: item.version,
     nextChangeAt: typeof item.nextChangeAt === 'number' ? item.nextChangeAt : undefined,
     ids: Array.isArray(item.ids) ? (item.ids as string[]) : [],
+    ...(item.replayed && typeof item.replayed === 'object'
+      ? { replayed: item.replayed as Record<string, number> }
+      : {}),
   };
 }

@@ -3,13 +3,16 @@ import { diffTags, evaluateTags, type TagChange, type TagValue } from './evaluat
 import { type FoldProblem, foldEvents, trimProfile } from './fold.ts';
 import { emptyProfile, mergeProfiles, type ProfileState } from './profile.ts';
 import type { RuleCatalogue } from './rule-catalogue.ts';
+import { DAY_MS } from './zone-calendar.ts';
 
 /** Why tags changed: new events (by messageId), or time passing with no new event. */
 export type TagChangeCause =
   | { readonly kind: 'events'; readonly messageIds: readonly string[] }
   | { readonly kind: 'clock' }
   /** Another id's history (an anonymous visitor's, say) merged into the member. */
-  | { readonly kind: 'merge'; readonly from: string; readonly messageIds: readonly string[] };
+  | { readonly kind: 'merge'; readonly from: string; readonly messageIds: readonly string[] }
+  /** The rule catalogue changed (a re-evaluation or a rebuild from stored events). */
+  | { readonly kind: 'rules' };
 
 /** One recorded step of a member's tag history: every tag that changed at one instant, one cause. */
 export interface TagHistoryEntry {
@@ -107,6 +110,7 @@ export const MAX_IDS_PER_MEMBER = 50;
 export interface MergeSide extends ProfileSnapshot {
   readonly appliedSeq: Readonly<Record<string, string>>;
   readonly ids: readonly string[];
+  readonly replayed?: Readonly<Record<string, number>>;
 }
 
 export type MergeResult =
@@ -117,6 +121,7 @@ export type MergeResult =
       readonly nextChangeAt: number | undefined;
       readonly appliedSeq: Readonly<Record<string, string>>;
       readonly ids: readonly string[];
+      readonly replayed: Readonly<Record<string, number>>;
       readonly history: readonly TagHistoryEntry[];
     }
   | { readonly kind: 'refuse'; readonly reason: string };
@@ -176,6 +181,71 @@ export function mergeMember(
     nextChangeAt: evaluation.nextChangeAt,
     appliedSeq,
     ids,
+    replayed: { ...member?.replayed, ...source?.replayed },
     history,
+  };
+}
+
+/**
+ * How long after collect received an event its stream record can still reach the tagger: the
+ * queue keeps a message (and its dead letter) 14 days, the stream keeps a record 1 day; one day
+ * more to spare. Older events were folded (or sent to the on-failure queue) long ago.
+ */
+export const REPLAY_HORIZON_MS = 16 * DAY_MS;
+
+/**
+ * A member rebuilt from its stored events (every id's), re-evaluated at `now` with the current
+ * catalogue. Events recent enough that their stream records may still be on the way are listed in
+ * `replayed`, so the tagger skips them when they come: the rebuild counts each event once.
+ */
+export function rebuildProfile(
+  current: ProfileSnapshot | undefined,
+  events: readonly PortraitEvent[],
+  catalogue: RuleCatalogue,
+  zone: string,
+  now: number,
+): {
+  state: ProfileState;
+  tags: Readonly<Record<string, TagValue>>;
+  nextChangeAt: number | undefined;
+  replayed: Record<string, number>;
+  history: TagHistoryEntry[];
+  problems: number;
+} {
+  const folded = foldEvents(emptyProfile(catalogue, zone), events, catalogue, zone);
+  const evaluation = evaluateTags(folded.state, catalogue, now, zone);
+  const replayed: Record<string, number> = {};
+  for (const event of events) {
+    const received = Date.parse(event.receivedAt);
+    const until = (Number.isFinite(received) ? received : now) + REPLAY_HORIZON_MS;
+    if (until > now) replayed[event.messageId] = until;
+  }
+  const changes = diffTags(current?.tags ?? {}, evaluation.tags);
+  return {
+    state: trimProfile(folded.state, catalogue, now, zone),
+    tags: evaluation.tags,
+    nextChangeAt: evaluation.nextChangeAt,
+    replayed,
+    history: changes.length > 0 ? [{ at: now, cause: { kind: 'rules' }, changes }] : [],
+    problems: folded.problems,
+  };
+}
+
+/** The member's tags re-evaluated at `now` under the current catalogue, with no event replayed. */
+export function reevaluateProfile(
+  current: ProfileSnapshot,
+  catalogue: RuleCatalogue,
+  zone: string,
+  now: number,
+): AdvancedProfile {
+  const evaluation = evaluateTags(current.state, catalogue, now, zone);
+  const changes = diffTags(current.tags, evaluation.tags);
+  return {
+    state: trimProfile(current.state, catalogue, now, zone),
+    tags: evaluation.tags,
+    nextChangeAt: evaluation.nextChangeAt,
+    history: changes.length > 0 ? [{ at: now, cause: { kind: 'rules' }, changes }] : [],
+    problems: 0,
+    problemSamples: [],
   };
 }
