@@ -19,6 +19,7 @@ import { WriteKeyStore } from '../../shared/adapters/write-key-store.ts';
 import { useClock } from '../../shared/config/clock.ts';
 import { environmentConfig } from '../../shared/config/environments.ts';
 import { runtimeEnvNames } from '../../shared/config/runtime.ts';
+import { configuredRuleCatalogue } from '../../shared/config/tag-catalogue.ts';
 import { generateWriteKey, hashWriteKey } from '../../shared/domain/keys/write-key.ts';
 import { type FunctionId, functions } from '../declarations/functions.ts';
 import { queues } from '../declarations/queues.ts';
@@ -173,6 +174,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   mkdirSync(dataDir, { recursive: true });
   claimDataDir(dataDir);
   const config = environmentConfig('local');
+  // A malformed rule catalogue stops the start here, before anything is launched.
+  configuredRuleCatalogue(process.env[runtimeEnvNames.tagCatalogueFile] || undefined);
   if (options.clock) useClock(options.clock);
   const stoppers: Array<() => Promise<void>> = [];
   let stopping = false;

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -12,6 +12,8 @@ import { sqsLimits } from '../../infra/declarations/queues.ts';
 import { localAwsClientConfig } from '../../infra/local/dynamodb-local.ts';
 import type { RuntimeEndpoints } from '../../infra/local/runtime.ts';
 import { packMessages } from '../../shared/domain/ingest/pack-messages.ts';
+import { defaultCatalogueJson } from '../../shared/domain/tags/default-catalogue.ts';
+import type { RuleCatalogueDefinition } from '../../shared/domain/tags/rule-catalogue.ts';
 import { type ChildRuntime, exited, freePort, spawnRuntime } from '../support/child-runtime.ts';
 import { basicAuth } from '../support/runtime.ts';
 
@@ -249,7 +251,145 @@ describe('operator CLI against the running local runtime', () => {
   });
 });
 
+/** The default rule catalogue plus an aggregate stored profiles never kept, and a tag on it. */
+function catalogueWithNewAggregate(): string {
+  const base = defaultCatalogueJson as RuleCatalogueDefinition;
+  const file = join(dataDir, 'catalogue-next.json');
+  writeFileSync(
+    file,
+    JSON.stringify({
+      ...base,
+      aggregates: [
+        ...base.aggregates,
+        { id: 'views_all', kind: 'count', events: ['Product Viewed'], window: 'all' },
+      ],
+      tags: [
+        ...base.tags,
+        {
+          id: 'keen_viewer',
+          labels: { 'zh-CN': '爱逛', en: 'Keen viewer' },
+          dimension: 'behaviour',
+          type: 'dynamic',
+          condition: { aggregate: 'views_all', op: '>=', value: 3 },
+        },
+      ],
+    }),
+  );
+  return file;
+}
+
+describe('tags reevaluate', () => {
+  it('rebuilds a member from stored events for a catalogue that gained an aggregate', async () => {
+    const key = readFileSync(join(dataDir, 'dev-write-key'), 'utf8').trim();
+    const userId = `cli-tags-${randomUUID()}`;
+    const now = new Date().toISOString();
+    const batch = [1, 2, 3].map((n) => ({
+      type: 'track',
+      userId,
+      event: 'Product Viewed',
+      messageId: `${userId}-${n}`,
+      timestamp: now,
+      properties: { category: 'tech' },
+    }));
+    const posted = await fetch(`${runtime?.apiUrl}/v1/batch`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: basicAuth(key) },
+      body: JSON.stringify({ batch }),
+    });
+    expect(posted.status).toBe(200);
+    const deadline = Date.now() + 30_000;
+    let events = 0;
+    while (events < 3 && Date.now() < deadline) {
+      const read = await fetch(`${runtime?.apiUrl}/v1/members/${userId}`, {
+        headers: { authorization: basicAuth(key) },
+      });
+      if (read.status === 200)
+        events = ((await read.json()) as { eventsFolded: number }).eventsFolded;
+      else await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(events).toBe(3);
+
+    const result = await cli(
+      'tags',
+      'reevaluate',
+      '--catalogue',
+      catalogueWithNewAggregate(),
+      '--member',
+      userId,
+    );
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toContain('1 rebuilt from stored events');
+    expect(result.stderr).toContain('1/1 members');
+
+    const { dynamoEndpoint, tables } = endpoints();
+    const documents = DynamoDBDocumentClient.from(
+      new DynamoDBClient(localAwsClientConfig(dynamoEndpoint)),
+    );
+    try {
+      const { Item } = await documents.send(
+        new GetCommand({
+          TableName: tables.profiles,
+          Key: { pk: `m#u#${userId}`, sk: 'profile' },
+          ConsistentRead: true,
+        }),
+      );
+      expect(Item?.tags).toMatchObject({ keen_viewer: true });
+    } finally {
+      documents.destroy();
+    }
+  });
+
+  it('refuses a malformed catalogue with exit code 1, naming the rule and the field', async () => {
+    const file = join(dataDir, 'catalogue-bad.json');
+    const base = defaultCatalogueJson as RuleCatalogueDefinition;
+    writeFileSync(
+      file,
+      JSON.stringify({
+        ...base,
+        tags: [...base.tags, { ...base.tags[0], id: 'broken', dimension: 'mood' }],
+      }),
+    );
+    const result = await cli('tags', 'reevaluate', '--catalogue', file);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/rule "broken", \/tags\/\d+\/dimension/);
+  });
+});
+
 describe('operator CLI with the runtime stopped', () => {
+  it('refuses to start the runtime with a malformed rule catalogue, naming the rule and the field', async () => {
+    await stopRuntime();
+    const file = join(dataDir, 'catalogue-bad-start.json');
+    const base = defaultCatalogueJson as RuleCatalogueDefinition;
+    writeFileSync(
+      file,
+      JSON.stringify({
+        ...base,
+        aggregates: [...base.aggregates, { id: 'nope', kind: 'median', window: 'all' }],
+      }),
+    );
+    const started = Date.now();
+    const result = await new Promise<CliResult>((done) => {
+      execFile(
+        process.execPath,
+        ['--import', 'tsx', 'infra/local/main.ts', '--data-dir', dataDir, '--port', '0'],
+        {
+          cwd: repoRoot,
+          timeout: 60_000,
+          env: { ...process.env, PORTRAIT_TAG_CATALOGUE: file },
+        },
+        (error, stdout, stderr) => {
+          const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
+          done({ code, stdout, stderr });
+        },
+      );
+    });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/rule "nope", \/aggregates\/\d+\/kind/);
+    expect(result.stdout).not.toContain('ready');
+    // Before DynamoDB Local was started: nothing to wait for.
+    expect(Date.now() - started).toBeLessThan(30_000);
+  });
+
   it('refuses dlq commands with exit code 2, telling to start the runtime', async () => {
     await stopRuntime();
     const result = await cli('dlq', 'count');
