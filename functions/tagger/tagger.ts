@@ -54,7 +54,7 @@ interface MemberBatch {
   /** The events table partition key (`u#…`, `a#…`), today also the member key. */
   readonly sourceKey: string;
   /** In stream order. */
-  readonly records: InsertRecord[];
+  records: InsertRecord[];
 }
 
 const SEQUENCE_NUMBER = /^\d{1,64}$/;
@@ -258,6 +258,10 @@ function groupInserts(
   for (const member of members.values()) {
     member.records.sort((a, b) =>
       a.sequenceNumber < b.sequenceNumber ? -1 : a.sequenceNumber > b.sequenceNumber ? 1 : 0,
+    );
+    // A record twice in one batch (never from Lambda; possible from a hand-made redrive) once.
+    member.records = member.records.filter(
+      (record, i, all) => i === 0 || all[i - 1]?.sequenceNumber !== record.sequenceNumber,
     );
   }
   return { members, ignored, unreadable };
