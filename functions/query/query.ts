@@ -71,7 +71,7 @@ export function makeQueryHandler(deps: QueryDeps) {
     const routeKey = event.routeKey;
     if (routeKey === `${memberRoute.method} ${memberRoute.path}` && id) {
       await authorize(event, memberRoute.scope);
-      const profile = await resolve(decodeURIComponent(id));
+      const profile = await resolve(id);
       const view = memberView(
         profile.memberKey,
         profile.state,
@@ -86,7 +86,7 @@ export function makeQueryHandler(deps: QueryDeps) {
       await authorize(event, historyRoute.scope);
       const limit = pageLimit(event.queryStringParameters?.limit);
       const cursor = event.queryStringParameters?.cursor;
-      const profile = await resolve(decodeURIComponent(id));
+      const profile = await resolve(id);
       let page: HistoryPage;
       try {
         page = await deps.history(profile.memberKey, limit, cursor);

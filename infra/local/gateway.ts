@@ -166,10 +166,16 @@ export async function startGateway(options: {
       sendJson(response, 404, { message: 'Not Found' });
       return;
     }
+    // API Gateway passes path parameters decoded; a malformed escape is the client's error.
     const pathParameters: Record<string, string> = {};
-    match.entry.params.forEach((name, i) => {
-      pathParameters[name] = decodeURIComponent(match.groups?.[i + 1] ?? '');
-    });
+    try {
+      match.entry.params.forEach((name, i) => {
+        pathParameters[name] = decodeURIComponent(match.groups?.[i + 1] ?? '');
+      });
+    } catch {
+      sendJson(response, 400, { message: 'Bad Request' });
+      return;
+    }
     const handler = options.handlers[match.entry.route.function];
     if (!handler) {
       sendJson(response, 500, { message: 'Internal Server Error' });

@@ -162,6 +162,11 @@ describe('tags through the local runtime', () => {
     const missing = await t.get('/v1/members/nobody-here');
     expect(missing.status).toBe(404);
     expect(missing.body).toMatchObject({ code: 'member_not_found' });
+    // Ids are taken literally once decoded: a percent sign is not decoded twice.
+    const percent = await t.get('/v1/members/100%25');
+    expect(percent.status).toBe(404);
+    expect(percent.body).toMatchObject({ code: 'member_not_found', id: '100%' });
+    expect((await t.get('/v1/members/%E0%A4%A')).status).toBe(400);
 
     const noKey = await fetch(`${t.runtime.apiUrl}/v1/members/it-m1`);
     expect(noKey.status).toBe(401);
