@@ -12,7 +12,7 @@ export interface FunctionDeclaration {
   readonly timeoutSeconds: number;
 }
 
-export type FunctionId = 'collect' | 'ingest' | 'tagger' | 'sweeper' | 'query';
+export type FunctionId = 'collect' | 'ingest' | 'tagger' | 'sweeper' | 'historian' | 'query';
 
 export const functions: Readonly<Record<FunctionId, FunctionDeclaration>> = {
   collect: {
@@ -42,6 +42,13 @@ export const functions: Readonly<Record<FunctionId, FunctionDeclaration>> = {
     entry: 'functions/sweeper/handler.ts',
     memoryMiB: 1024,
     timeoutSeconds: 120,
+  },
+  historian: {
+    id: 'historian',
+    description: 'Records tag changes from the profiles stream as member tag history',
+    entry: 'functions/historian/handler.ts',
+    memoryMiB: 256,
+    timeoutSeconds: 60,
   },
   query: {
     id: 'query',

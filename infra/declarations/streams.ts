@@ -32,4 +32,17 @@ export const streamConsumers: readonly StreamConsumerDeclaration[] = [
     bisectBatchOnError: true,
     reportBatchItemFailures: true,
   },
+  /**
+   * Every profile write that changed tags carries those changes; the historian copies them into
+   * history items keyed by (instant, version), so a redelivered record rewrites the same item.
+   */
+  {
+    table: 'profiles',
+    function: 'historian',
+    batchSize: 100,
+    maxBatchingWindowSeconds: 1,
+    retryAttempts: 10,
+    bisectBatchOnError: true,
+    reportBatchItemFailures: true,
+  },
 ];

@@ -64,12 +64,14 @@ export const writeKeysTable = {
  * (`sk` = `h#<at>#<version>`), so one Query reads a member and its changes. The sparse `due`
  * index holds only profiles whose tags can change by time alone, spread over shards
  * (`dueShard`), sorted by that instant: the sweeper reads exactly the members that are due.
+ * The stream carries every profile write to the historian (and, later, segment membership).
  */
 export const profilesTable = {
   id: 'profiles',
   description: 'Member profiles (state, tags, next change) and tag history',
   partitionKey: { name: 'pk', type: 'S' },
   sortKey: { name: 'sk', type: 'S' },
+  stream: 'NEW_IMAGE',
   stateful: true,
   indexes: [
     {

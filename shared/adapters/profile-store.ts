@@ -1,4 +1,6 @@
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import {
+  type AttributeValue,
   ConditionalCheckFailedException,
   TransactionCanceledException,
 } from '@aws-sdk/client-dynamodb';
@@ -10,6 +12,7 @@ import {
   ScanCommand,
   TransactWriteCommand,
 } from '@aws-sdk/lib-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { profilesTable } from '../../infra/declarations/tables.ts';
 import type { TagHistoryEntry } from '../domain/tags/advance.ts';
 import type { TagValue } from '../domain/tags/evaluate.ts';
@@ -46,13 +49,21 @@ export interface StoredProfile {
    * (and forgets) a record whose messageId is here, so a rebuild never counts an event twice.
    */
   readonly replayed?: Readonly<Record<string, number>>;
+  /**
+   * The tag changes of the write that made this version; absent when it changed no tag. The
+   * historian copies them from the profiles table's stream into history items.
+   */
+  readonly lastChanges?: readonly TagHistoryEntry[];
 }
 
 /**
  * What an update writes: everything but the key and the version, which the store owns, and the
- * tag changes to record in the member's history in the same transaction.
+ * tag changes to record in the member's history (stored with the profile as `lastChanges`).
  */
-export type ProfileChange = Omit<StoredProfile, 'memberKey' | 'version' | 'ids' | 'replayed'> & {
+export type ProfileChange = Omit<
+  StoredProfile,
+  'memberKey' | 'version' | 'ids' | 'replayed' | 'lastChanges'
+> & {
   /** Kept as it is when absent. */
   readonly replayed?: Readonly<Record<string, number>>;
   readonly history?: readonly TagHistoryEntry[];
@@ -232,6 +243,7 @@ export class ProfileStore {
       const profile: StoredProfile = {
         ...stored,
         ids: decision.change.ids ?? target.profile?.ids ?? [],
+        ...(history.length > 0 ? { lastChanges: history } : {}),
         memberKey: target.memberKey,
         version: (target.profile?.version ?? 0) + 1,
       };
@@ -258,16 +270,6 @@ export class ProfileStore {
                   ...versionCondition(target.profile?.version),
                 },
               },
-              ...(history.length > 0
-                ? [
-                    {
-                      Put: {
-                        TableName: this.tableName,
-                        Item: historyItem(target.memberKey, profile.version, history),
-                      },
-                    },
-                  ]
-                : []),
             ],
             ReturnConsumedCapacity: 'TOTAL',
           }),
@@ -295,50 +297,28 @@ export class ProfileStore {
       const { memberKey, profile: current } = await this.resolve(key);
       const change = update(current);
       if (change === undefined) return { status: 'unchanged', profile: current };
-      const { history: _history, ...stored } = change;
+      const { history = [], ...stored } = change;
       const replayed = change.replayed ?? current?.replayed;
       const profile: StoredProfile = {
         ...stored,
         ids: change.ids ?? current?.ids ?? [],
         ...(replayed ? { replayed } : {}),
+        ...(history.length > 0 ? { lastChanges: history } : {}),
         memberKey,
         version: (current?.version ?? 0) + 1,
       };
-      const condition = versionCondition(current?.version);
-      const history = change.history ?? [];
       try {
-        let writeUnits: number;
-        if (history.length === 0) {
-          const result = await this.client.send(
-            new PutCommand({
-              TableName: this.tableName,
-              Item: toItem(profile),
-              ...condition,
-              ReturnConsumedCapacity: 'TOTAL',
-            }),
-          );
-          writeUnits = result.ConsumedCapacity?.CapacityUnits ?? 0;
-        } else {
-          // The profile and its history entry land together or not at all.
-          const result = await this.client.send(
-            new TransactWriteCommand({
-              TransactItems: [
-                { Put: { TableName: this.tableName, Item: toItem(profile), ...condition } },
-                {
-                  Put: {
-                    TableName: this.tableName,
-                    Item: historyItem(memberKey, profile.version, history),
-                  },
-                },
-              ],
-              ReturnConsumedCapacity: 'TOTAL',
-            }),
-          );
-          writeUnits = (result.ConsumedCapacity ?? []).reduce(
-            (sum, used) => sum + (used.CapacityUnits ?? 0),
-            0,
-          );
-        }
+        // One PutItem, whether or not tags changed: the changes ride in the item, and the
+        // historian writes them to history from the table's stream (no transaction to pay for).
+        const result = await this.client.send(
+          new PutCommand({
+            TableName: this.tableName,
+            Item: toItem(profile),
+            ...versionCondition(current?.version),
+            ReturnConsumedCapacity: 'TOTAL',
+          }),
+        );
+        const writeUnits = result.ConsumedCapacity?.CapacityUnits ?? 0;
         return { status: 'written', profile, attempts: attempt, writeUnits };
       } catch (error) {
         if (!isConditionFailure(error)) throw error;
@@ -392,6 +372,25 @@ export class ProfileStore {
       start = page.LastEvaluatedKey;
     } while (start);
     return count;
+  }
+
+  /**
+   * Writes one history item: the tag changes a profile write made (version `version`). Keyed by
+   * the changes' instant and that version, so writing it again changes nothing.
+   */
+  async recordHistory(
+    memberKey: string,
+    version: number,
+    entries: readonly TagHistoryEntry[],
+  ): Promise<number> {
+    const result = await this.client.send(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: historyItem(memberKey, version, entries),
+        ReturnConsumedCapacity: 'TOTAL',
+      }),
+    );
+    return result.ConsumedCapacity?.CapacityUnits ?? 0;
   }
 
   /** The member's tag history, newest first, `limit` entries a page. */
@@ -510,10 +509,34 @@ function itemKey(memberKey: string): { pk: string; sk: string } {
   return { pk: `${KEY_PREFIX}${memberKey}`, sk: PROFILE_SK };
 }
 
+/**
+ * The tag changes a stream record of the profiles table carries, or `undefined` for a record that
+ * carries none (a write that changed no tag, a link, a history item, a removal).
+ */
+export function changesFromStreamImage(
+  image: Record<string, AttributeValue> | undefined,
+): { memberKey: string; version: number; entries: TagHistoryEntry[] } | undefined {
+  if (!image || image.sk?.S !== PROFILE_SK || !image.changes || !image.version?.N) return undefined;
+  const pk = image.pk?.S;
+  if (!pk?.startsWith(KEY_PREFIX)) return undefined;
+  const { changes } = unmarshall({ changes: image.changes } as Record<string, AttributeValue>);
+  if (!Array.isArray(changes) || changes.length === 0) return undefined;
+  return {
+    memberKey: pk.slice(KEY_PREFIX.length),
+    version: Number(image.version.N),
+    entries: changes as TagHistoryEntry[],
+  };
+}
+
 function toItem(profile: StoredProfile): Record<string, unknown> {
   return {
     ...itemKey(profile.memberKey),
-    state: JSON.stringify(profileToJson(profile.state)),
+    // Deflated: a profile's JSON shrinks to about 40 %, which keeps most items under the 1 KB
+    // that one write unit pays for.
+    state: deflateRawSync(JSON.stringify(profileToJson(profile.state))),
+    ...(profile.lastChanges && profile.lastChanges.length > 0
+      ? { changes: profile.lastChanges }
+      : {}),
     tags: { ...profile.tags },
     appliedSeq: { ...profile.appliedSeq },
     ...(profile.ids.length > 0 ? { ids: [...profile.ids] } : {}),
@@ -532,14 +555,15 @@ function toItem(profile: StoredProfile): Record<string, unknown> {
 }
 
 function fromItem(memberKey: string, item: Record<string, unknown>): StoredProfile {
-  if (typeof item.state !== 'string' || typeof item.version !== 'number') {
+  const raw = item.state;
+  if (!(typeof raw === 'string' || raw instanceof Uint8Array) || typeof item.version !== 'number') {
     throw new ProfileStateError(`item for ${memberKey} lacks state or version`);
   }
   let json: unknown;
   try {
-    json = JSON.parse(item.state);
+    json = JSON.parse(typeof raw === 'string' ? raw : inflateRawSync(raw).toString('utf8'));
   } catch {
-    throw new ProfileStateError(`state of ${memberKey} is not JSON`);
+    throw new ProfileStateError(`state of ${memberKey} is not deflated JSON`);
   }
   return {
     memberKey,
@@ -552,5 +576,6 @@ function fromItem(memberKey: string, item: Record<string, unknown>): StoredProfi
     ...(item.replayed && typeof item.replayed === 'object'
       ? { replayed: item.replayed as Record<string, number> }
       : {}),
+    ...(Array.isArray(item.changes) ? { lastChanges: item.changes as TagHistoryEntry[] } : {}),
   };
 }

@@ -190,7 +190,7 @@ describe('re-evaluating members after a rule change', () => {
     expect(summary).toMatchObject({ done: 1, rebuilt: 0, changed: 1, failed: 0 });
     const member = await profiles.get(`u#${userId}`);
     expect(member?.tags.car_purchase_intent).toBe(true);
-    const latest = (await profiles.history(`u#${userId}`, 1)).entries[0];
+    const latest = member?.lastChanges?.[0];
     expect(latest).toMatchObject({
       cause: { kind: 'rules' },
       changes: [{ tag: 'car_purchase_intent', from: null, to: true }],

@@ -4,11 +4,15 @@
  * stream is cut, replayed or interleaved, and later anonymous events follow the link.
  */
 import { CreateTableCommand, waitUntilTableExists } from '@aws-sdk/client-dynamodb';
+import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
+import type { DynamoDBRecord } from 'aws-lambda';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PortraitEvent } from '../../events/envelope.ts';
+import { makeHistorianHandler } from '../../functions/historian/historian.ts';
 import { makeTaggerHandler, type TaggerDeps } from '../../functions/tagger/tagger.ts';
 import { profilesTable as profilesTableDeclaration } from '../../infra/declarations/tables.ts';
+import { localAwsClientConfig } from '../../infra/local/dynamodb-local.ts';
 import { createTableInput } from '../../infra/local/tables.ts';
 import { ProfileStore } from '../../shared/adapters/profile-store.ts';
 import { MAX_IDS_PER_MEMBER } from '../../shared/domain/tags/advance.ts';
@@ -19,6 +23,7 @@ import { emptyProfile, profileToJson } from '../../shared/domain/tags/profile.ts
 import { DAY_MS } from '../../shared/domain/tags/zone-calendar.ts';
 import { silentLogger } from '../../shared/logging/logger.ts';
 import { type TestClients, testClients, uniquePrefix } from '../support/dynamo.ts';
+import { readAllStreamRecords } from '../support/stream-records.ts';
 import { batch, type StreamedEvent, stream } from '../support/tagger-stream.ts';
 
 const catalogue = defaultRuleCatalogue();
@@ -26,11 +31,14 @@ const zone = 'Asia/Shanghai';
 const NOW = Date.parse('2026-11-20T04:00:00Z');
 
 let clients: TestClients;
+let streams: DynamoDBStreamsClient;
+let table: string;
 let store: ProfileStore;
 
 beforeAll(async () => {
   clients = testClients();
-  const table = `${uniquePrefix('identity')}-profiles`;
+  streams = new DynamoDBStreamsClient(localAwsClientConfig(clients.endpoint));
+  table = `${uniquePrefix('identity')}-profiles`;
   await clients.dynamo.send(
     new CreateTableCommand(createTableInput(profilesTableDeclaration, table)),
   );
@@ -40,7 +48,10 @@ beforeAll(async () => {
   );
   store = new ProfileStore(clients.documents, table);
 });
-afterAll(() => clients.destroy());
+afterAll(() => {
+  streams.destroy();
+  clients.destroy();
+});
 
 function deps(overrides: Partial<TaggerDeps> = {}): TaggerDeps {
   return {
@@ -192,6 +203,15 @@ describe('identity merges in the tagger', () => {
     expect(profileToJson(member?.state ?? emptyProfile(catalogue, zone))).toEqual(
       fromScratch([...before, alias]).state,
     );
+    // The changes ride in the profile writes; the historian copies them from the stream.
+    const records = (await readAllStreamRecords(clients.dynamo, streams, table)).filter(
+      (record) => record.dynamodb?.Keys?.pk?.S === `m#u#${run}-new`,
+    ) as DynamoDBRecord[];
+    const historian = makeHistorianHandler({
+      recordHistory: (key, version, entries) => store.recordHistory(key, version, entries),
+      logger: silentLogger,
+    });
+    expect((await historian({ Records: records })).batchItemFailures).toEqual([]);
     const page = await store.history(`u#${run}-new`, 10);
     expect(page.entries[0]?.cause).toEqual({
       kind: 'merge',

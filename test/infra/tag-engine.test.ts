@@ -32,6 +32,7 @@ function tagEngineTemplates(env: string) {
     stateless: template,
     tagger: idOf(functions.tagger),
     sweeper: idOf(functions.sweeper),
+    historian: idOf(functions.historian),
     query: idOf(functions.query),
     nameResource: resourceNamer(stateful, statefulTemplate),
   };
@@ -64,7 +65,8 @@ describe('tag engine on AWS', () => {
           Projection: { ProjectionType: 'KEYS_ONLY' },
         },
       ],
-      StreamSpecification: Match.absent(),
+      // Every profile write reaches the historian (and later the segmenter).
+      StreamSpecification: { StreamViewType: 'NEW_IMAGE' },
       BillingMode: 'PAY_PER_REQUEST',
     });
   });
@@ -94,6 +96,21 @@ describe('tag engine on AWS', () => {
     }) as Resources;
     const [mapping] = Object.values(mappings);
     expect(dev.nameResource(mapping?.Properties.EventSourceArn)).toBe('events stream');
+  });
+
+  it('feeds the profiles stream to the historian with the same retry and failure settings', () => {
+    const mappings = dev.stateless.findResources('AWS::Lambda::EventSourceMapping', {
+      Properties: {
+        FunctionName: { Ref: dev.historian },
+        BatchSize: 100,
+        MaximumRetryAttempts: 10,
+        BisectBatchOnFunctionError: true,
+        FunctionResponseTypes: ['ReportBatchItemFailures'],
+      },
+    }) as Resources;
+    const [mapping, ...more] = Object.values(mappings);
+    expect(more).toHaveLength(0);
+    expect(dev.nameResource(mapping?.Properties.EventSourceArn)).toBe('profiles stream');
   });
 
   it('delivers only INSERT records to the tagger, the only ones it acts on', () => {
@@ -167,6 +184,15 @@ describe('tag engine on AWS', () => {
         'dynamodb:Query on profiles/index/due',
       ].sort(),
     );
+    expect(permissions(dev.historian)).toEqual(
+      [
+        'dynamodb:PutItem on profiles',
+        'dynamodb:DescribeStream on profiles stream',
+        'dynamodb:GetRecords on profiles stream',
+        'dynamodb:GetShardIterator on profiles stream',
+        'dynamodb:ListStreams on *',
+      ].sort(),
+    );
     expect(permissions(dev.query)).toEqual(
       [
         'dynamodb:GetItem on profiles',
@@ -187,6 +213,9 @@ describe('tag engine on AWS', () => {
       ].sort();
     const logs = ['logs:CreateLogStream', 'logs:PutLogEvents'];
     expect(others(dev.tagger)).toEqual(
+      [...logs, 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage'].sort(),
+    );
+    expect(others(dev.historian)).toEqual(
       [...logs, 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage'].sort(),
     );
     expect(others(dev.sweeper)).toEqual(logs);
@@ -238,7 +267,7 @@ describe('tag engine on AWS', () => {
         | undefined;
       return environment?.Variables ?? {};
     };
-    for (const id of [dev.tagger, dev.sweeper, dev.query]) {
+    for (const id of [dev.tagger, dev.sweeper, dev.historian, dev.query]) {
       expect(dev.nameResource(variables(id)[runtimeEnvNames.profilesTable])).toBe('profiles name');
       expect(variables(id)[runtimeEnvNames.tagCatalogueFile]).toBe('');
     }

@@ -56,6 +56,8 @@ async function member(id: string): Promise<MemberBody> {
 }
 
 async function history(id: string): Promise<HistoryBody> {
+  // The historian records changes from the profiles stream: let it catch up first.
+  await t.runtime.idle();
   const answer = await t.get(`/v1/members/${encodeURIComponent(id)}/tags/history`);
   expect(answer.status, JSON.stringify(answer.body)).toBe(200);
   return answer.body as HistoryBody;

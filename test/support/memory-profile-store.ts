@@ -57,12 +57,13 @@ export class MemoryProfileStore {
     const { memberKey, profile: current } = this.resolve(key);
     const change = update(current);
     if (change === undefined) return { status: 'unchanged', profile: current };
-    const { history: _history, ...stored } = change;
+    const { history = [], ...stored } = change;
     const replayed = change.replayed ?? current?.replayed;
     const profile: StoredProfile = {
       ...stored,
       ids: change.ids ?? current?.ids ?? [],
       ...(replayed ? { replayed } : {}),
+      ...(history.length > 0 ? { lastChanges: history } : {}),
       memberKey,
       version: (current?.version ?? 0) + 1,
     };
@@ -92,10 +93,11 @@ export class MemoryProfileStore {
     if (decision.kind === 'refuse') {
       return { status: 'refused', memberKey: target.memberKey, reason: decision.reason };
     }
-    const { history: _history, ...stored } = decision.change;
+    const { history = [], ...stored } = decision.change;
     this.write({
       ...stored,
       ids: decision.change.ids ?? target.profile?.ids ?? [],
+      ...(history.length > 0 ? { lastChanges: history } : {}),
       memberKey: target.memberKey,
       version: (target.profile?.version ?? 0) + 1,
     });

@@ -45,14 +45,16 @@ function allow(grantee: IGrantable, actions: string[], resourceArns: string[]): 
 
 /**
  * The tag engine: the tagger folds the events stream into member profiles and their tags, the
- * sweeper re-evaluates members whose windowed tags are due to change with the clock, and the
- * query function answers the member read API. The tagger's stream event source is made by
+ * sweeper re-evaluates members whose windowed tags are due to change with the clock, the
+ * historian records tag changes from the profiles stream as history, and the query function
+ * answers the member read API. The tagger's stream event source is made by
  * `StreamConsumers` from its declaration, with `streamFilters` from here; the query function's
  * routes by `PublicApi`; both find the functions in the registry (`functions`).
  */
 export class TagEngine extends Construct {
   readonly tagger: PortraitFunction;
   readonly sweeper: PortraitFunction;
+  readonly historian: PortraitFunction;
   readonly query: PortraitFunction;
   /** The EventBridge rule that runs the sweeper. */
   readonly sweeperRule: Rule;
@@ -75,9 +77,18 @@ export class TagEngine extends Construct {
       config,
       settings,
     });
-    // Reads a profile, then puts it alone or with its history entry in a transaction of two
-    // puts; IAM authorises TransactWriteItems by the actions it contains.
+    // Reads a profile and puts it back (an identity merge puts the link and the profile in one
+    // transaction; IAM authorises TransactWriteItems by the actions it contains).
     allow(this.tagger.function, ['dynamodb:GetItem', 'dynamodb:PutItem'], [profiles.tableArn]);
+
+    // Copies the tag changes each profile write carries into history items; its stream source
+    // is made by `StreamConsumers`.
+    this.historian = new PortraitFunction(this, 'Historian', {
+      declaration: functions.historian,
+      config,
+      settings,
+    });
+    allow(this.historian.function, ['dynamodb:PutItem'], [profiles.tableArn]);
 
     this.sweeper = new PortraitFunction(this, 'Sweeper', {
       declaration: functions.sweeper,
@@ -120,11 +131,13 @@ export class TagEngine extends Construct {
   get functions(): {
     readonly tagger: IFunction;
     readonly sweeper: IFunction;
+    readonly historian: IFunction;
     readonly query: IFunction;
   } {
     return {
       tagger: this.tagger.function,
       sweeper: this.sweeper.function,
+      historian: this.historian.function,
       query: this.query.function,
     };
   }

@@ -1,0 +1,18 @@
+import { awsClients } from '../../shared/adapters/aws-clients.ts';
+import { ProfileStore } from '../../shared/adapters/profile-store.ts';
+import { readRuntimeConfig } from '../../shared/config/runtime.ts';
+import { createLogger } from '../../shared/logging/logger.ts';
+import { type HistorianDeps, makeHistorianHandler } from './historian.ts';
+
+/** Production wiring: configuration and clients created once per cold start. */
+export function defaultDeps(): HistorianDeps {
+  const config = readRuntimeConfig();
+  const profiles = new ProfileStore(awsClients().documents, config.profilesTable);
+  return {
+    recordHistory: (memberKey, version, entries) =>
+      profiles.recordHistory(memberKey, version, entries),
+    logger: createLogger({ service: 'historian', level: config.logLevel }),
+  };
+}
+
+export const handler = makeHistorianHandler(defaultDeps());
