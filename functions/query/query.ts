@@ -8,19 +8,15 @@ import { memberRoutes, type Scope } from '../../infra/declarations/routes.ts';
 import type { HistoryPage, StoredProfile } from '../../shared/adapters/profile-store.ts';
 import { InvalidCursorError } from '../../shared/adapters/profile-store.ts';
 import type { WriteKeyRecord } from '../../shared/adapters/write-key-store.ts';
-import { writeKeyFromAuthorization } from '../../shared/domain/keys/write-key.ts';
 import { memberView } from '../../shared/domain/tags/member-view.ts';
 import type { RuleCatalogue } from '../../shared/domain/tags/rule-catalogue.ts';
+import { authorizeRequest } from '../../shared/http/auth.ts';
 import {
-  InsufficientScopeError,
   InvalidQueryParameterError,
-  InvalidWriteKeyError,
   MemberNotFoundError,
-  MissingWriteKeyError,
   RouteNotFoundError,
 } from '../../shared/http/errors.ts';
 import { httpErrorHandler } from '../../shared/http/middleware.ts';
-import { header } from '../../shared/http/request.ts';
 import { jsonResponse } from '../../shared/http/responses.ts';
 import type { Logger } from '../../shared/logging/logger.ts';
 
@@ -47,11 +43,7 @@ const [memberRoute, historyRoute] = memberRoutes;
  */
 export function makeQueryHandler(deps: QueryDeps) {
   const authorize = async (event: APIGatewayProxyEventV2, scope: Scope): Promise<void> => {
-    const rawKey = writeKeyFromAuthorization(header(event, 'authorization'));
-    if (!rawKey) throw new MissingWriteKeyError();
-    const record = await deps.lookupKey(rawKey);
-    if (!record) throw new InvalidWriteKeyError();
-    if (!record.scopes.includes(scope)) throw new InsufficientScopeError(scope);
+    await authorizeRequest(event, deps.lookupKey, scope);
   };
 
   const resolve = async (id: string): Promise<StoredProfile> => {

@@ -12,7 +12,14 @@ export interface FunctionDeclaration {
   readonly timeoutSeconds: number;
 }
 
-export type FunctionId = 'collect' | 'ingest' | 'tagger' | 'sweeper' | 'historian' | 'query';
+export type FunctionId =
+  | 'collect'
+  | 'ingest'
+  | 'tagger'
+  | 'sweeper'
+  | 'historian'
+  | 'query'
+  | 'segments';
 
 export const functions: Readonly<Record<FunctionId, FunctionDeclaration>> = {
   collect: {
@@ -54,6 +61,13 @@ export const functions: Readonly<Record<FunctionId, FunctionDeclaration>> = {
     id: 'query',
     description: 'Answers the read API: members, their tags with reasons, and tag history',
     entry: 'functions/query/handler.ts',
+    memoryMiB: 512,
+    timeoutSeconds: 10,
+  },
+  segments: {
+    id: 'segments',
+    description: 'Segment definitions API: create, edit, delete, list, read versions',
+    entry: 'functions/segments/handler.ts',
     memoryMiB: 512,
     timeoutSeconds: 10,
   },

@@ -62,7 +62,7 @@ export function canonicalIngestPath(path: string): IngestPath | undefined {
 export const corsPolicy = {
   allowOrigins: ['*'],
   allowMethods: ['GET', 'POST', 'PUT', 'DELETE', 'OPTIONS'],
-  allowHeaders: ['authorization', 'content-type', 'content-encoding'],
+  allowHeaders: ['authorization', 'content-type', 'content-encoding', 'if-match'],
   maxAgeSeconds: 86_400,
 } as const;
 
@@ -77,6 +77,15 @@ export const memberRoutes = [
   },
 ] as const satisfies readonly RouteDeclaration[];
 
+/** The segment definitions API (issue #4; membership routes come with materialisation). */
+export const segmentRoutes = [
+  { method: 'POST', path: '/v1/segments', function: 'segments', scope: 'segments:write' },
+  { method: 'GET', path: '/v1/segments', function: 'segments', scope: 'segments:read' },
+  { method: 'GET', path: '/v1/segments/{id}', function: 'segments', scope: 'segments:read' },
+  { method: 'PUT', path: '/v1/segments/{id}', function: 'segments', scope: 'segments:write' },
+  { method: 'DELETE', path: '/v1/segments/{id}', function: 'segments', scope: 'segments:write' },
+] as const satisfies readonly RouteDeclaration[];
+
 /** Every HTTP route, read by the CDK HTTP API and by the local gateway. */
 export const routes: readonly RouteDeclaration[] = [
   ...[...ingestPaths, ...Object.keys(ingestAliases)].map(
@@ -88,4 +97,5 @@ export const routes: readonly RouteDeclaration[] = [
     }),
   ),
   ...memberRoutes,
+  ...segmentRoutes,
 ];

@@ -83,11 +83,29 @@ export const profilesTable = {
   ],
 } as const satisfies TableDeclaration;
 
+/**
+ * Segment definitions: the current head of every segment under one partition (`pk` = `segments`,
+ * `sk` = id), so listing them is one Query; every saved version under the segment
+ * (`pk` = `seg#<id>`, `sk` = `v#<version>`), kept for audit and `?version=`.
+ */
+export const segmentsTable = {
+  id: 'segments',
+  description: 'Segment definitions (current heads and every version)',
+  partitionKey: { name: 'pk', type: 'S' },
+  sortKey: { name: 'sk', type: 'S' },
+  stateful: true,
+} as const satisfies TableDeclaration;
+
 /** Every table, in creation order. */
 export const tables: ReadonlyArray<TableDeclaration & { readonly id: TableId }> = [
   eventsTable,
   writeKeysTable,
   profilesTable,
+  segmentsTable,
 ];
 
-export type TableId = typeof eventsTable.id | typeof writeKeysTable.id | typeof profilesTable.id;
+export type TableId =
+  | typeof eventsTable.id
+  | typeof writeKeysTable.id
+  | typeof profilesTable.id
+  | typeof segmentsTable.id;

@@ -39,7 +39,7 @@ async function main(): Promise<void> {
       `  DynamoDB Local  ${runtime.dynamoEndpoint}  (tables: ${Object.values(runtime.tables).join(', ')})`,
       `  SQS (local)     ${runtime.sqsEndpoint}`,
       `  Data folder     ${runtime.dataDir}`,
-      `  Dev key         ${runtime.devWriteKey}  (development key, scopes events:write, members:read)`,
+      `  Dev key         ${runtime.devWriteKey}  (development key: events:write, members:read, segments:read, segments:write)`,
       '',
       'Send an event:',
       `  curl -s ${runtime.apiUrl}/v1/track -H 'Content-Type: application/json' \\`,

@@ -245,6 +245,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       [runtimeEnvNames.eventsTable]: tables.events,
       [runtimeEnvNames.writeKeysTable]: tables['write-keys'],
       [runtimeEnvNames.profilesTable]: tables.profiles,
+      [runtimeEnvNames.segmentsTable]: tables.segments,
       [runtimeEnvNames.tagCatalogueFile]: process.env[runtimeEnvNames.tagCatalogueFile] ?? '',
       [runtimeEnvNames.eventsQueueUrl]: queueUrls.events,
       [runtimeEnvNames.eventRetentionDays]: String(config.eventRetentionDays),
@@ -379,8 +380,13 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   }
 }
 
-/** Scopes of the local development key: send events and read members. */
-export const devKeyScopes: readonly Scope[] = ['events:write', 'members:read'];
+/** Scopes of the local development key: send events, read members, manage segments. */
+export const devKeyScopes: readonly Scope[] = [
+  'events:write',
+  'members:read',
+  'segments:read',
+  'segments:write',
+];
 
 /**
  * The development key: created at first start with `devKeyScopes` and kept in the data folder,

@@ -10,6 +10,7 @@ export const runtimeEnvNames = {
   eventsTable: 'PORTRAIT_EVENTS_TABLE',
   writeKeysTable: 'PORTRAIT_WRITE_KEYS_TABLE',
   profilesTable: 'PORTRAIT_PROFILES_TABLE',
+  segmentsTable: 'PORTRAIT_SEGMENTS_TABLE',
   tagCatalogueFile: 'PORTRAIT_TAG_CATALOGUE',
   eventsQueueUrl: 'PORTRAIT_EVENTS_QUEUE_URL',
   eventRetentionDays: 'PORTRAIT_EVENT_RETENTION_DAYS',
@@ -24,6 +25,7 @@ export interface RuntimeConfig {
   readonly eventsTable: string;
   readonly writeKeysTable: string;
   readonly profilesTable: string;
+  readonly segmentsTable: string;
   /** A rule catalogue file replacing the shipped one; absent for the default catalogue. */
   readonly tagCatalogueFile: string | undefined;
   readonly eventsQueueUrl: string;
@@ -77,6 +79,7 @@ export function readRuntimeConfig(env: NodeJS.ProcessEnv = process.env): Runtime
     eventsTable: required(env, n.eventsTable),
     writeKeysTable: required(env, n.writeKeysTable),
     profilesTable: required(env, n.profilesTable),
+    segmentsTable: required(env, n.segmentsTable),
     tagCatalogueFile: env[n.tagCatalogueFile] || undefined,
     eventsQueueUrl: required(env, n.eventsQueueUrl),
     eventRetentionDays: positiveNumber(

@@ -87,3 +87,58 @@ export class InvalidQueryParameterError extends PortraitHttpError {
     super(400, 'invalid_query_parameter', `${parameter}: ${message}`, { parameter });
   }
 }
+
+export class SegmentNotFoundError extends PortraitHttpError {
+  constructor(id: string, version?: number) {
+    super(
+      404,
+      'segment_not_found',
+      version === undefined
+        ? `No segment has the id "${id}".`
+        : `Segment "${id}" has no version ${version}.`,
+      { id, ...(version === undefined ? {} : { version }) },
+    );
+  }
+}
+
+export class SegmentExistsError extends PortraitHttpError {
+  constructor(id: string, version: number) {
+    super(
+      409,
+      'segment_exists',
+      `Segment "${id}" exists (version ${version}); edit it with PUT /v1/segments/${id}.`,
+      { id, version },
+    );
+  }
+}
+
+export class SegmentInUseError extends PortraitHttpError {
+  constructor(id: string, readers: readonly string[]) {
+    super(
+      409,
+      'segment_in_use',
+      `Segment "${id}" is read by ${readers.map((r) => `"${r}"`).join(', ')}; change or delete those first.`,
+      { id, readers },
+    );
+  }
+}
+
+export class VersionConflictError extends PortraitHttpError {
+  constructor(id: string, expected: number, actual: number) {
+    super(
+      412,
+      'version_conflict',
+      `Segment "${id}" is at version ${actual}, not ${expected} (If-Match); read it again and retry.`,
+      { id, expected, actual },
+    );
+  }
+}
+
+export class InvalidSegmentDefinitionError extends PortraitHttpError {
+  constructor(
+    message: string,
+    issues: readonly { pointer: string; code: string; message: string }[],
+  ) {
+    super(400, 'invalid_segment_definition', message, { issues });
+  }
+}

@@ -1,0 +1,29 @@
+import { awsClients } from '../../shared/adapters/aws-clients.ts';
+import { SegmentStore } from '../../shared/adapters/segment-store.ts';
+import { WriteKeyStore } from '../../shared/adapters/write-key-store.ts';
+import { clock } from '../../shared/config/clock.ts';
+import { readRuntimeConfig } from '../../shared/config/runtime.ts';
+import { configuredRuleCatalogue } from '../../shared/config/tag-catalogue.ts';
+import { createLogger } from '../../shared/logging/logger.ts';
+import { makeSegmentsHandler, type SegmentsDeps } from './segments.ts';
+
+/** Production wiring: configuration, rule catalogue and clients created once per cold start. */
+export function defaultDeps(): SegmentsDeps {
+  const config = readRuntimeConfig();
+  const clients = awsClients();
+  const segments = new SegmentStore(clients.documents, config.segmentsTable);
+  const keys = new WriteKeyStore(clients.documents, config.writeKeysTable);
+  return {
+    lookupKey: (rawKey) => keys.lookup(rawKey),
+    head: (id) => segments.head(id),
+    heads: () => segments.heads(),
+    version: (id, version) => segments.version(id, version),
+    save: (previous, definition, status, by, now) =>
+      segments.save(previous, definition, status, by, now),
+    catalogue: configuredRuleCatalogue(config.tagCatalogueFile),
+    now: clock.now,
+    logger: createLogger({ service: 'segments', level: config.logLevel }),
+  };
+}
+
+export const handler = makeSegmentsHandler(defaultDeps());

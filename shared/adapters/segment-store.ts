@@ -1,0 +1,202 @@
+import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import {
+  type DynamoDBDocumentClient,
+  GetCommand,
+  QueryCommand,
+  TransactWriteCommand,
+} from '@aws-sdk/lib-dynamodb';
+import type { SegmentDefinition } from '../domain/segments/segment-definition.ts';
+
+/** A segment's current state: its latest definition and version, or that it was deleted. */
+export interface SegmentHead {
+  readonly id: string;
+  readonly version: number;
+  readonly status: 'active' | 'deleted';
+  readonly definition: SegmentDefinition;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+  /** The source of the key that made the latest change. */
+  readonly updatedBy: string;
+}
+
+/** One saved version of a definition. */
+export interface SegmentVersion {
+  readonly id: string;
+  readonly version: number;
+  readonly status: 'active' | 'deleted';
+  readonly definition: SegmentDefinition;
+  readonly at: string;
+  readonly by: string;
+}
+
+/** The head changed since it was read (another writer saved a version meanwhile). */
+export class SegmentVersionConflictError extends Error {
+  readonly code = 'segment_version_conflict';
+  override readonly name = 'SegmentVersionConflictError';
+}
+
+const HEADS_PK = 'segments';
+const versionsPk = (id: string) => `seg#${id}`;
+const versionSk = (version: number) => `v#${String(version).padStart(8, '0')}`;
+
+/**
+ * The segments table, the only code that knows its layout: every segment's head under one
+ * partition (`pk` = `segments`, `sk` = id), so listing is one Query; every version under the
+ * segment (`pk` = `seg#<id>`, `sk` = `v#<version>`). A save writes the head and the new version
+ * in one transaction, conditioned on the head's version, so versions never fork.
+ */
+export class SegmentStore {
+  constructor(
+    private readonly client: DynamoDBDocumentClient,
+    private readonly tableName: string,
+  ) {}
+
+  async head(id: string): Promise<SegmentHead | undefined> {
+    const { Item } = await this.client.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { pk: HEADS_PK, sk: id },
+        ConsistentRead: true,
+      }),
+    );
+    return Item ? headFromItem(Item) : undefined;
+  }
+
+  /** Every head, active and deleted, in id order. */
+  async heads(): Promise<SegmentHead[]> {
+    const heads: SegmentHead[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: 'pk = :pk',
+          ExpressionAttributeValues: { ':pk': HEADS_PK },
+          ConsistentRead: true,
+          ...(start ? { ExclusiveStartKey: start } : {}),
+        }),
+      );
+      for (const item of page.Items ?? []) heads.push(headFromItem(item));
+      start = page.LastEvaluatedKey;
+    } while (start);
+    return heads;
+  }
+
+  async version(id: string, version: number): Promise<SegmentVersion | undefined> {
+    const { Item } = await this.client.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { pk: versionsPk(id), sk: versionSk(version) },
+      }),
+    );
+    return Item ? versionFromItem(Item) : undefined;
+  }
+
+  /**
+   * Saves a new version of a segment (`status` `deleted` for a deletion) on condition that the
+   * head is still at `expectedVersion` (0: no head yet). Throws `SegmentVersionConflictError`
+   * otherwise.
+   */
+  async save(
+    previous: SegmentHead | undefined,
+    definition: SegmentDefinition,
+    status: 'active' | 'deleted',
+    by: string,
+    now: Date,
+  ): Promise<SegmentHead> {
+    const at = now.toISOString();
+    const head: SegmentHead = {
+      id: definition.id,
+      version: (previous?.version ?? 0) + 1,
+      status,
+      definition,
+      createdAt: previous?.createdAt ?? at,
+      updatedAt: at,
+      updatedBy: by,
+    };
+    try {
+      await this.client.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Put: {
+                TableName: this.tableName,
+                Item: { pk: HEADS_PK, sk: head.id, ...headAttributes(head) },
+                ...(previous
+                  ? {
+                      ConditionExpression: '#version = :expected',
+                      ExpressionAttributeNames: { '#version': 'version' },
+                      ExpressionAttributeValues: { ':expected': previous.version },
+                    }
+                  : {
+                      ConditionExpression: 'attribute_not_exists(pk)',
+                    }),
+              },
+            },
+            {
+              Put: {
+                TableName: this.tableName,
+                Item: {
+                  pk: versionsPk(head.id),
+                  sk: versionSk(head.version),
+                  id: head.id,
+                  version: head.version,
+                  status,
+                  definition: JSON.stringify(definition),
+                  at,
+                  by,
+                },
+              },
+            },
+          ],
+        }),
+      );
+    } catch (error) {
+      if (
+        error instanceof TransactionCanceledException &&
+        (error.CancellationReasons ?? []).some((r) => r.Code === 'ConditionalCheckFailed')
+      ) {
+        throw new SegmentVersionConflictError(
+          `Segment "${head.id}" changed while it was being saved; read it again and retry.`,
+        );
+      }
+      throw error;
+    }
+    return head;
+  }
+}
+
+function headAttributes(head: SegmentHead): Record<string, unknown> {
+  return {
+    id: head.id,
+    version: head.version,
+    status: head.status,
+    definition: JSON.stringify(head.definition),
+    createdAt: head.createdAt,
+    updatedAt: head.updatedAt,
+    updatedBy: head.updatedBy,
+  };
+}
+
+function headFromItem(item: Record<string, unknown>): SegmentHead {
+  return {
+    id: String(item.id),
+    version: Number(item.version),
+    status: item.status === 'deleted' ? 'deleted' : 'active',
+    definition: JSON.parse(String(item.definition)) as SegmentDefinition,
+    createdAt: String(item.createdAt),
+    updatedAt: String(item.updatedAt),
+    updatedBy: String(item.updatedBy),
+  };
+}
+
+function versionFromItem(item: Record<string, unknown>): SegmentVersion {
+  return {
+    id: String(item.id),
+    version: Number(item.version),
+    status: item.status === 'deleted' ? 'deleted' : 'active',
+    definition: JSON.parse(String(item.definition)) as SegmentDefinition,
+    at: String(item.at),
+    by: String(item.by),
+  };
+}
