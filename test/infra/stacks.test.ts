@@ -157,6 +157,7 @@ describe('stateful stack', () => {
       'EventsTableName',
       'WriteKeysTableName',
       'ProfilesTableName',
+      'SegmentsTableName',
       'EventsQueueUrl',
       'EventsDeadLetterQueueUrl',
     ]) {

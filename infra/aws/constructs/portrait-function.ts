@@ -66,6 +66,7 @@ export function runtimeSettings(
     eventsTable: resources.tables.events.tableName,
     writeKeysTable: resources.tables['write-keys'].tableName,
     profilesTable: resources.tables.profiles.tableName,
+    segmentsTable: resources.tables.segments.tableName,
     tagCatalogueFile: '',
     eventsQueueUrl: resources.eventsQueue.queueUrl,
     eventRetentionDays: String(config.eventRetentionDays),

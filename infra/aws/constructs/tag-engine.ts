@@ -2,7 +2,6 @@ import { Duration } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
-import { Grant, type IGrantable } from 'aws-cdk-lib/aws-iam';
 import { FilterCriteria, FilterRule, type IFunction } from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../../../shared/config/environments.ts';
@@ -13,6 +12,7 @@ import {
   sweeperSchedule,
 } from '../../declarations/index.ts';
 import { requireFunction } from './function-registry.ts';
+import { allow } from './grants.ts';
 import { PortraitFunction, type RuntimeSettings } from './portrait-function.ts';
 
 /** The index the sweeper reads: profiles by the instant their tags next change. */
@@ -32,15 +32,6 @@ export interface TagEngineProps {
    * @default - `sweeperSchedule` from `infra/declarations/schedules.ts`
    */
   readonly sweeperSchedule?: ScheduleDeclaration;
-}
-
-/**
- * Allows `actions` on exactly `resourceArns`. `ITable.grant` is not used on the profiles table:
- * for a table with indexes it also opens `<table>/index/*`, which the tagger and the query
- * function never read and cdk-nag rightly reports as a wildcard.
- */
-function allow(grantee: IGrantable, actions: string[], resourceArns: string[]): void {
-  Grant.addToPrincipal({ grantee, actions, resourceArns });
 }
 
 /**

@@ -26,6 +26,9 @@ export class StatefulStack extends Stack {
     new CfnOutput(this, 'ProfilesTableName', {
       value: this.eventStore.table('profiles').tableName,
     });
+    new CfnOutput(this, 'SegmentsTableName', {
+      value: this.eventStore.table('segments').tableName,
+    });
     new CfnOutput(this, 'EventsQueueUrl', { value: this.eventQueue.queue.queueUrl });
     new CfnOutput(this, 'EventsDeadLetterQueueUrl', {
       value: this.eventQueue.deadLetterQueue.queueUrl,

@@ -6,6 +6,7 @@ import type { FunctionRegistry } from '../constructs/function-registry.ts';
 import { Ingest } from '../constructs/ingest.ts';
 import { runtimeSettings } from '../constructs/portrait-function.ts';
 import { PublicApi } from '../constructs/public-api.ts';
+import { Segments } from '../constructs/segments.ts';
 import { StreamConsumers } from '../constructs/stream-consumers.ts';
 import { TagEngine } from '../constructs/tag-engine.ts';
 import type { StatefulStack } from './stateful-stack.ts';
@@ -20,6 +21,7 @@ export interface StatelessStackProps extends StackProps {
 export class StatelessStack extends Stack {
   readonly ingest: Ingest;
   readonly tagEngine: TagEngine;
+  readonly segments: Segments;
   readonly api: PublicApi;
   readonly streamConsumers: StreamConsumers;
   readonly alarms: Alarms;
@@ -47,7 +49,17 @@ export class StatelessStack extends Stack {
       profilesTable: eventStore.table('profiles'),
       writeKeysTable: eventStore.table('write-keys'),
     });
-    const functions: FunctionRegistry = { ...this.ingest.functions, ...this.tagEngine.functions };
+    this.segments = new Segments(this, 'Segments', {
+      config,
+      settings,
+      segmentsTable: eventStore.table('segments'),
+      writeKeysTable: eventStore.table('write-keys'),
+    });
+    const functions: FunctionRegistry = {
+      ...this.ingest.functions,
+      ...this.tagEngine.functions,
+      ...this.segments.functions,
+    };
 
     this.api = new PublicApi(this, 'PublicApi', { config, functions });
     new CfnOutput(this, 'ApiUrl', { value: this.api.url });

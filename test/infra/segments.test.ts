@@ -1,0 +1,157 @@
+import { Template } from 'aws-cdk-lib/assertions';
+import type { CfnTable } from 'aws-cdk-lib/aws-dynamodb';
+import { describe, expect, it } from 'vitest';
+import { functions, segmentRoutes, segmentsTable } from '../../infra/declarations/index.ts';
+import { runtimeEnvNames } from '../../shared/config/runtime.ts';
+import { portraitApp } from './synth.ts';
+import {
+  actionsOfRole,
+  dynamoPermissionsOfRole,
+  functionIdByDescription,
+  type Resources,
+  resourceNamer,
+  roleIdOfFunction,
+} from './template-queries.ts';
+
+function segmentsTemplates(env: string) {
+  const { stateful, stateless, config } = portraitApp(env);
+  const statefulTemplate = Template.fromStack(stateful);
+  const template = Template.fromStack(stateless);
+  const table = stateful.eventStore.table(segmentsTable.id);
+  return {
+    config,
+    stateful: statefulTemplate,
+    stateless: template,
+    segments: functionIdByDescription(template, functions.segments.description),
+    segmentsTableId: stateful.getLogicalId(table.node.defaultChild as CfnTable),
+    nameResource: resourceNamer(stateful, statefulTemplate),
+  };
+}
+
+describe('segments on AWS', () => {
+  const dev = segmentsTemplates('dev');
+  const prod = segmentsTemplates('prod');
+
+  it('builds the segments table keyed by pk and sk, on-demand, with no stream and no index', () => {
+    const tables = dev.stateful.findResources('AWS::DynamoDB::Table') as Resources;
+    const table = tables[dev.segmentsTableId];
+    expect(table?.Properties).toMatchObject({
+      KeySchema: [
+        { AttributeName: 'pk', KeyType: 'HASH' },
+        { AttributeName: 'sk', KeyType: 'RANGE' },
+      ],
+      AttributeDefinitions: [
+        { AttributeName: 'pk', AttributeType: 'S' },
+        { AttributeName: 'sk', AttributeType: 'S' },
+      ],
+      BillingMode: 'PAY_PER_REQUEST',
+    });
+    expect(table?.Properties.StreamSpecification).toBeUndefined();
+    expect(table?.Properties.GlobalSecondaryIndexes).toBeUndefined();
+    expect(table?.Properties.TimeToLiveSpecification).toBeUndefined();
+  });
+
+  it('keeps segment definitions in prod: recovery, deletion protection, Retain', () => {
+    const tables = prod.stateful.findResources('AWS::DynamoDB::Table') as Resources;
+    const table = tables[prod.segmentsTableId];
+    expect(table?.DeletionPolicy).toBe('Retain');
+    expect(table?.Properties.DeletionProtectionEnabled).toBe(true);
+    expect(table?.Properties.PointInTimeRecoverySpecification).toEqual({
+      PointInTimeRecoveryEnabled: true,
+    });
+  });
+
+  it('outputs the segments table name for the operator CLI', () => {
+    const outputs = dev.stateful.toJSON().Outputs as Record<string, { Value: unknown }>;
+    expect(dev.nameResource(outputs.SegmentsTableName?.Value)).toBe('segments name');
+  });
+
+  it('routes the five segment definition routes to the segments function, and nothing else', () => {
+    const routeKeys = segmentRoutes.map((route) => `${route.method} ${route.path}`).sort();
+    expect(routeKeys).toEqual([
+      'DELETE /v1/segments/{id}',
+      'GET /v1/segments',
+      'GET /v1/segments/{id}',
+      'POST /v1/segments',
+      'PUT /v1/segments/{id}',
+    ]);
+    const integrations = Object.keys(
+      dev.stateless.findResources('AWS::ApiGatewayV2::Integration', {
+        Properties: { IntegrationUri: { 'Fn::GetAtt': [dev.segments, 'Arn'] } },
+      }),
+    );
+    expect(integrations).toHaveLength(1);
+    const routed = dev.stateless.findResources('AWS::ApiGatewayV2::Route', {
+      Properties: { Target: { 'Fn::Join': ['', ['integrations/', { Ref: integrations[0] }]] } },
+    }) as Resources;
+    const routedKeys = Object.values(routed).map((route) => String(route.Properties.RouteKey));
+    expect(routedKeys.sort()).toEqual(routeKeys);
+  });
+
+  it('grants the segments function exactly the DynamoDB actions it calls, on exactly its tables', () => {
+    const permissions = dynamoPermissionsOfRole(
+      dev.stateless,
+      roleIdOfFunction(dev.stateless, dev.segments),
+      dev.nameResource,
+    );
+    expect(permissions).toEqual(
+      [
+        'dynamodb:GetItem on segments',
+        'dynamodb:PutItem on segments',
+        'dynamodb:Query on segments',
+        'dynamodb:GetItem on write-keys',
+      ].sort(),
+    );
+  });
+
+  it('grants the segments function nothing beyond its logs and its tables', () => {
+    const others = [
+      ...new Set(
+        actionsOfRole(dev.stateless, roleIdOfFunction(dev.stateless, dev.segments)).filter(
+          (action) => !action.startsWith('dynamodb:'),
+        ),
+      ),
+    ].sort();
+    expect(others).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents']);
+  });
+
+  it('grants no other function access to the segments table', () => {
+    const fns = dev.stateless.findResources('AWS::Lambda::Function') as Resources;
+    for (const functionId of Object.keys(fns).filter((id) => id !== dev.segments)) {
+      const permissions = dynamoPermissionsOfRole(
+        dev.stateless,
+        roleIdOfFunction(dev.stateless, functionId),
+        dev.nameResource,
+      );
+      expect(permissions.filter((permission) => permission.includes(' on segments'))).toEqual([]);
+    }
+  });
+
+  it('points every function at the segments table', () => {
+    const fns = dev.stateless.findResources('AWS::Lambda::Function') as Resources;
+    expect(Object.keys(fns)).toHaveLength(Object.keys(functions).length);
+    for (const fn of Object.values(fns)) {
+      const { Variables: variables } = fn.Properties.Environment as {
+        Variables: Record<string, unknown>;
+      };
+      expect(dev.nameResource(variables[runtimeEnvNames.segmentsTable])).toBe('segments name');
+    }
+  });
+
+  it('alarms on errors and throttles of the segments function', () => {
+    for (const { stateless, config, segments } of [dev, prod]) {
+      stateless.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'AWS/Lambda',
+        MetricName: 'Errors',
+        Dimensions: [{ Name: 'FunctionName', Value: { Ref: segments } }],
+        Threshold: config.alarms.functionErrorsThreshold,
+      });
+      stateless.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'AWS/Lambda',
+        MetricName: 'Throttles',
+        Dimensions: [{ Name: 'FunctionName', Value: { Ref: segments } }],
+        Threshold: config.alarms.throttlesThreshold,
+      });
+    }
+  });
+});
