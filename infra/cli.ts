@@ -9,13 +9,18 @@ import {
 } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { EventStore } from '../shared/adapters/event-store.ts';
+import { MembershipStore } from '../shared/adapters/membership-store.ts';
 import { ProfileStore } from '../shared/adapters/profile-store.ts';
+import { SegmentStore } from '../shared/adapters/segment-store.ts';
 import { type WriteKeyRecord, WriteKeyStore } from '../shared/adapters/write-key-store.ts';
 import { environmentConfig } from '../shared/config/environments.ts';
 import { runtimeEnvNames } from '../shared/config/runtime.ts';
 import { configuredRuleCatalogue } from '../shared/config/tag-catalogue.ts';
 import { generateWriteKey } from '../shared/domain/keys/write-key.ts';
+import { backfillSegments } from '../shared/jobs/backfill-segments.ts';
 import { reevaluateProfiles } from '../shared/jobs/reevaluate-profiles.ts';
+import { activeSegmentSet } from '../shared/jobs/segment-set.ts';
+import { createLogger } from '../shared/logging/logger.ts';
 import type { Scope } from './declarations/routes.ts';
 import { localAwsClientConfig, startDynamoDbLocal } from './local/dynamodb-local.ts';
 import type { RuntimeEndpoints } from './local/runtime.ts';
@@ -34,6 +39,9 @@ Commands
                                                                       current rule catalogue; rebuild from stored
                                                                       events the members missing a new aggregate
                                                                       (needed, the default) or all of them
+  segments backfill                                                   evaluate every member against the current
+                                                                      segment definitions (after a create, edit or
+                                                                      delete), with a progress bar
 
 Target (default: the local runtime's data folder)
   --data-dir DIR          local data folder (default .portrait)
@@ -43,6 +51,8 @@ Target (default: the local runtime's data folder)
   --dlq-url URL           events dead-letter queue URL (stack output EventsDeadLetterQueueUrl)
   --profiles-table NAME   profiles table (stack output ProfilesTableName)
   --events-table NAME     events table (stack output EventsTableName)
+  --segments-table NAME   segments table (stack output SegmentsTableName)
+  --memberships-table NAME  memberships table (stack output MembershipsTableName)
   --env NAME              environment whose brand time zone applies (default local)
   --catalogue FILE        rule catalogue (default PORTRAIT_TAG_CATALOGUE, else tags/catalogue.json)
 `;
@@ -63,6 +73,8 @@ interface Target {
   keysTable: string;
   profilesTable?: string;
   eventsTable?: string;
+  segmentsTable?: string;
+  membershipsTable?: string;
   sqs?: SQSClient;
   queueUrl?: string;
   dlqUrl?: string;
@@ -91,6 +103,8 @@ async function localTarget(dataDir: string, needQueue: boolean): Promise<Target>
       keysTable: running.tables['write-keys'] ?? `${LOCAL_TABLE_PREFIX}-write-keys`,
       profilesTable: running.tables.profiles ?? `${LOCAL_TABLE_PREFIX}-profiles`,
       eventsTable: running.tables.events ?? `${LOCAL_TABLE_PREFIX}-events`,
+      segmentsTable: running.tables.segments ?? `${LOCAL_TABLE_PREFIX}-segments`,
+      membershipsTable: running.tables.memberships ?? `${LOCAL_TABLE_PREFIX}-memberships`,
       sqs: new SQSClient({ ...config, endpoint: running.sqsEndpoint }),
       queueUrl: running.queueUrls.events,
       dlqUrl: running.queueUrls['events-dlq'],
@@ -111,6 +125,8 @@ async function localTarget(dataDir: string, needQueue: boolean): Promise<Target>
     keysTable: tables['write-keys'],
     profilesTable: tables.profiles,
     eventsTable: tables.events,
+    segmentsTable: tables.segments,
+    membershipsTable: tables.memberships,
     close: () => dynamoLocal.stop(),
   };
 }
@@ -120,7 +136,9 @@ function awsTarget(values: Record<string, string | boolean | undefined>): Target
   const keysTable = values['keys-table'];
   const profilesTable = values['profiles-table'];
   if (typeof keysTable !== 'string' && typeof profilesTable !== 'string') {
-    throw new CliError('--aws needs --keys-table NAME (keys) or --profiles-table NAME (tags)');
+    throw new CliError(
+      '--aws needs --keys-table NAME (keys) or --profiles-table NAME (tags, segments)',
+    );
   }
   return {
     documents: DynamoDBDocumentClient.from(dynamo, {
@@ -129,6 +147,10 @@ function awsTarget(values: Record<string, string | boolean | undefined>): Target
     keysTable: typeof keysTable === 'string' ? keysTable : '',
     profilesTable: typeof profilesTable === 'string' ? profilesTable : undefined,
     eventsTable: typeof values['events-table'] === 'string' ? values['events-table'] : undefined,
+    segmentsTable:
+      typeof values['segments-table'] === 'string' ? values['segments-table'] : undefined,
+    membershipsTable:
+      typeof values['memberships-table'] === 'string' ? values['memberships-table'] : undefined,
     sqs: new SQSClient({}),
     queueUrl: typeof values['queue-url'] === 'string' ? values['queue-url'] : undefined,
     dlqUrl: typeof values['dlq-url'] === 'string' ? values['dlq-url'] : undefined,
@@ -222,6 +244,48 @@ async function reevaluateCommand(
   if (summary.failed > 0) process.exitCode = 1;
 }
 
+async function backfillCommand(
+  target: Target,
+  values: Record<string, string | boolean | undefined>,
+): Promise<void> {
+  if (!target.profilesTable || !target.segmentsTable || !target.membershipsTable) {
+    throw new CliError(
+      'segments backfill needs --profiles-table, --segments-table and --memberships-table with --aws',
+    );
+  }
+  const config = environmentConfig(String(values.env ?? 'local'));
+  const catalogueFile =
+    typeof values.catalogue === 'string'
+      ? values.catalogue
+      : process.env[runtimeEnvNames.tagCatalogueFile] || undefined;
+  const catalogue = configuredRuleCatalogue(catalogueFile);
+  const profiles = new ProfileStore(target.documents, target.profilesTable);
+  const segments = new SegmentStore(target.documents, target.segmentsTable);
+  const memberships = new MembershipStore(target.documents, target.membershipsTable);
+  const logger = createLogger({ service: 'cli', level: 'warn' });
+  const bar = progressBar(await profiles.countMembers(), 'members');
+  const summary = await backfillSegments({
+    scanMembers: (segment, total, start) => profiles.scanMembers(segment, total, start),
+    resolveProfile: (key) => profiles.resolve(key),
+    segmentSet: async () => activeSegmentSet(await segments.heads(), catalogue, logger),
+    member: (key) => memberships.member(key),
+    change: (entry) => memberships.change(entry),
+    saveMember: (previous, next) => memberships.saveMember(previous, next),
+    catalogue,
+    zone: config.brandTimeZone,
+    now: Date.now,
+    onProgress: (p) => bar.update(p.done, `${p.entered} entered, ${p.exited} left`),
+  });
+  bar.finish();
+  console.log(
+    `Evaluated ${summary.done} member(s) against the current segments: ${summary.entered} enter(s), ${summary.exited} exit(s), ${summary.failed} failed.`,
+  );
+  for (const failure of summary.failures.slice(0, 20)) {
+    console.log(`  failed ${failure.memberKey}: ${failure.error}`);
+  }
+  if (summary.failed > 0) process.exitCode = 1;
+}
+
 /**
  * A progress bar on stderr: redrawn in place on a terminal, a line every 10 % otherwise (CI logs).
  */
@@ -273,6 +337,8 @@ async function main(argv: string[]): Promise<void> {
       queue: { type: 'string', default: 'events' },
       'profiles-table': { type: 'string' },
       'events-table': { type: 'string' },
+      'segments-table': { type: 'string' },
+      'memberships-table': { type: 'string' },
       env: { type: 'string', default: 'local' },
       catalogue: { type: 'string' },
       rebuild: { type: 'string', default: 'needed' },
@@ -377,6 +443,10 @@ async function main(argv: string[]): Promise<void> {
       console.log(
         `Redriving ${count} message(s) back to the ${values.queue} queue (task ${task.TaskHandle ?? 'started'}).`,
       );
+      return;
+    }
+    if (group === 'segments' && command === 'backfill') {
+      await backfillCommand(target, values);
       return;
     }
     if (group === 'tags' && command === 'reevaluate') {

@@ -38,7 +38,8 @@ export function makeHistorianHandler(deps: HistorianDeps) {
     let writeUnits = 0;
     await mapBounded(work, concurrency, async (item) => {
       try {
-        writeUnits += await deps.recordHistory(item.memberKey, item.version, item.entries);
+        const units = await deps.recordHistory(item.memberKey, item.version, item.entries);
+        writeUnits += units;
       } catch (error) {
         failed.push(item.sequence);
         deps.logger.error('tag history not written; the batch will be retried from it', {

@@ -206,7 +206,7 @@ export function makeSegmentsHandler(deps: SegmentsDeps) {
   );
 }
 
-/** What the API shows of a segment. Membership is not materialised yet (issue #4, next step). */
+/** What the API shows of a segment (membership counts and pages come with the membership read API). */
 function view(head: SegmentHead) {
   return {
     id: head.id,
@@ -220,7 +220,7 @@ function view(head: SegmentHead) {
     createdAt: head.createdAt,
     updatedAt: head.updatedAt,
     updatedBy: head.updatedBy,
-    membership: { state: 'not_materialised' },
+    membership: { state: 'incremental' },
   };
 }
 

@@ -19,7 +19,8 @@ export type FunctionId =
   | 'sweeper'
   | 'historian'
   | 'query'
-  | 'segments';
+  | 'segments'
+  | 'segmenter';
 
 export const functions: Readonly<Record<FunctionId, FunctionDeclaration>> = {
   collect: {
@@ -70,5 +71,12 @@ export const functions: Readonly<Record<FunctionId, FunctionDeclaration>> = {
     entry: 'functions/segments/handler.ts',
     memoryMiB: 512,
     timeoutSeconds: 10,
+  },
+  segmenter: {
+    id: 'segmenter',
+    description: 'Keeps segment membership materialised from the profiles stream',
+    entry: 'functions/segmenter/handler.ts',
+    memoryMiB: 1024,
+    timeoutSeconds: 120,
   },
 };

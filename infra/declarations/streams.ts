@@ -33,6 +33,19 @@ export const streamConsumers: readonly StreamConsumerDeclaration[] = [
     reportBatchItemFailures: true,
   },
   /**
+   * Every profile write re-evaluates the segments reading what changed; enters and exits are
+   * recorded once each, so redelivered records change nothing.
+   */
+  {
+    table: 'profiles',
+    function: 'segmenter',
+    batchSize: 100,
+    maxBatchingWindowSeconds: 1,
+    retryAttempts: 10,
+    bisectBatchOnError: true,
+    reportBatchItemFailures: true,
+  },
+  /**
    * Every profile write that changed tags carries those changes; the historian copies them into
    * history items keyed by (instant, version), so a redelivered record rewrites the same item.
    */

@@ -96,16 +96,31 @@ export const segmentsTable = {
   stateful: true,
 } as const satisfies TableDeclaration;
 
+/**
+ * Materialised segment membership: per member its segments and what they read of it
+ * (`mm#<member>`), per segment and shard its members (`sm#<segment>#<shard>`) and ledger of
+ * enters and exits (`sl#<segment>#<shard>`), and kept counts (`sc#<segment>`).
+ */
+export const membershipsTable = {
+  id: 'memberships',
+  description: 'Segment membership: member states, member rows per shard, ledger, counts',
+  partitionKey: { name: 'pk', type: 'S' },
+  sortKey: { name: 'sk', type: 'S' },
+  stateful: true,
+} as const satisfies TableDeclaration;
+
 /** Every table, in creation order. */
 export const tables: ReadonlyArray<TableDeclaration & { readonly id: TableId }> = [
   eventsTable,
   writeKeysTable,
   profilesTable,
   segmentsTable,
+  membershipsTable,
 ];
 
 export type TableId =
   | typeof eventsTable.id
   | typeof writeKeysTable.id
   | typeof profilesTable.id
-  | typeof segmentsTable.id;
+  | typeof segmentsTable.id
+  | typeof membershipsTable.id;

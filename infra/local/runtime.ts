@@ -91,7 +91,10 @@ export interface LocalRuntime extends RuntimeEndpoints {
   readonly dataDir: string;
   /** The development write key created at first start (kept in `<dataDir>/dev-write-key`). */
   readonly devWriteKey: string;
-  /** Resolves when every queued message and stream record has been handled. */
+  /**
+   * Resolves when every queued message and stream record has been handled, including the records
+   * those handlers wrote to later streams.
+   */
   idle(): Promise<void>;
   /** Runs the sweeper now (waiting for a run in progress first) and returns its summary. */
   sweep(): Promise<SweepSummary>;
@@ -246,6 +249,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       [runtimeEnvNames.writeKeysTable]: tables['write-keys'],
       [runtimeEnvNames.profilesTable]: tables.profiles,
       [runtimeEnvNames.segmentsTable]: tables.segments,
+      [runtimeEnvNames.membershipsTable]: tables.memberships,
       [runtimeEnvNames.tagCatalogueFile]: process.env[runtimeEnvNames.tagCatalogueFile] ?? '',
       [runtimeEnvNames.eventsQueueUrl]: queueUrls.events,
       [runtimeEnvNames.eventRetentionDays]: String(config.eventRetentionDays),
@@ -369,7 +373,9 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       devWriteKey,
       idle: async () => {
         await Promise.all(sources.map((source) => source.idle()));
-        await Promise.all(pollers.map((poller) => poller.drained()));
+        // In declaration order, so a consumer's writes (tagger → profiles) are in the next
+        // stream (profiles → segmenter, historian) before that one is waited for.
+        for (const poller of pollers) await poller.drained();
       },
       sweep,
       stop: stopAll,

@@ -528,6 +528,33 @@ export function changesFromStreamImage(
   };
 }
 
+/**
+ * What a stream record of the profiles table says about a member: its profile (NEW_IMAGE of a
+ * profile item), that its key now links to another member, or nothing (history items).
+ */
+export function profileFromStreamImage(
+  image: Record<string, AttributeValue> | undefined,
+):
+  | { kind: 'profile'; profile: StoredProfile }
+  | { kind: 'link'; memberKey: string; mergedInto: string }
+  | undefined {
+  if (!image || image.sk?.S !== PROFILE_SK) return undefined;
+  const pk = image.pk?.S;
+  if (!pk?.startsWith(KEY_PREFIX)) return undefined;
+  const memberKey = pk.slice(KEY_PREFIX.length);
+  // Lambda delivers binary attributes of stream images base64-encoded (the SDK, as bytes).
+  const state = image.state as { B?: Uint8Array | string } | undefined;
+  const normalised =
+    typeof state?.B === 'string'
+      ? { ...image, state: { B: Buffer.from(state.B, 'base64') } as AttributeValue }
+      : image;
+  const item = unmarshall(normalised);
+  if (typeof item.mergedInto === 'string') {
+    return { kind: 'link', memberKey, mergedInto: item.mergedInto };
+  }
+  return { kind: 'profile', profile: fromItem(memberKey, item) };
+}
+
 function toItem(profile: StoredProfile): Record<string, unknown> {
   return {
     ...itemKey(profile.memberKey),

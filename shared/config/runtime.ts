@@ -11,6 +11,7 @@ export const runtimeEnvNames = {
   writeKeysTable: 'PORTRAIT_WRITE_KEYS_TABLE',
   profilesTable: 'PORTRAIT_PROFILES_TABLE',
   segmentsTable: 'PORTRAIT_SEGMENTS_TABLE',
+  membershipsTable: 'PORTRAIT_MEMBERSHIPS_TABLE',
   tagCatalogueFile: 'PORTRAIT_TAG_CATALOGUE',
   eventsQueueUrl: 'PORTRAIT_EVENTS_QUEUE_URL',
   eventRetentionDays: 'PORTRAIT_EVENT_RETENTION_DAYS',
@@ -26,6 +27,7 @@ export interface RuntimeConfig {
   readonly writeKeysTable: string;
   readonly profilesTable: string;
   readonly segmentsTable: string;
+  readonly membershipsTable: string;
   /** A rule catalogue file replacing the shipped one; absent for the default catalogue. */
   readonly tagCatalogueFile: string | undefined;
   readonly eventsQueueUrl: string;
@@ -80,6 +82,7 @@ export function readRuntimeConfig(env: NodeJS.ProcessEnv = process.env): Runtime
     writeKeysTable: required(env, n.writeKeysTable),
     profilesTable: required(env, n.profilesTable),
     segmentsTable: required(env, n.segmentsTable),
+    membershipsTable: required(env, n.membershipsTable),
     tagCatalogueFile: env[n.tagCatalogueFile] || undefined,
     eventsQueueUrl: required(env, n.eventsQueueUrl),
     eventRetentionDays: positiveNumber(

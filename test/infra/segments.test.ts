@@ -1,7 +1,15 @@
-import { Template } from 'aws-cdk-lib/assertions';
+import { Match, Template } from 'aws-cdk-lib/assertions';
 import type { CfnTable } from 'aws-cdk-lib/aws-dynamodb';
 import { describe, expect, it } from 'vitest';
-import { functions, segmentRoutes, segmentsTable } from '../../infra/declarations/index.ts';
+import { defaultIteratorAgeThreshold } from '../../infra/aws/constructs/alarms.ts';
+import {
+  functions,
+  membershipsTable,
+  segmentRoutes,
+  segmentsTable,
+  streamConsumers,
+  type TableId,
+} from '../../infra/declarations/index.ts';
 import { runtimeEnvNames } from '../../shared/config/runtime.ts';
 import { portraitApp } from './synth.ts';
 import {
@@ -17,16 +25,21 @@ function segmentsTemplates(env: string) {
   const { stateful, stateless, config } = portraitApp(env);
   const statefulTemplate = Template.fromStack(stateful);
   const template = Template.fromStack(stateless);
-  const table = stateful.eventStore.table(segmentsTable.id);
+  const tableId = (id: TableId) =>
+    stateful.getLogicalId(stateful.eventStore.table(id).node.defaultChild as CfnTable);
   return {
     config,
     stateful: statefulTemplate,
     stateless: template,
     segments: functionIdByDescription(template, functions.segments.description),
-    segmentsTableId: stateful.getLogicalId(table.node.defaultChild as CfnTable),
+    segmenter: functionIdByDescription(template, functions.segmenter.description),
+    segmentsTableId: tableId(segmentsTable.id),
+    membershipsTableId: tableId(membershipsTable.id),
     nameResource: resourceNamer(stateful, statefulTemplate),
   };
 }
+
+const segmenterConsumer = streamConsumers.find((consumer) => consumer.function === 'segmenter');
 
 describe('segments on AWS', () => {
   const dev = segmentsTemplates('dev');
@@ -115,9 +128,10 @@ describe('segments on AWS', () => {
     expect(others).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents']);
   });
 
-  it('grants no other function access to the segments table', () => {
+  it('grants no function but the segment engine access to the segments table', () => {
     const fns = dev.stateless.findResources('AWS::Lambda::Function') as Resources;
-    for (const functionId of Object.keys(fns).filter((id) => id !== dev.segments)) {
+    const engine = [dev.segments, dev.segmenter];
+    for (const functionId of Object.keys(fns).filter((id) => !engine.includes(id))) {
       const permissions = dynamoPermissionsOfRole(
         dev.stateless,
         roleIdOfFunction(dev.stateless, functionId),
@@ -150,6 +164,175 @@ describe('segments on AWS', () => {
         Namespace: 'AWS/Lambda',
         MetricName: 'Throttles',
         Dimensions: [{ Name: 'FunctionName', Value: { Ref: segments } }],
+        Threshold: config.alarms.throttlesThreshold,
+      });
+    }
+  });
+});
+
+describe('segmenter on AWS', () => {
+  const dev = segmentsTemplates('dev');
+  const prod = segmentsTemplates('prod');
+
+  it('builds the memberships table keyed by pk and sk, on-demand, with no stream and no index', () => {
+    const tables = dev.stateful.findResources('AWS::DynamoDB::Table') as Resources;
+    const table = tables[dev.membershipsTableId];
+    expect(table?.Properties).toMatchObject({
+      KeySchema: [
+        { AttributeName: 'pk', KeyType: 'HASH' },
+        { AttributeName: 'sk', KeyType: 'RANGE' },
+      ],
+      AttributeDefinitions: [
+        { AttributeName: 'pk', AttributeType: 'S' },
+        { AttributeName: 'sk', AttributeType: 'S' },
+      ],
+      BillingMode: 'PAY_PER_REQUEST',
+    });
+    expect(table?.Properties.StreamSpecification).toBeUndefined();
+    expect(table?.Properties.GlobalSecondaryIndexes).toBeUndefined();
+    expect(table?.Properties.TimeToLiveSpecification).toBeUndefined();
+  });
+
+  it('keeps memberships in prod: recovery, deletion protection, Retain', () => {
+    const tables = prod.stateful.findResources('AWS::DynamoDB::Table') as Resources;
+    const table = tables[prod.membershipsTableId];
+    expect(table?.DeletionPolicy).toBe('Retain');
+    expect(table?.Properties.DeletionProtectionEnabled).toBe(true);
+    expect(table?.Properties.PointInTimeRecoverySpecification).toEqual({
+      PointInTimeRecoveryEnabled: true,
+    });
+  });
+
+  it('outputs the memberships table name for the operator CLI', () => {
+    const outputs = dev.stateful.toJSON().Outputs as Record<string, { Value: unknown }>;
+    expect(dev.nameResource(outputs.MembershipsTableName?.Value)).toBe('memberships name');
+  });
+
+  it('feeds the profiles stream to the segmenter in batches of 100, bisecting, 10 retries, then the failure queue', () => {
+    expect(segmenterConsumer?.table).toBe('profiles');
+    const mappings = dev.stateless.findResources('AWS::Lambda::EventSourceMapping', {
+      Properties: { FunctionName: { Ref: dev.segmenter } },
+    }) as Resources;
+    const [mapping, ...more] = Object.values(mappings);
+    expect(more).toHaveLength(0);
+    expect(mapping?.Properties).toMatchObject({
+      StartingPosition: 'TRIM_HORIZON',
+      BatchSize: 100,
+      MaximumBatchingWindowInSeconds: 1,
+      MaximumRetryAttempts: 10,
+      BisectBatchOnFunctionError: true,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+    });
+    // Every record is delivered: the segmenter itself skips history items and other writes.
+    expect(mapping?.Properties.FilterCriteria).toBeUndefined();
+    expect(dev.nameResource(mapping?.Properties.EventSourceArn)).toBe('profiles stream');
+    dev.stateless.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionName: { Ref: dev.segmenter },
+      DestinationConfig: {
+        OnFailure: {
+          Destination: { 'Fn::GetAtt': [Match.stringLikeRegexp('FailureQueue'), 'Arn'] },
+        },
+      },
+    });
+  });
+
+  it('grants the segmenter exactly the DynamoDB actions it calls, on exactly its resources', () => {
+    const permissions = dynamoPermissionsOfRole(
+      dev.stateless,
+      roleIdOfFunction(dev.stateless, dev.segmenter),
+      dev.nameResource,
+    );
+    expect(permissions).toEqual(
+      [
+        'dynamodb:GetItem on memberships',
+        'dynamodb:PutItem on memberships',
+        'dynamodb:UpdateItem on memberships',
+        'dynamodb:DeleteItem on memberships',
+        'dynamodb:Query on segments',
+        'dynamodb:DescribeStream on profiles stream',
+        'dynamodb:GetRecords on profiles stream',
+        'dynamodb:GetShardIterator on profiles stream',
+        'dynamodb:ListStreams on *',
+      ].sort(),
+    );
+  });
+
+  it('grants the segmenter nothing beyond its logs, its tables and the stream failure queue', () => {
+    const others = [
+      ...new Set(
+        actionsOfRole(dev.stateless, roleIdOfFunction(dev.stateless, dev.segmenter)).filter(
+          (action) => !action.startsWith('dynamodb:'),
+        ),
+      ),
+    ].sort();
+    expect(others).toEqual(
+      [
+        'logs:CreateLogStream',
+        'logs:PutLogEvents',
+        'sqs:GetQueueAttributes',
+        'sqs:GetQueueUrl',
+        'sqs:SendMessage',
+      ].sort(),
+    );
+  });
+
+  it('grants no other function access to the memberships table', () => {
+    const fns = dev.stateless.findResources('AWS::Lambda::Function') as Resources;
+    for (const functionId of Object.keys(fns).filter((id) => id !== dev.segmenter)) {
+      const permissions = dynamoPermissionsOfRole(
+        dev.stateless,
+        roleIdOfFunction(dev.stateless, functionId),
+        dev.nameResource,
+      );
+      expect(permissions.filter((permission) => permission.includes(' on memberships'))).toEqual(
+        [],
+      );
+    }
+  });
+
+  it('points every function at the memberships table', () => {
+    const fns = dev.stateless.findResources('AWS::Lambda::Function') as Resources;
+    expect(Object.keys(fns)).toHaveLength(Object.keys(functions).length);
+    for (const fn of Object.values(fns)) {
+      const { Variables: variables } = fn.Properties.Environment as {
+        Variables: Record<string, unknown>;
+      };
+      expect(dev.nameResource(variables[runtimeEnvNames.membershipsTable])).toBe(
+        'memberships name',
+      );
+    }
+  });
+
+  it('alarms when the segmenter falls behind the profiles stream', () => {
+    for (const { stateless, segmenter } of [dev, prod]) {
+      stateless.resourcePropertiesCountIs(
+        'AWS::CloudWatch::Alarm',
+        { Namespace: 'AWS/Lambda', MetricName: 'IteratorAge' },
+        streamConsumers.length,
+      );
+      stateless.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'AWS/Lambda',
+        MetricName: 'IteratorAge',
+        Statistic: 'Maximum',
+        Dimensions: [{ Name: 'FunctionName', Value: { Ref: segmenter } }],
+        Threshold: defaultIteratorAgeThreshold.toMilliseconds(),
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      });
+    }
+  });
+
+  it('alarms on errors and throttles of the segmenter', () => {
+    for (const { stateless, config, segmenter } of [dev, prod]) {
+      stateless.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'AWS/Lambda',
+        MetricName: 'Errors',
+        Dimensions: [{ Name: 'FunctionName', Value: { Ref: segmenter } }],
+        Threshold: config.alarms.functionErrorsThreshold,
+      });
+      stateless.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'AWS/Lambda',
+        MetricName: 'Throttles',
+        Dimensions: [{ Name: 'FunctionName', Value: { Ref: segmenter } }],
         Threshold: config.alarms.throttlesThreshold,
       });
     }

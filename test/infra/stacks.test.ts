@@ -158,6 +158,7 @@ describe('stateful stack', () => {
       'WriteKeysTableName',
       'ProfilesTableName',
       'SegmentsTableName',
+      'MembershipsTableName',
       'EventsQueueUrl',
       'EventsDeadLetterQueueUrl',
     ]) {
@@ -315,8 +316,10 @@ describe('stateless stack', () => {
         ),
       ),
     );
-    // No scan, update, delete or batch write anywhere; stream reads come with the event source.
+    // No scan or batch write anywhere; stream reads come with the event source. UpdateItem and
+    // DeleteItem are the segmenter's, on memberships only (pinned in segments.test.ts).
     expect([...dynamoActions].sort()).toEqual([
+      'dynamodb:DeleteItem',
       'dynamodb:DescribeStream',
       'dynamodb:GetItem',
       'dynamodb:GetRecords',
@@ -324,6 +327,7 @@ describe('stateless stack', () => {
       'dynamodb:ListStreams',
       'dynamodb:PutItem',
       'dynamodb:Query',
+      'dynamodb:UpdateItem',
     ]);
   });
 

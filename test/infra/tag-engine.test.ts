@@ -65,7 +65,7 @@ describe('tag engine on AWS', () => {
           Projection: { ProjectionType: 'KEYS_ONLY' },
         },
       ],
-      // Every profile write reaches the historian (and later the segmenter).
+      // Every profile write reaches the historian and the segmenter.
       StreamSpecification: { StreamViewType: 'NEW_IMAGE' },
       BillingMode: 'PAY_PER_REQUEST',
     });

@@ -70,7 +70,7 @@ describe('segment definitions API', () => {
       version: 1,
       purpose: 'marketing',
       expression: bbq.expression,
-      membership: { state: 'not_materialised' },
+      membership: { state: 'incremental' },
     });
 
     const again = await call('POST', '/v1/segments', bbq);

@@ -67,6 +67,7 @@ export function runtimeSettings(
     writeKeysTable: resources.tables['write-keys'].tableName,
     profilesTable: resources.tables.profiles.tableName,
     segmentsTable: resources.tables.segments.tableName,
+    membershipsTable: resources.tables.memberships.tableName,
     tagCatalogueFile: '',
     eventsQueueUrl: resources.eventsQueue.queueUrl,
     eventRetentionDays: String(config.eventRetentionDays),

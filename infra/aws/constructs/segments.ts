@@ -7,23 +7,27 @@ import { allow } from './grants.ts';
 import { PortraitFunction, type RuntimeSettings } from './portrait-function.ts';
 
 export interface SegmentsProps {
-  /** Environment whose log retention and removal policy apply to the function. */
+  /** Environment whose log retention and removal policy apply to the functions. */
   readonly config: EnvironmentConfig;
   /** Runtime settings shared by every function of the stack (see `runtimeSettings`). */
   readonly settings: RuntimeSettings;
   /** Segment definitions: the current head of every segment and every saved version. */
   readonly segmentsTable: ITable;
+  /** Materialised membership: member states, member rows per shard, ledger and counts. */
+  readonly membershipsTable: ITable;
   /** Hashed API keys; the segments function checks callers and their scopes against them. */
   readonly writeKeysTable: ITable;
 }
 
 /**
- * Segment definitions: the segments function answers the definitions API (create, list, read,
- * edit, delete, read a version). Its routes are made by `PublicApi`, which finds the function
- * in the registry (`functions`).
+ * The segment engine: the segments function answers the definitions API (create, list, read,
+ * edit, delete, read a version), and the segmenter keeps membership materialised from the
+ * profiles stream. The routes are made by `PublicApi`, the segmenter's stream event source by
+ * `StreamConsumers`; both find the functions in the registry (`functions`).
  */
 export class Segments extends Construct {
   readonly segments: PortraitFunction;
+  readonly segmenter: PortraitFunction;
 
   constructor(scope: Construct, id: string, props: SegmentsProps) {
     super(scope, id);
@@ -44,10 +48,28 @@ export class Segments extends Construct {
       [props.segmentsTable.tableArn],
     );
     allow(this.segments.function, ['dynamodb:GetItem'], [props.writeKeysTable.tableArn]);
+
+    this.segmenter = new PortraitFunction(this, 'Segmenter', {
+      declaration: functions.segmenter,
+      config,
+      settings,
+    });
+    // Lists the heads with a Query on their partition for every batch, so a definition saved a
+    // moment ago applies to the next profile write; it reads nothing else of the definitions.
+    allow(this.segmenter.function, ['dynamodb:Query'], [props.segmentsTable.tableArn]);
+    // A member's state by key and put back on its version; each enter or exit is one
+    // TransactWriteItems of a Put or Delete of the member row, a Put of the ledger entry and an
+    // Update of the shard count, authorised by those actions. It never Queries memberships:
+    // counts, members and ledger pages are read by tests and, later, the read API.
+    allow(
+      this.segmenter.function,
+      ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
+      [props.membershipsTable.tableArn],
+    );
   }
 
   /** The functions this construct built, by declaration id. */
-  get functions(): { readonly segments: IFunction } {
-    return { segments: this.segments.function };
+  get functions(): { readonly segments: IFunction; readonly segmenter: IFunction } {
+    return { segments: this.segments.function, segmenter: this.segmenter.function };
   }
 }

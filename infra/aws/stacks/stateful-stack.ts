@@ -29,6 +29,9 @@ export class StatefulStack extends Stack {
     new CfnOutput(this, 'SegmentsTableName', {
       value: this.eventStore.table('segments').tableName,
     });
+    new CfnOutput(this, 'MembershipsTableName', {
+      value: this.eventStore.table('memberships').tableName,
+    });
     new CfnOutput(this, 'EventsQueueUrl', { value: this.eventQueue.queue.queueUrl });
     new CfnOutput(this, 'EventsDeadLetterQueueUrl', {
       value: this.eventQueue.deadLetterQueue.queueUrl,

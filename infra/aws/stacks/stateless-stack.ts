@@ -53,6 +53,7 @@ export class StatelessStack extends Stack {
       config,
       settings,
       segmentsTable: eventStore.table('segments'),
+      membershipsTable: eventStore.table('memberships'),
       writeKeysTable: eventStore.table('write-keys'),
     });
     const functions: FunctionRegistry = {

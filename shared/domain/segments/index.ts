@@ -6,6 +6,7 @@
 export * from './evaluate-segment.ts';
 export * from './exact-decimal.ts';
 export * from './load-segment-definition.ts';
+export * from './member-input.ts';
 export * from './membership.ts';
 export * from './segment-definition.ts';
 export * from './segment-definition-schema.ts';

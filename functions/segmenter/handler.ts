@@ -1,0 +1,32 @@
+import { awsClients } from '../../shared/adapters/aws-clients.ts';
+import { MembershipStore } from '../../shared/adapters/membership-store.ts';
+import { SegmentStore } from '../../shared/adapters/segment-store.ts';
+import { clock } from '../../shared/config/clock.ts';
+import { readRuntimeConfig } from '../../shared/config/runtime.ts';
+import { configuredRuleCatalogue } from '../../shared/config/tag-catalogue.ts';
+import { activeSegmentSet } from '../../shared/jobs/segment-set.ts';
+import { createLogger } from '../../shared/logging/logger.ts';
+import { makeSegmenterHandler, type SegmenterDeps } from './segmenter.ts';
+
+/** Production wiring: configuration, rule catalogue and clients created once per cold start. */
+export function defaultDeps(): SegmenterDeps {
+  const config = readRuntimeConfig();
+  const clients = awsClients();
+  const segments = new SegmentStore(clients.documents, config.segmentsTable);
+  const memberships = new MembershipStore(clients.documents, config.membershipsTable);
+  const catalogue = configuredRuleCatalogue(config.tagCatalogueFile);
+  const logger = createLogger({ service: 'segmenter', level: config.logLevel });
+  return {
+    // Read for every batch: a definition saved a moment ago applies to the next profile write.
+    segmentSet: async () => activeSegmentSet(await segments.heads(), catalogue, logger),
+    member: (memberKey) => memberships.member(memberKey),
+    change: (entry) => memberships.change(entry),
+    saveMember: (previous, next) => memberships.saveMember(previous, next),
+    catalogue,
+    zone: config.brandTimeZone,
+    now: clock.now,
+    logger,
+  };
+}
+
+export const handler = makeSegmenterHandler(defaultDeps());

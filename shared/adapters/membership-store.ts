@@ -1,0 +1,272 @@
+import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import {
+  type DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  TransactWriteCommand,
+} from '@aws-sdk/lib-dynamodb';
+import type { SegmentInput } from '../domain/segments/evaluate-segment.ts';
+import type { MembershipState } from '../domain/segments/membership.ts';
+
+/** Shards of one segment's members and ledger: writes spread over them, reads merge them. */
+export const SEGMENT_SHARDS = 8;
+
+/** The shard of a member in every segment: FNV-1a of its key. */
+export function segmentShardOf(memberKey: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < memberKey.length; i += 1) {
+    hash ^= memberKey.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return (hash >>> 0) % SEGMENT_SHARDS;
+}
+
+/** A member's memberships as stored, with what the segments read of it when last evaluated. */
+export interface StoredMembership extends MembershipState {
+  readonly memberKey: string;
+  /** The projection of the member's input onto the fields the set reads ({@link projectInput}). */
+  readonly input: SegmentInput | undefined;
+  /** The profile version last applied: older stream records are skipped. */
+  readonly profileVersion: number;
+  readonly version: number;
+}
+
+/** Why a member entered or left: a profile write (its version), or a definition change. */
+export type MembershipCause =
+  | { readonly kind: 'profile'; readonly profileVersion: number }
+  | { readonly kind: 'definitions'; readonly setTag: string };
+
+/** One entry of a segment's ledger. */
+export interface LedgerEntry {
+  readonly segmentId: string;
+  readonly memberKey: string;
+  readonly change: 'enter' | 'exit';
+  /** Epoch ms. */
+  readonly at: number;
+  /** The member state version this change belongs to: orders changes of one instant. */
+  readonly seq: number;
+  readonly cause: MembershipCause;
+}
+
+/** The member's state changed while it was being updated: re-read and retry. */
+export class MembershipConflictError extends Error {
+  readonly code = 'membership_conflict';
+  override readonly name = 'MembershipConflictError';
+}
+
+const memberPk = (memberKey: string) => `mm#${memberKey}`;
+const rowsPk = (segmentId: string, shard: number) => `sm#${segmentId}#${shard}`;
+const ledgerPk = (segmentId: string, shard: number) => `sl#${segmentId}#${shard}`;
+const countPk = (segmentId: string) => `sc#${segmentId}`;
+const STATE_SK = 'state';
+
+function conditionFailed(error: unknown): boolean {
+  return (
+    error instanceof TransactionCanceledException &&
+    (error.CancellationReasons ?? []).some((reason) => reason.Code === 'ConditionalCheckFailed')
+  );
+}
+
+/**
+ * The memberships table, the only code that knows its layout:
+ * - `mm#<member>` / `state`: the member's segments, set tag, input projection, versions;
+ * - `sm#<segment>#<shard>` / `<member>`: one row per member in a segment, spread over
+ *   {@link SEGMENT_SHARDS} partitions so large segments keep under per-partition limits, and
+ *   pages are Queries;
+ * - `sl#<segment>#<shard>` / `<at>#<member>`: the ledger of enters and exits;
+ * - `sc#<segment>` / `<shard>`: member counts, kept (not counted).
+ *
+ * Each enter or exit is one transaction of row, ledger entry and count, conditioned on the row's
+ * absence (enter) or presence (exit), so a retried step never counts or records a change twice;
+ * the member's state is written last, conditioned on its version.
+ */
+export class MembershipStore {
+  constructor(
+    private readonly client: DynamoDBDocumentClient,
+    private readonly tableName: string,
+  ) {}
+
+  async member(memberKey: string): Promise<StoredMembership | undefined> {
+    const { Item } = await this.client.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { pk: memberPk(memberKey), sk: STATE_SK },
+        ConsistentRead: true,
+      }),
+    );
+    if (!Item) return undefined;
+    return {
+      memberKey,
+      segments: new Set((Item.segments as string[] | undefined) ?? []),
+      setTag: typeof Item.setTag === 'string' ? Item.setTag : undefined,
+      input: typeof Item.input === 'string' ? (JSON.parse(Item.input) as SegmentInput) : undefined,
+      profileVersion: Number(Item.profileVersion ?? 0),
+      version: Number(Item.version ?? 0),
+    };
+  }
+
+  /**
+   * Records one enter or exit. Returns false when it was already recorded (the row was already
+   * there for an enter, or already gone for an exit).
+   */
+  async change(entry: LedgerEntry): Promise<boolean> {
+    const shard = segmentShardOf(entry.memberKey);
+    const row = { pk: rowsPk(entry.segmentId, shard), sk: entry.memberKey };
+    try {
+      await this.client.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            entry.change === 'enter'
+              ? {
+                  Put: {
+                    TableName: this.tableName,
+                    Item: { ...row, since: entry.at },
+                    ConditionExpression: 'attribute_not_exists(pk)',
+                  },
+                }
+              : {
+                  Delete: {
+                    TableName: this.tableName,
+                    Key: row,
+                    ConditionExpression: 'attribute_exists(pk)',
+                  },
+                },
+            {
+              Put: {
+                TableName: this.tableName,
+                Item: {
+                  pk: ledgerPk(entry.segmentId, shard),
+                  sk: `${String(entry.at).padStart(15, '0')}#${entry.memberKey}#${String(entry.seq).padStart(10, '0')}`,
+                  memberKey: entry.memberKey,
+                  change: entry.change,
+                  at: entry.at,
+                  seq: entry.seq,
+                  cause: entry.cause,
+                },
+              },
+            },
+            {
+              Update: {
+                TableName: this.tableName,
+                Key: { pk: countPk(entry.segmentId), sk: String(shard) },
+                UpdateExpression: 'ADD #count :delta',
+                ExpressionAttributeNames: { '#count': 'count' },
+                ExpressionAttributeValues: { ':delta': entry.change === 'enter' ? 1 : -1 },
+              },
+            },
+          ],
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (conditionFailed(error)) return false;
+      throw error;
+    }
+  }
+
+  /** Writes the member's state on condition that its version is still `previous`'s. */
+  async saveMember(
+    previous: StoredMembership | undefined,
+    next: Omit<StoredMembership, 'version'>,
+  ): Promise<void> {
+    try {
+      await this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: {
+            pk: memberPk(next.memberKey),
+            sk: STATE_SK,
+            segments: [...next.segments].sort(),
+            ...(next.setTag ? { setTag: next.setTag } : {}),
+            ...(next.input ? { input: JSON.stringify(next.input) } : {}),
+            profileVersion: next.profileVersion,
+            version: (previous?.version ?? 0) + 1,
+          },
+          ...(previous
+            ? {
+                ConditionExpression: '#version = :expected',
+                ExpressionAttributeNames: { '#version': 'version' },
+                ExpressionAttributeValues: { ':expected': previous.version },
+              }
+            : { ConditionExpression: 'attribute_not_exists(pk)' }),
+        }),
+      );
+    } catch (error) {
+      if ((error as { name?: string }).name === 'ConditionalCheckFailedException') {
+        throw new MembershipConflictError(`memberships of ${next.memberKey} changed meanwhile`);
+      }
+      throw error;
+    }
+  }
+
+  /** A segment's member count: the sum of its shard counters. */
+  async count(segmentId: string): Promise<number> {
+    const page = await this.client.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': countPk(segmentId) },
+        ConsistentRead: true,
+      }),
+    );
+    return (page.Items ?? []).reduce((sum, item) => sum + Number(item.count ?? 0), 0);
+  }
+
+  /** Every member of a segment (all shards), sorted. For tests and exports of small segments. */
+  async members(segmentId: string): Promise<string[]> {
+    const all: string[] = [];
+    for (let shard = 0; shard < SEGMENT_SHARDS; shard += 1) {
+      let start: Record<string, unknown> | undefined;
+      do {
+        const page = await this.client.send(
+          new QueryCommand({
+            TableName: this.tableName,
+            KeyConditionExpression: 'pk = :pk',
+            ExpressionAttributeValues: { ':pk': rowsPk(segmentId, shard) },
+            ConsistentRead: true,
+            ...(start ? { ExclusiveStartKey: start } : {}),
+          }),
+        );
+        for (const item of page.Items ?? []) all.push(String(item.sk));
+        start = page.LastEvaluatedKey;
+      } while (start);
+    }
+    return all.sort();
+  }
+
+  /** A segment's ledger (all shards), oldest first. For tests; the paged API comes next. */
+  async ledger(segmentId: string): Promise<LedgerEntry[]> {
+    const all: LedgerEntry[] = [];
+    for (let shard = 0; shard < SEGMENT_SHARDS; shard += 1) {
+      let start: Record<string, unknown> | undefined;
+      do {
+        const page = await this.client.send(
+          new QueryCommand({
+            TableName: this.tableName,
+            KeyConditionExpression: 'pk = :pk',
+            ExpressionAttributeValues: { ':pk': ledgerPk(segmentId, shard) },
+            ConsistentRead: true,
+            ...(start ? { ExclusiveStartKey: start } : {}),
+          }),
+        );
+        for (const item of page.Items ?? []) {
+          all.push({
+            segmentId,
+            memberKey: String(item.memberKey),
+            change: item.change === 'exit' ? 'exit' : 'enter',
+            at: Number(item.at),
+            seq: Number(item.seq),
+            cause: item.cause as MembershipCause,
+          });
+        }
+        start = page.LastEvaluatedKey;
+      } while (start);
+    }
+    return all.sort(
+      (a, b) =>
+        a.at - b.at ||
+        (a.memberKey < b.memberKey ? -1 : a.memberKey > b.memberKey ? 1 : a.seq - b.seq),
+    );
+  }
+}

@@ -1,0 +1,57 @@
+/**
+ * What segments read of a member: its tags, traits and aggregates at an instant (RFM, value tier
+ * and cluster join when the nightly analytics write them back), and the part of it that a set of
+ * segments reads, which the materialiser keeps to know, next time, which fields changed.
+ */
+import type { JsonValue } from '../../../events/envelope.ts';
+import { type AggregateValue, evaluateTags, type TagValue } from '../tags/evaluate.ts';
+import type { ProfileState } from '../tags/profile.ts';
+import type { RuleCatalogue } from '../tags/rule-catalogue.ts';
+import type { SegmentInput } from './evaluate-segment.ts';
+import type { SegmentSet } from './membership.ts';
+
+/** A member's profile as segments see it at instant `now`. */
+export function segmentInputOf(
+  state: ProfileState,
+  catalogue: RuleCatalogue,
+  zone: string,
+  now: number,
+): SegmentInput {
+  const evaluation = evaluateTags(state, catalogue, now, zone);
+  const traits: Record<string, JsonValue> = {};
+  for (const [key, entry] of state.traits) if (entry.value !== null) traits[key] = entry.value;
+  return { tags: evaluation.tags, traits, aggregates: evaluation.aggregates };
+}
+
+/** Every field (`tag:ID`, `trait:KEY`, …) some segment of the set reads. */
+export function fieldsRead(set: SegmentSet): Set<string> {
+  const fields = new Set<string>();
+  for (const segment of set.ordered) for (const field of segment.dependencies) fields.add(field);
+  return fields;
+}
+
+/**
+ * The part of `input` that `fields` name, as plain JSON: comparing two projections with
+ * `changedFields` finds exactly the read fields that changed.
+ */
+export function projectInput(input: SegmentInput, fields: ReadonlySet<string>): SegmentInput {
+  const tags: Record<string, TagValue> = {};
+  const traits: Record<string, JsonValue> = {};
+  const aggregates: Record<string, AggregateValue> = {};
+  const pick = <T>(prefix: string, from: Readonly<Record<string, T>>, into: Record<string, T>) => {
+    for (const [key, value] of Object.entries(from)) {
+      if (fields.has(`${prefix}${key}`)) into[key] = value;
+    }
+  };
+  pick('tag:', input.tags, tags);
+  pick('trait:', input.traits, traits);
+  pick('aggregate:', input.aggregates, aggregates);
+  return {
+    tags,
+    traits,
+    aggregates,
+    ...(fields.has('rfm') && input.rfm ? { rfm: input.rfm } : {}),
+    ...(fields.has('valueTier') && input.valueTier ? { valueTier: input.valueTier } : {}),
+    ...(fields.has('cluster') && input.cluster ? { cluster: input.cluster } : {}),
+  };
+}

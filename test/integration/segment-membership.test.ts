@@ -1,0 +1,126 @@
+/**
+ * Materialised membership through the local runtime: events posted over HTTP become profiles,
+ * the segmenter (profiles stream) moves members in and out of saved segments, and the backfill
+ * job brings existing members into a segment created after them.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MembershipStore } from '../../shared/adapters/membership-store.ts';
+import { ProfileStore } from '../../shared/adapters/profile-store.ts';
+import { SegmentStore } from '../../shared/adapters/segment-store.ts';
+import { defaultRuleCatalogue } from '../../shared/domain/tags/default-catalogue.ts';
+import { backfillSegments } from '../../shared/jobs/backfill-segments.ts';
+import { activeSegmentSet } from '../../shared/jobs/segment-set.ts';
+import { silentLogger } from '../../shared/logging/logger.ts';
+import { startTestRuntime, type TestRuntime } from '../support/runtime.ts';
+
+let t: TestRuntime;
+let memberships: MembershipStore;
+
+beforeAll(async () => {
+  t = await startTestRuntime({ sweepEverySeconds: 0 });
+  memberships = new MembershipStore(t.documents, t.runtime.tables.memberships);
+}, 120_000);
+
+afterAll(async () => {
+  await t?.close();
+});
+
+const labels = { 'zh-CN': '测试', en: 'Test' };
+
+async function createSegment(id: string, expression: unknown): Promise<void> {
+  const answer = await t.post('/v1/segments', { id, labels, purpose: 'marketing', expression });
+  expect(answer.status, JSON.stringify(answer.body)).toBe(201);
+}
+
+async function send(batch: unknown[]): Promise<void> {
+  const answer = await t.post('/v1/batch', { batch });
+  expect(answer.status, JSON.stringify(answer.body)).toBe(200);
+  await t.runtime.idle();
+}
+
+function backfill() {
+  const catalogue = defaultRuleCatalogue();
+  const profiles = new ProfileStore(t.documents, t.runtime.tables.profiles);
+  const segments = new SegmentStore(t.documents, t.runtime.tables.segments);
+  return backfillSegments({
+    scanMembers: (segment, total, start) => profiles.scanMembers(segment, total, start),
+    resolveProfile: (key) => profiles.resolve(key),
+    segmentSet: async () => activeSegmentSet(await segments.heads(), catalogue, silentLogger),
+    member: (key) => memberships.member(key),
+    change: (entry) => memberships.change(entry),
+    saveMember: (previous, next) => memberships.saveMember(previous, next),
+    catalogue,
+    zone: 'Asia/Shanghai',
+    now: Date.now,
+  });
+}
+
+const now = () => new Date().toISOString();
+const order = (userId: string, n: number) => ({
+  type: 'track',
+  userId,
+  event: 'Order Completed',
+  messageId: `${userId}-order-${n}`,
+  timestamp: now(),
+  properties: { orderId: `${userId}-${n}`, revenue: 20, currency: 'CNY' },
+});
+const identify = (userId: string, city: string, n = 0) => ({
+  type: 'identify',
+  userId,
+  messageId: `${userId}-identify-${n}`,
+  timestamp: now(),
+  traits: { city },
+});
+
+describe('segment membership through the local runtime', () => {
+  it('moves members in as their profiles change, and backfills a segment created later', async () => {
+    await createSegment('regulars', { aggregate: 'orders_365d', op: '>=', value: 2 });
+    await send([
+      identify('sm-1', '北京'),
+      order('sm-1', 1),
+      order('sm-1', 2),
+      identify('sm-2', '上海'),
+      order('sm-2', 1),
+      order('sm-2', 2),
+      order('sm-2', 3),
+      identify('sm-3', '北京'),
+    ]);
+    expect(await memberships.members('regulars')).toEqual(['u#sm-1', 'u#sm-2']);
+    expect(await memberships.count('regulars')).toBe(2);
+
+    // Created after the members: nobody is in it until the backfill (or their next change).
+    await createSegment('beijing', { trait: 'city', op: '=', value: '北京' });
+    expect(await memberships.members('beijing')).toEqual([]);
+    const first = await backfill();
+    expect(first).toMatchObject({ done: 3, entered: 2, failed: 0 });
+    expect(await memberships.members('beijing')).toEqual(['u#sm-1', 'u#sm-3']);
+    expect(await backfill()).toMatchObject({ entered: 0, exited: 0 });
+
+    // A move to Beijing reaches the segment through the profiles stream alone.
+    await send([identify('sm-2', '北京', 1)]);
+    expect(await memberships.members('beijing')).toEqual(['u#sm-1', 'u#sm-2', 'u#sm-3']);
+
+    // Deleted: its members leave at the backfill, and the ledger says when and why.
+    const deleted = await fetch(`${t.runtime.apiUrl}/v1/segments/beijing`, {
+      method: 'DELETE',
+      headers: { authorization: t.authorization },
+    });
+    expect(deleted.status).toBe(200);
+    expect(await backfill()).toMatchObject({ exited: 3 });
+    expect(await memberships.members('beijing')).toEqual([]);
+    expect(await memberships.count('beijing')).toBe(0);
+    const ledger = await memberships.ledger('beijing');
+    expect(ledger.filter((e) => e.change === 'enter')).toHaveLength(3);
+    expect(ledger.filter((e) => e.change === 'exit')).toHaveLength(3);
+    expect(
+      ledger.find((e) => e.memberKey === 'u#sm-3' && e.change === 'enter')?.cause,
+    ).toMatchObject({
+      kind: 'definitions',
+    });
+    expect(
+      ledger.find((e) => e.memberKey === 'u#sm-2' && e.change === 'enter')?.cause,
+    ).toMatchObject({
+      kind: 'profile',
+    });
+  });
+});
