@@ -1,22 +1,28 @@
 /**
- * Tag write units benchmark: what the tagger's profile writes cost per event, through the whole
- * local pipeline (HTTP → collect → queue → ingest → events table stream → tagger → profiles
- * table), for events that reach the stream grouped per member, shuffled across members, or one
- * per member. Units are read from the ConsumedCapacity DynamoDB Local returns for each write,
- * and priced again from the written items' sizes with AWS's documented formula, because DynamoDB
- * Local does not bill transactions as AWS does. Prints figures; asserts nothing.
+ * Tag write units benchmark: what the tag engine's writes cost per event, through the whole local
+ * pipeline (HTTP → collect → queue → ingest → events table stream → tagger → profiles table →
+ * profiles table stream → historian → history items), for events that reach the stream grouped
+ * per member, shuffled across members, or one per member. Three kinds of write are counted: the
+ * tagger's profile writes (one conditional PutItem per member per stream batch, carrying the
+ * batch's tag changes in `changes`), the historian's history writes (one PutItem per profile
+ * write that carried changes) and identity merges (a TransactWriteItems of link + profile).
+ * Units are read from the ConsumedCapacity DynamoDB Local returns for each write, and priced again
+ * from the written items' sizes with AWS's documented formula, because DynamoDB Local does not
+ * bill transactions as AWS does. The same writes are also priced as the engine wrote them before
+ * (profile + history item in one transaction, `state` as JSON text), for comparison. Prints
+ * figures; asserts nothing.
  *
  *   npm run bench:tag-writes -- --members 2000 --events-per-member 10 --senders 8
  *
  * The runtime runs in this process (as the integration tests start it) so that a middleware on
  * the SDK client the handlers share sees every write with its input and response; the tagger's
- * own log lines (one per stream batch) are read from stdout.
+ * and the historian's own log lines (one per stream batch) are read from stdout.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { deflateRawSync } from 'node:zlib';
+import { inflateRawSync } from 'node:zlib';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 process.env.PORTRAIT_LOG_LEVEL = 'info';
@@ -44,6 +50,7 @@ const requestSize = Number(values.batch);
 const senders = Number(values.senders);
 const seed = Number(values.seed);
 const taggerStream = streamConsumers.find((consumer) => consumer.function === 'tagger');
+const historianStream = streamConsumers.find((consumer) => consumer.function === 'historian');
 
 /** Mulberry32: a small seeded generator, so every run sends the same events. */
 function randomSource(start: number): () => number {
@@ -95,6 +102,8 @@ const unitsOf = (bytes: number) => Math.max(1, Math.ceil(bytes / KB));
 /** One item written: its size, the size of the item it replaced (0 when new), index writes. */
 interface WrittenItem {
   readonly key: string;
+  /** `profile`, `history` (`h#<at>#<version>`) or `link` (an identity merged into a member). */
+  readonly kind: 'profile' | 'history' | 'link' | 'other';
   readonly bytes: number;
   readonly previousBytes: number;
   /**
@@ -102,14 +111,24 @@ interface WrittenItem {
    * its `nextChangeAt` moves (delete and put), 0 when it stays the same or stays out.
    */
   readonly indexWrites: number;
-  /** The same two sizes had `state` been stored deflated (a binary attribute). */
-  readonly deflatedBytes: number;
-  readonly previousDeflatedBytes: number;
+  /** Number of tag-history entries the profile item carries in `changes` (0 when none). */
+  readonly changeEntries: number;
+  /**
+   * The item as the engine wrote it before: `state` as JSON text and no `changes` attribute; and
+   * the history item it wrote beside it in the same transaction (0 when tags did not change).
+   */
+  readonly jsonBytes: number;
+  readonly previousJsonBytes: number;
+  readonly historyBytes: number;
 }
+
+/** Who made a write: the tagger (profile puts), the historian (history puts), a merge, ingest. */
+type Writer = 'tagger' | 'historian' | 'merge' | 'events' | 'other';
 
 /** One write request the handlers made, with what DynamoDB Local reported for it. */
 interface WriteRecord {
   readonly table: string;
+  readonly writer: Writer;
   readonly kind: 'put' | 'transaction';
   readonly items: readonly WrittenItem[];
   /** ConsumedCapacity as DynamoDB Local returned it. */
@@ -131,20 +150,20 @@ const indexUnits = (write: WriteRecord) => write.items.reduce((n, i) => n + i.in
 const awsUnits = (write: WriteRecord) => tableUnits(write) + indexUnits(write);
 
 /**
- * What the same write would cost with the changes proposed in docs/BENCHMARKS.md: the history
- * item written by a standard put outside the transaction, and/or `state` stored deflated.
+ * The AWS price of the same write as the engine made it before: a profile write that changed tags
+ * was a transaction of the profile (JSON `state`, no `changes`) and its history item, 2 units per
+ * KB of each; one that changed none a standard put; a merge a transaction of link, profile and
+ * history item. History puts did not exist (their item was in the transaction): 0.
  */
-function whatIfUnits(write: WriteRecord, historyApart: boolean, deflated: boolean): number {
-  const perItem = write.items.map((item) =>
-    unitsOf(
-      deflated
-        ? Math.max(item.deflatedBytes, item.previousDeflatedBytes)
-        : Math.max(item.bytes, item.previousBytes),
-    ),
+function beforeUnits(write: WriteRecord): number {
+  if (write.writer === 'historian') return 0;
+  const items = write.items.map((item) =>
+    unitsOf(Math.max(item.jsonBytes, item.previousJsonBytes)),
   );
-  const sum = perItem.reduce((n, u) => n + u, 0);
-  const table = write.kind === 'transaction' && !historyApart ? 2 * sum : sum;
-  return table + indexUnits(write);
+  const history = write.items.filter((i) => i.historyBytes > 0).map((i) => unitsOf(i.historyBytes));
+  const table = items.reduce((n, u) => n + u, 0) + history.reduce((n, u) => n + u, 0);
+  const transaction = write.kind === 'transaction' || history.length > 0;
+  return (transaction ? 2 * table : table) + indexUnits(write);
 }
 
 interface TaggerLog {
@@ -154,14 +173,24 @@ interface TaggerLog {
   readonly writeUnits: number;
   readonly tagChanges: number;
   readonly conflicts: number;
+  readonly merged: number;
+}
+
+interface HistorianLog {
+  readonly records: number;
+  readonly written: number;
+  readonly writeUnits: number;
+  readonly failed: number;
 }
 
 const writes: WriteRecord[] = [];
 const taggerLogs: TaggerLog[] = [];
+const historianLogs: HistorianLog[] = [];
 let failedWrites = 0;
 let otherLogLines = 0;
 
-// The handlers log JSON lines to stdout: keep the tagger's, pass warnings and errors to stderr.
+// The handlers log JSON lines to stdout: keep the tagger's and the historian's, pass warnings and
+// errors to stderr.
 const stdoutWrite = process.stdout.write;
 process.stdout.write = ((...args: unknown[]) => {
   const [chunk] = args;
@@ -169,7 +198,7 @@ process.stdout.write = ((...args: unknown[]) => {
   if (!text.startsWith('{"level":')) return Reflect.apply(stdoutWrite, process.stdout, args);
   for (const line of text.split('\n')) {
     if (line === '') continue;
-    const entry = JSON.parse(line) as Record<string, unknown> & TaggerLog;
+    const entry = JSON.parse(line) as Record<string, unknown> & TaggerLog & HistorianLog;
     if (entry.level === 'WARN' || entry.level === 'ERROR') process.stderr.write(`${line}\n`);
     if (entry.message === 'tagger') {
       taggerLogs.push({
@@ -179,6 +208,14 @@ process.stdout.write = ((...args: unknown[]) => {
         writeUnits: entry.writeUnits,
         tagChanges: entry.tagChanges,
         conflicts: entry.conflicts,
+        merged: entry.merged ?? 0,
+      });
+    } else if (entry.message === 'historian') {
+      historianLogs.push({
+        records: entry.records,
+        written: entry.written,
+        writeUnits: entry.writeUnits,
+        failed: entry.failed,
       });
     } else {
       otherLogLines += 1;
@@ -194,12 +231,45 @@ const authorization = `Basic ${Buffer.from(`${runtime.devWriteKey}:`).toString('
 /** Size and due-index key of every item last written, by table and key, to price a replacement. */
 const lastWritten = new Map<
   string,
-  { bytes: number; deflatedBytes: number; indexKey: string | undefined }
+  { bytes: number; jsonBytes: number; indexKey: string | undefined }
 >();
 const indexKeyOf = (item: Record<string, AttributeValue>) =>
   item.nextChangeAt?.N !== undefined ? `${item.dueShard?.N}/${item.nextChangeAt.N}` : undefined;
 const keyOf = (table: string, item: Record<string, AttributeValue>) =>
   `${table}\u0000${item.pk?.S}\u0000${item.sk?.S}`;
+const kindOf = (item: Record<string, AttributeValue>): WrittenItem['kind'] =>
+  item.sk?.S?.startsWith('h#')
+    ? 'history'
+    : item.mergedInto !== undefined
+      ? 'link'
+      : item.sk?.S === 'profile'
+        ? 'profile'
+        : 'other';
+
+/** The JSON text of a stored `state`: inflated when binary, as is when a string. */
+function stateJson(value: AttributeValue | undefined): string {
+  if (value?.B !== undefined) return inflateRawSync(value.B).toString('utf8');
+  return value?.S ?? '';
+}
+
+/** The item's size had it been written as before: JSON `state`, no `changes`. */
+function jsonItemBytes(item: Record<string, AttributeValue>): number {
+  if (item.state === undefined) return itemBytes(item);
+  const { changes: _changes, ...rest } = item;
+  return itemBytes({ ...rest, state: { S: stateJson(item.state) } });
+}
+
+/** Size of the history item the old transaction wrote beside a profile carrying `changes`. */
+function historyItemBytes(item: Record<string, AttributeValue>): number {
+  const changes = item.changes;
+  if (changes === undefined) return 0;
+  // pk as the profile's; sk = h#<at, 15 digits>#<version, 12 digits>; entries = the changes.
+  return itemBytes({
+    pk: item.pk ?? { S: '' },
+    sk: { S: `h#${'0'.repeat(15)}#${'0'.repeat(12)}` },
+    entries: changes,
+  });
+}
 
 // The client every handler shares (created when the runtime loaded them): record each put and
 // transaction with its (marshalled) items and the capacity DynamoDB Local reported.
@@ -232,31 +302,44 @@ awsClients().dynamo.middlewareStack.add(
     const reportedUnits = Array.isArray(consumed)
       ? consumed.reduce((n, c) => n + (c.CapacityUnits ?? 0), 0)
       : (consumed?.CapacityUnits ?? 0);
-    const items = puts.map(({ table, item }) => {
+    const items = puts.map(({ table, item }): WrittenItem => {
       const key = keyOf(table, item);
       const bytes = itemBytes(item);
-      const state = item.state?.S;
-      const deflatedBytes =
-        state === undefined
-          ? bytes
-          : bytes - Buffer.byteLength(state) + deflateRawSync(state, { level: 6 }).length;
+      const jsonBytes = jsonItemBytes(item);
       const indexKey = indexKeyOf(item);
       const previous = lastWritten.get(key);
       const before = previous?.indexKey;
       const indexWrites =
         before === indexKey ? 0 : before !== undefined && indexKey !== undefined ? 2 : 1;
-      lastWritten.set(key, { bytes, deflatedBytes, indexKey });
+      lastWritten.set(key, { bytes, jsonBytes, indexKey });
       return {
         key,
+        kind: kindOf(item),
         bytes,
         previousBytes: previous?.bytes ?? 0,
         indexWrites,
-        deflatedBytes,
-        previousDeflatedBytes: previous?.deflatedBytes ?? 0,
+        changeEntries: item.changes?.L?.length ?? 0,
+        jsonBytes,
+        previousJsonBytes: previous?.jsonBytes ?? 0,
+        historyBytes: historyItemBytes(item),
       };
     });
+    const table = puts[0]?.table ?? '';
+    const writer: Writer =
+      table === runtime.tables.events
+        ? 'events'
+        : table !== runtime.tables.profiles
+          ? 'other'
+          : command === 'TransactWriteItemsCommand'
+            ? 'merge'
+            : items[0]?.kind === 'history'
+              ? 'historian'
+              : items[0]?.kind === 'profile'
+                ? 'tagger'
+                : 'other';
     writes.push({
-      table: puts[0]?.table ?? '',
+      table,
+      writer,
       kind: command === 'PutItemCommand' ? 'put' : 'transaction',
       items,
       reportedUnits,
@@ -460,11 +543,16 @@ async function send(events: readonly Record<string, unknown>[]): Promise<number>
 
 interface StoredSizes {
   readonly profiles: number;
+  /** Bytes of the stored (deflated, binary) `state` attribute. */
   readonly stateAverage: number;
   readonly stateMax: number;
-  readonly deflatedAverage: number;
+  /** Bytes of the same state as JSON text, the way it was stored before. */
+  readonly jsonAverage: number;
   readonly itemAverage: number;
   readonly itemMax: number;
+  /** Profiles that still carry `changes` (their last write changed tags), and its size. */
+  readonly withChanges: number;
+  readonly changesAverage: number;
   readonly historyItems: number;
   readonly historyAverage: number;
 }
@@ -474,8 +562,9 @@ const scanClient = new DynamoDBClient(localAwsClientConfig(runtime.dynamoEndpoin
 /** Sizes of the profile and history items of members whose user id starts with `prefix`. */
 async function storedSizes(prefix: string): Promise<StoredSizes> {
   const states: number[] = [];
-  const deflated: number[] = [];
+  const json: number[] = [];
   const items: number[] = [];
+  const changes: number[] = [];
   const history: number[] = [];
   let start: Record<string, AttributeValue> | undefined;
   do {
@@ -484,11 +573,13 @@ async function storedSizes(prefix: string): Promise<StoredSizes> {
     );
     for (const item of page.Items ?? []) {
       if (!item.pk?.S?.startsWith(`m#u#${prefix}-`)) continue;
-      if (item.sk?.S === 'profile') {
-        states.push(Buffer.byteLength(item.state?.S ?? ''));
-        deflated.push(deflateRawSync(item.state?.S ?? '', { level: 6 }).length);
+      const kind = kindOf(item);
+      if (kind === 'profile') {
+        states.push(item.state?.B?.length ?? Buffer.byteLength(item.state?.S ?? ''));
+        json.push(Buffer.byteLength(stateJson(item.state)));
         items.push(itemBytes(item));
-      } else {
+        if (item.changes !== undefined) changes.push(attributeBytes(item.changes));
+      } else if (kind === 'history') {
         history.push(itemBytes(item));
       }
     }
@@ -499,9 +590,11 @@ async function storedSizes(prefix: string): Promise<StoredSizes> {
     profiles: states.length,
     stateAverage: average(states),
     stateMax: Math.max(0, ...states),
-    deflatedAverage: average(deflated),
+    jsonAverage: average(json),
     itemAverage: average(items),
     itemMax: Math.max(0, ...items),
+    withChanges: changes.length,
+    changesAverage: average(changes),
     historyItems: history.length,
     historyAverage: average(history),
   };
@@ -513,9 +606,28 @@ interface ScenarioResult {
   readonly events: number;
   readonly seconds: number;
   readonly batches: readonly TaggerLog[];
-  readonly profileWrites: readonly WriteRecord[];
+  readonly historianBatches: readonly HistorianLog[];
+  /** The tagger's profile puts. */
+  readonly taggerWrites: readonly WriteRecord[];
+  /** The historian's history puts. */
+  readonly historyWrites: readonly WriteRecord[];
+  /** Identity merges: transactions of link + profile. */
+  readonly mergeWrites: readonly WriteRecord[];
   readonly eventWrites: readonly WriteRecord[];
+  readonly otherWrites: readonly WriteRecord[];
   readonly sizes: StoredSizes;
+}
+
+/**
+ * Waits until the queue, the tagger and the historian have nothing left: `idle()` waits for every
+ * stream poller, but the historian's can drain before the tagger's last writes reach its stream,
+ * so wait again until a whole wait saw no new write.
+ */
+async function settled(): Promise<void> {
+  for (let seen = -1; seen !== writes.length; ) {
+    seen = writes.length;
+    await runtime.idle();
+  }
 }
 
 async function scenario(
@@ -526,20 +638,26 @@ async function scenario(
 ): Promise<ScenarioResult> {
   const fromWrite = writes.length;
   const fromLog = taggerLogs.length;
+  const fromHistorianLog = historianLogs.length;
   const started = performance.now();
   const accepted = await send(events);
   if (accepted !== events.length) throw new Error(`${id}: ${accepted} of ${events.length} taken`);
-  await runtime.idle();
+  await settled();
   const seconds = (performance.now() - started) / 1000;
   const mine = writes.slice(fromWrite);
+  const by = (writer: Writer) => mine.filter((w) => w.writer === writer);
   const result: ScenarioResult = {
     id,
     title,
     events: events.length,
     seconds,
     batches: taggerLogs.slice(fromLog),
-    profileWrites: mine.filter((w) => w.table === runtime.tables.profiles),
-    eventWrites: mine.filter((w) => w.table === runtime.tables.events),
+    historianBatches: historianLogs.slice(fromHistorianLog),
+    taggerWrites: by('tagger'),
+    historyWrites: by('historian'),
+    mergeWrites: by('merge'),
+    eventWrites: by('events'),
+    otherWrites: by('other'),
     sizes: await storedSizes(prefix),
   };
   process.stderr.write(`  ${id}: ${events.length} events through in ${seconds.toFixed(0)} s\n`);
@@ -594,6 +712,16 @@ const median = (xs: readonly number[]) =>
   [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 const pad = (text: string, width: number) => text.padStart(width);
 const fixed = (x: number, digits = 2) => x.toFixed(digits);
+const count = (n: number) => n.toLocaleString('en');
+const share = (part: number, whole: number) =>
+  `${((100 * part) / Math.max(1, whole)).toFixed(0)} %`;
+const reportedOf = (ws: readonly WriteRecord[]) => sum(ws.map((w) => w.reportedUnits));
+const awsOf = (ws: readonly WriteRecord[]) => sum(ws.map(awsUnits));
+const engineWrites = (r: ScenarioResult) => [
+  ...r.taggerWrites,
+  ...r.historyWrites,
+  ...r.mergeWrites,
+];
 
 const cpu = cpus()[0]?.model ?? 'unknown CPU';
 const catalogue = defaultRuleCatalogue();
@@ -602,71 +730,112 @@ console.log(
   `  machine     ${cpu}, ${cpus().length} vCPUs, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${process.version}; load average ${load.toFixed(2)} at start`,
 );
 console.log(
-  `  pipeline    local runtime in this process: ${requestSize} events per /v1/batch request, ${senders} senders; stream batches of ≤ ${taggerStream?.batchSize} records, window ${taggerStream?.maxBatchingWindowSeconds} s`,
+  `  pipeline    local runtime in this process: ${requestSize} events per /v1/batch request, ${senders} senders; tagger stream batches of ≤ ${taggerStream?.batchSize} records, window ${taggerStream?.maxBatchingWindowSeconds} s; historian ≤ ${historianStream?.batchSize}, ${historianStream?.maxBatchingWindowSeconds} s`,
 );
 console.log(
   `  catalogue   default: ${catalogue.aggregates.length} aggregates, ${catalogue.tags.length} tags; a visit = ${visit.join(', ')}`,
 );
 const bytes = (n: number) => `${Math.round(n).toLocaleString('en')} B`;
 const perEvent = (units: number, events: number) => fixed(units / Math.max(1, events));
+
 console.log('');
 console.log(
-  `${'scenario'.padEnd(9)}${pad('events', 8)}${pad('batches', 9)}${pad('rec/batch', 11)}${pad('ev/write', 10)}${pad('writes', 8)}${pad('tx', 6)}${pad('WU local', 10)}${pad('/event', 8)}${pad('WU AWS', 9)}${pad('/event', 8)}${pad('events table /event', 21)}`,
+  'Writes and units (local = ConsumedCapacity DynamoDB Local returned; AWS = priced by AWS rules)',
+);
+console.log(
+  `${'scenario'.padEnd(9)}${pad('events', 8)}${pad('batches', 9)}${pad('rec/batch', 11)}${pad('ev/write', 10)}${pad('tagger puts', 13)}${pad('w/ changes', 12)}${pad('local', 8)}${pad('AWS', 8)}${pad('history puts', 14)}${pad('local', 8)}${pad('AWS', 8)}${pad('merges', 8)}${pad('local', 8)}${pad('AWS', 8)}`,
 );
 for (const r of results) {
   const records = r.batches.map((b) => b.records);
-  const reported = sum(r.profileWrites.map((w) => w.reportedUnits));
-  const aws = sum(r.profileWrites.map(awsUnits));
-  const transactions = r.profileWrites.filter((w) => w.kind === 'transaction').length;
+  const withChanges = r.taggerWrites.filter((w) => w.items.some((i) => i.changeEntries > 0));
   console.log(
-    `${r.id.padEnd(9)}${pad(r.events.toLocaleString('en'), 8)}${pad(String(r.batches.length), 9)}${pad(fixed(sum(records) / Math.max(1, records.length), 1), 11)}${pad(fixed(r.events / Math.max(1, r.profileWrites.length)), 10)}${pad(r.profileWrites.length.toLocaleString('en'), 8)}${pad(`${((100 * transactions) / Math.max(1, r.profileWrites.length)).toFixed(0)}%`, 6)}${pad(reported.toLocaleString('en'), 10)}${pad(perEvent(reported, r.events), 8)}${pad(aws.toLocaleString('en'), 9)}${pad(perEvent(aws, r.events), 8)}${pad(perEvent(sum(r.eventWrites.map((w) => w.reportedUnits)), r.events), 21)}`,
+    `${r.id.padEnd(9)}${pad(count(r.events), 8)}${pad(String(r.batches.length), 9)}${pad(fixed(sum(records) / Math.max(1, records.length), 1), 11)}${pad(fixed(r.events / Math.max(1, r.taggerWrites.length)), 10)}${pad(count(r.taggerWrites.length), 13)}${pad(share(withChanges.length, r.taggerWrites.length), 12)}${pad(count(reportedOf(r.taggerWrites)), 8)}${pad(count(awsOf(r.taggerWrites)), 8)}${pad(count(r.historyWrites.length), 14)}${pad(count(reportedOf(r.historyWrites)), 8)}${pad(count(awsOf(r.historyWrites)), 8)}${pad(count(r.mergeWrites.length), 8)}${pad(count(reportedOf(r.mergeWrites)), 8)}${pad(count(awsOf(r.mergeWrites)), 8)}`,
   );
 }
 console.log(
-  '  WU local: profile-table ConsumedCapacity as DynamoDB Local returned it. WU AWS: the same writes priced by AWS rules: a standard write 1 unit per KB of the larger of old and new item, a transactional write 2 per KB of each item, each due-index write 1 (2 when nextChangeAt moves).',
+  '  AWS price: a standard write 1 unit per KB of the larger of old and new item, a transactional write 2 per KB of each item, each due-index write 1 (2 when nextChangeAt moves).',
 );
+
+console.log('');
+console.log('Write units per event');
+console.log(
+  `${'scenario'.padEnd(9)}${pad('tagger local', 14)}${pad('AWS', 7)}${pad('historian local', 17)}${pad('AWS', 7)}${pad('TOTAL local', 13)}${pad('TOTAL AWS', 11)}${pad('before (tx + JSON state), AWS', 31)}${pad('events table', 14)}`,
+);
+for (const r of results) {
+  const engine = engineWrites(r);
+  console.log(
+    `${r.id.padEnd(9)}${pad(perEvent(reportedOf([...r.taggerWrites, ...r.mergeWrites]), r.events), 14)}${pad(perEvent(awsOf([...r.taggerWrites, ...r.mergeWrites]), r.events), 7)}${pad(perEvent(reportedOf(r.historyWrites), r.events), 17)}${pad(perEvent(awsOf(r.historyWrites), r.events), 7)}${pad(perEvent(reportedOf(engine), r.events), 13)}${pad(perEvent(awsOf(engine), r.events), 11)}${pad(perEvent(sum(engine.map(beforeUnits)), r.events), 31)}${pad(perEvent(reportedOf(r.eventWrites), r.events), 14)}`,
+  );
+}
+console.log(
+  '  TOTAL = (tagger profile puts + merges + historian history puts) / events. before: the same writes priced as the engine made them until now (profile + history item in one transaction when tags changed, state as JSON text). events table: ingest, as reported (the baseline of one write per event).',
+);
+
+console.log('');
+console.log(
+  'Item sizes (scanned after each scenario; profile writes billed on the larger of old and new item)',
+);
+console.log(
+  `${'scenario'.padEnd(9)}${pad('profiles', 10)}${pad('state (binary) avg', 20)}${pad('max', 8)}${pad('as JSON avg', 13)}${pad('changes avg', 13)}${pad('item avg', 10)}${pad('max', 8)}${pad('writes > 1 KB', 15)}${pad('(before)', 10)}${pad('history items', 15)}${pad('avg', 8)}`,
+);
+for (const r of results) {
+  const profiles = r.taggerWrites.flatMap((w) => w.items.filter((i) => i.kind === 'profile'));
+  const billed = profiles.map((i) => Math.max(i.bytes, i.previousBytes));
+  const billedBefore = profiles.map((i) => Math.max(i.jsonBytes, i.previousJsonBytes));
+  const z = r.sizes;
+  console.log(
+    `${r.id.padEnd(9)}${pad(count(z.profiles), 10)}${pad(bytes(z.stateAverage), 20)}${pad(bytes(z.stateMax), 8)}${pad(bytes(z.jsonAverage), 13)}${pad(bytes(z.changesAverage), 13)}${pad(bytes(z.itemAverage), 10)}${pad(bytes(z.itemMax), 8)}${pad(share(billed.filter((b) => b > KB).length, billed.length), 15)}${pad(share(billedBefore.filter((b) => b > KB).length, billedBefore.length), 10)}${pad(count(z.historyItems), 15)}${pad(bytes(z.historyAverage), 8)}`,
+  );
+}
+
 console.log('');
 for (const r of results) {
   const records = r.batches.map((b) => b.records);
   const members = r.batches.map((b) => b.members);
-  const puts = r.profileWrites.filter((w) => w.kind === 'put');
-  const transactions = r.profileWrites.filter((w) => w.kind === 'transaction');
-  const logged = sum(r.batches.map((b) => b.writeUnits));
-  const reported = sum(r.profileWrites.map((w) => w.reportedUnits));
-  const isProfile = (i: WrittenItem) => i.key.endsWith('\u0000profile');
-  const profileItems = r.profileWrites.flatMap((w) => w.items.filter(isProfile));
-  const historyItems = transactions.flatMap((w) => w.items.filter((i) => !isProfile(i)));
-  const billed = profileItems.map((i) => Math.max(i.bytes, i.previousBytes));
+  const historianRecords = r.historianBatches.map((b) => b.records);
+  const withChanges = r.taggerWrites.filter((w) => w.items.some((i) => i.changeEntries > 0));
+  const engine = engineWrites(r);
+  const aws = awsOf(engine);
+  const taggerTable = sum(r.taggerWrites.map(tableUnits));
+  const taggerIndex = sum(r.taggerWrites.map(indexUnits));
+  const historyUnits = awsOf(r.historyWrites);
+  const mergeUnits = awsOf(r.mergeWrites);
+  const puts = [...r.taggerWrites, ...r.historyWrites];
   const agree = puts.filter((w) => w.reportedUnits === awsUnits(w)).length;
-  const whatIf = (historyApart: boolean, deflated: boolean) =>
-    perEvent(sum(r.profileWrites.map((w) => whatIfUnits(w, historyApart, deflated))), r.events);
+  const profiles = r.taggerWrites.flatMap((w) => w.items.filter((i) => i.kind === 'profile'));
+  const billed = profiles.map((i) => Math.max(i.bytes, i.previousBytes));
+  const history = r.historyWrites.flatMap((w) => w.items);
   console.log(`${r.id}) ${r.title} — ${r.seconds.toFixed(0)} s end to end`);
   console.log(
-    `   stream batches   ${r.batches.length}: ${fixed(sum(records) / Math.max(1, records.length), 1)} records on average (min ${Math.min(...records)}, median ${median(records)}, max ${Math.max(...records)}), ${fixed(sum(members) / Math.max(1, members.length), 1)} members each, so ${fixed(r.events / Math.max(1, sum(members)))} events per member per batch`,
+    `   tagger batches   ${r.batches.length}: ${fixed(sum(records) / Math.max(1, records.length), 1)} records on average (min ${Math.min(...records)}, median ${median(records)}, max ${Math.max(...records)}), ${fixed(sum(members) / Math.max(1, members.length), 1)} members each, so ${fixed(r.events / Math.max(1, sum(members)))} events per member per batch`,
   );
   console.log(
-    `   profile writes   ${r.profileWrites.length.toLocaleString('en')} = ${puts.length.toLocaleString('en')} PutItem + ${transactions.length.toLocaleString('en')} TransactWriteItems (profile + history item, when tags changed); ${sum(r.batches.map((b) => b.tagChanges)).toLocaleString('en')} tag changes; ${sum(r.batches.map((b) => b.conflicts))} conflicts`,
+    `   tagger writes    ${count(r.taggerWrites.length)} PutItem, ${count(withChanges.length)} carrying tag changes (${count(sum(r.batches.map((b) => b.tagChanges)))} tag changes); ${sum(r.batches.map((b) => b.conflicts))} conflicts; ${count(r.mergeWrites.length)} merges (TransactWriteItems; ${sum(r.batches.map((b) => b.merged))} logged)`,
   );
   console.log(
-    `   units, local     ${reported.toLocaleString('en')} in the write responses (${logged.toLocaleString('en')} in the tagger's log lines): puts ${sum(puts.map((w) => w.reportedUnits)).toLocaleString('en')}, transactions ${sum(transactions.map((w) => w.reportedUnits)).toLocaleString('en')}`,
+    `   historian        ${r.historianBatches.length} batches of ${fixed(sum(historianRecords) / Math.max(1, historianRecords.length), 1)} stream records on average; ${count(r.historyWrites.length)} history PutItem (${count(sum(r.historianBatches.map((b) => b.written)))} logged, ${sum(r.historianBatches.map((b) => b.failed))} failed) for ${count(withChanges.length + r.mergeWrites.length)} profile writes with changes`,
   );
   console.log(
-    `   units, AWS       puts ${sum(puts.map(awsUnits)).toLocaleString('en')} (table ${sum(puts.map(tableUnits)).toLocaleString('en')} + due index ${sum(puts.map(indexUnits)).toLocaleString('en')}; DynamoDB Local reported the same for ${((100 * agree) / Math.max(1, puts.length)).toFixed(0)} % of puts); transactions ${sum(transactions.map(awsUnits)).toLocaleString('en')} (table 2 × (${sum(transactions.flatMap((w) => w.items.filter(isProfile).map((i) => unitsOf(Math.max(i.bytes, i.previousBytes))))).toLocaleString('en')} profile + ${sum(historyItems.map((i) => unitsOf(i.bytes))).toLocaleString('en')} history) + due index ${sum(transactions.map(indexUnits)).toLocaleString('en')})`,
+    `   units, local     ${count(reportedOf(engine))} in the write responses: tagger ${count(reportedOf(r.taggerWrites))} (${count(sum(r.batches.map((b) => b.writeUnits)))} in its log lines), historian ${count(reportedOf(r.historyWrites))} (${count(sum(r.historianBatches.map((b) => b.writeUnits)))} logged), merges ${count(reportedOf(r.mergeWrites))}`,
   );
   console.log(
-    `   items written    profile ${fixed(sum(billed) / Math.max(1, billed.length) / KB)} KB billed on average (the larger of old and new), ${fixed(Math.max(0, ...billed) / KB)} KB max, ${((100 * billed.filter((b) => b > KB).length) / Math.max(1, billed.length)).toFixed(0)} % over 1 KB; history ${fixed(sum(historyItems.map((i) => i.bytes)) / Math.max(1, historyItems.length) / KB)} KB on average`,
+    `   units, AWS       ${count(aws)}: tagger table ${count(taggerTable)} (${share(taggerTable, aws)}) + due index ${count(taggerIndex)} (${share(taggerIndex, aws)}), history ${count(historyUnits)} (${share(historyUnits, aws)}), merges ${count(mergeUnits)}; DynamoDB Local reported the same for ${share(agree, puts.length)} of the puts`,
   );
   console.log(
-    `   stored at end    ${r.sizes.profiles.toLocaleString('en')} profiles: state attribute ${bytes(r.sizes.stateAverage)} average, ${bytes(r.sizes.stateMax)} max (deflated ${bytes(r.sizes.deflatedAverage)} average); whole item ${bytes(r.sizes.itemAverage)} average, ${bytes(r.sizes.itemMax)} max; ${r.sizes.historyItems.toLocaleString('en')} history items of ${bytes(r.sizes.historyAverage)} on average`,
+    `   items written    profile ${fixed(sum(billed) / Math.max(1, billed.length) / KB)} KB billed on average (the larger of old and new), ${fixed(Math.max(0, ...billed) / KB)} KB max, ${share(billed.filter((b) => b > KB).length, billed.length)} over 1 KB; history ${fixed(sum(history.map((i) => i.bytes)) / Math.max(1, history.length) / KB)} KB on average, ${share(history.filter((i) => i.bytes > KB).length, history.length)} over 1 KB`,
   );
   console.log(
-    `   what if (AWS)    ${perEvent(sum(r.profileWrites.map(awsUnits)), r.events)} units/event as is; history item by a standard put outside the transaction ${whatIf(true, false)}; state deflated ${whatIf(false, true)}; both ${whatIf(true, true)}`,
+    `   stored at end    ${count(r.sizes.profiles)} profiles: state ${bytes(r.sizes.stateAverage)} average (binary), ${bytes(r.sizes.stateMax)} max, ${bytes(r.sizes.jsonAverage)} as JSON; ${count(r.sizes.withChanges)} still carry changes (${bytes(r.sizes.changesAverage)} average); whole item ${bytes(r.sizes.itemAverage)} average, ${bytes(r.sizes.itemMax)} max; ${count(r.sizes.historyItems)} history items of ${bytes(r.sizes.historyAverage)} on average`,
+  );
+  console.log(
+    `   per event (AWS)  ${perEvent(aws, r.events)} now; ${perEvent(sum(engine.map(beforeUnits)), r.events)} for the same writes as a transaction with JSON state`,
   );
 }
 console.log('');
 console.log(
   '  target      ≤ 1.2 write units per event when members have several events per batch (issue 3); baseline one write per event (the events table: 1 unit per event)',
 );
+const others = results.flatMap((r) => r.otherWrites).length;
 console.log(
-  `  failed writes ${failedWrites} (conditional checks), other log lines ${otherLogLines.toLocaleString('en')}`,
+  `  failed writes ${failedWrites} (conditional checks), other writes ${others}, other log lines ${count(otherLogLines)}`,
 );
