@@ -1,5 +1,7 @@
 import { awsClients } from '../../shared/adapters/aws-clients.ts';
+import { MembershipStore } from '../../shared/adapters/membership-store.ts';
 import { ProfileStore } from '../../shared/adapters/profile-store.ts';
+import { SegmentStore } from '../../shared/adapters/segment-store.ts';
 import { WriteKeyStore } from '../../shared/adapters/write-key-store.ts';
 import { clock } from '../../shared/config/clock.ts';
 import { readRuntimeConfig } from '../../shared/config/runtime.ts';
@@ -13,10 +15,14 @@ export function defaultDeps(): QueryDeps {
   const clients = awsClients();
   const profiles = new ProfileStore(clients.documents, config.profilesTable);
   const keys = new WriteKeyStore(clients.documents, config.writeKeysTable);
+  const memberships = new MembershipStore(clients.documents, config.membershipsTable);
+  const segments = new SegmentStore(clients.documents, config.segmentsTable);
   return {
     lookupKey: (rawKey) => keys.lookup(rawKey),
     findMember: (sourceKey) => profiles.get(sourceKey),
     history: (memberKey, limit, cursor) => profiles.history(memberKey, limit, cursor),
+    membership: (memberKey) => memberships.member(memberKey),
+    segmentHeads: () => segments.heads(),
     catalogue: configuredRuleCatalogue(config.tagCatalogueFile),
     zone: config.brandTimeZone,
     now: clock.now,

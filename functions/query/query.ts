@@ -5,9 +5,13 @@ import type {
   Context,
 } from 'aws-lambda';
 import { memberRoutes, type Scope } from '../../infra/declarations/routes.ts';
+import type { StoredMembership } from '../../shared/adapters/membership-store.ts';
 import type { HistoryPage, StoredProfile } from '../../shared/adapters/profile-store.ts';
 import { InvalidCursorError } from '../../shared/adapters/profile-store.ts';
+import type { SegmentHead } from '../../shared/adapters/segment-store.ts';
 import type { WriteKeyRecord } from '../../shared/adapters/write-key-store.ts';
+import { evaluateSegment } from '../../shared/domain/segments/evaluate-segment.ts';
+import { segmentInputOf } from '../../shared/domain/segments/member-input.ts';
 import { memberView } from '../../shared/domain/tags/member-view.ts';
 import type { RuleCatalogue } from '../../shared/domain/tags/rule-catalogue.ts';
 import { authorizeRequest } from '../../shared/http/auth.ts';
@@ -18,6 +22,7 @@ import {
 } from '../../shared/http/errors.ts';
 import { httpErrorHandler } from '../../shared/http/middleware.ts';
 import { jsonResponse } from '../../shared/http/responses.ts';
+import { activeSegmentSet } from '../../shared/jobs/segment-set.ts';
 import type { Logger } from '../../shared/logging/logger.ts';
 
 /** What the read API needs; created once per cold start (or by a test). */
@@ -26,6 +31,10 @@ export interface QueryDeps {
   /** The member a source key (`u#…`, `a#…`) belongs to, with its profile; `undefined` if none. */
   readonly findMember: (sourceKey: string) => Promise<StoredProfile | undefined>;
   readonly history: (memberKey: string, limit: number, cursor?: string) => Promise<HistoryPage>;
+  /** The member's materialised segment memberships (`MembershipStore.member`). */
+  readonly membership: (memberKey: string) => Promise<StoredMembership | undefined>;
+  /** The segment definition heads (`SegmentStore.heads`). */
+  readonly segmentHeads: () => Promise<SegmentHead[]>;
   readonly catalogue: RuleCatalogue;
   readonly zone: string;
   readonly now: () => number;
@@ -34,7 +43,7 @@ export interface QueryDeps {
 
 export const HISTORY_PAGE = { default: 50, max: 500 } as const;
 
-const [memberRoute, historyRoute] = memberRoutes;
+const [memberRoute, historyRoute, segmentsRoute] = memberRoutes;
 
 /**
  * The read API: `GET /v1/members/{id}` (traits, aggregates, tags with their reasons, evaluated at
@@ -97,6 +106,32 @@ export function makeQueryHandler(deps: QueryDeps) {
         })),
         ...(page.cursor ? { next: page.cursor } : {}),
       });
+    }
+    if (routeKey === `${segmentsRoute.method} ${segmentsRoute.path}` && id) {
+      await authorize(event, segmentsRoute.scope);
+      const profile = await resolve(id);
+      const [state, heads] = await Promise.all([
+        deps.membership(profile.memberKey),
+        deps.segmentHeads(),
+      ]);
+      const set = activeSegmentSet(heads, deps.catalogue, deps.logger);
+      const held = state?.segments ?? new Set<string>();
+      const input = segmentInputOf(profile.state, deps.catalogue, deps.zone, deps.now());
+      const segments = set.ordered
+        .filter((segment) => held.has(segment.id))
+        .map((segment) => {
+          const evaluation = evaluateSegment(segment, input, (other) => held.has(other));
+          return {
+            id: segment.id,
+            labels: segment.definition.labels,
+            purpose: segment.definition.purpose,
+            // Why the member is in it: the leaves that decided, with the values they read now.
+            why: evaluation.why,
+            // False when the member's profile no longer qualifies and the exit is on its way.
+            holdsNow: evaluation.in,
+          };
+        });
+      return jsonResponse(200, { memberKey: profile.memberKey, segments });
     }
     throw new RouteNotFoundError(event.rawPath);
   };

@@ -1,4 +1,5 @@
 import { awsClients } from '../../shared/adapters/aws-clients.ts';
+import { MembershipStore } from '../../shared/adapters/membership-store.ts';
 import { SegmentStore } from '../../shared/adapters/segment-store.ts';
 import { WriteKeyStore } from '../../shared/adapters/write-key-store.ts';
 import { clock } from '../../shared/config/clock.ts';
@@ -13,6 +14,7 @@ export function defaultDeps(): SegmentsDeps {
   const clients = awsClients();
   const segments = new SegmentStore(clients.documents, config.segmentsTable);
   const keys = new WriteKeyStore(clients.documents, config.writeKeysTable);
+  const memberships = new MembershipStore(clients.documents, config.membershipsTable);
   return {
     lookupKey: (rawKey) => keys.lookup(rawKey),
     head: (id) => segments.head(id),
@@ -20,6 +22,8 @@ export function defaultDeps(): SegmentsDeps {
     version: (id, version) => segments.version(id, version),
     save: (previous, definition, status, by, now) =>
       segments.save(previous, definition, status, by, now),
+    membersPage: (segmentId, limit, after) => memberships.page(segmentId, limit, after),
+    memberCount: (segmentId) => memberships.count(segmentId),
     catalogue: configuredRuleCatalogue(config.tagCatalogueFile),
     now: clock.now,
     logger: createLogger({ service: 'segments', level: config.logLevel }),

@@ -46,6 +46,13 @@ export interface SegmentsDeps {
     by: string,
     now: Date,
   ) => Promise<SegmentHead>;
+  /** One page of a segment's members after a member key (`MembershipStore.page`). */
+  readonly membersPage: (
+    segmentId: string,
+    limit: number,
+    after?: string,
+  ) => Promise<{ members: { memberKey: string; since: number }[]; more: boolean }>;
+  readonly memberCount: (segmentId: string) => Promise<number>;
   readonly catalogue: RuleCatalogue;
   readonly now: () => number;
   readonly logger: Logger;
@@ -55,7 +62,10 @@ export interface SegmentsDeps {
 export const MAX_DEFINITION_BYTES = 256 * 1024;
 
 const routeKey = (route: { method: string; path: string }) => `${route.method} ${route.path}`;
-const [createRoute, listRoute, getRoute, putRoute, deleteRoute] = segmentRoutes;
+const [createRoute, listRoute, getRoute, putRoute, deleteRoute, membersRoute] = segmentRoutes;
+
+/** Members per page of `GET /v1/segments/{id}/members`. */
+export const MEMBERS_PAGE = { default: 100, max: 1_000 } as const;
 
 /**
  * The segment definitions API: `POST /v1/segments` creates, `PUT /v1/segments/{id}` saves a new
@@ -165,6 +175,28 @@ export function makeSegmentsHandler(deps: SegmentsDeps) {
       deps.logger.info('segment saved', { requestId, id, version: head.version });
       return jsonResponse(200, view(head));
     }
+    if (key === routeKey(membersRoute) && id) {
+      await authorizeRequest(event, deps.lookupKey, membersRoute.scope);
+      const query = event.queryStringParameters ?? {};
+      const limit = pageLimit(query.limit);
+      const after = query.cursor === undefined ? undefined : decodeMembersCursor(query.cursor);
+      const head = await deps.head(id);
+      if (!head || head.status === 'deleted') throw new SegmentNotFoundError(id);
+      const [page, count] = await Promise.all([
+        deps.membersPage(id, limit, after),
+        deps.memberCount(id),
+      ]);
+      const last = page.members[page.members.length - 1];
+      return jsonResponse(200, {
+        segment: id,
+        count,
+        members: page.members.map(({ memberKey, since }) => ({
+          ...memberIdOf(memberKey),
+          since: new Date(since).toISOString(),
+        })),
+        ...(page.more && last ? { next: encodeMembersCursor(last.memberKey) } : {}),
+      });
+    }
     if (key === routeKey(deleteRoute) && id) {
       const caller = await authorizeRequest(event, deps.lookupKey, deleteRoute.scope);
       const existing = await deps.head(id);
@@ -222,6 +254,45 @@ function view(head: SegmentHead) {
     updatedBy: head.updatedBy,
     membership: { state: 'incremental' },
   };
+}
+
+/** A member key as the API shows it: the userId, or the anonymousId of a visitor. */
+function memberIdOf(memberKey: string): { userId: string } | { anonymousId: string } {
+  return memberKey.startsWith('a#')
+    ? { anonymousId: memberKey.slice(2) }
+    : { userId: memberKey.slice(2) };
+}
+
+function pageLimit(raw: string | undefined): number {
+  if (raw === undefined) return MEMBERS_PAGE.default;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1 || value > MEMBERS_PAGE.max) {
+    throw new InvalidQueryParameterError(
+      'limit',
+      `an integer from 1 to ${MEMBERS_PAGE.max}, got "${raw}"`,
+    );
+  }
+  return value;
+}
+
+/** Opaque to callers: the last member key of the page, versioned. */
+function encodeMembersCursor(memberKey: string): string {
+  return Buffer.from(JSON.stringify({ v: 1, after: memberKey }), 'utf8').toString('base64url');
+}
+
+function decodeMembersCursor(cursor: string): string {
+  try {
+    const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as {
+      v?: unknown;
+      after?: unknown;
+    };
+    if (parsed.v === 1 && typeof parsed.after === 'string' && /^[ua]#/.test(parsed.after)) {
+      return parsed.after;
+    }
+  } catch {
+    // Falls through to the error below.
+  }
+  throw new InvalidQueryParameterError('cursor', 'not a cursor this API returned');
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

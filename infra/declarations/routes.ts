@@ -75,6 +75,7 @@ export const memberRoutes = [
     function: 'query',
     scope: 'members:read',
   },
+  { method: 'GET', path: '/v1/members/{id}/segments', function: 'query', scope: 'members:read' },
 ] as const satisfies readonly RouteDeclaration[];
 
 /** The segment definitions API (issue #4; membership routes come with materialisation). */
@@ -84,6 +85,12 @@ export const segmentRoutes = [
   { method: 'GET', path: '/v1/segments/{id}', function: 'segments', scope: 'segments:read' },
   { method: 'PUT', path: '/v1/segments/{id}', function: 'segments', scope: 'segments:write' },
   { method: 'DELETE', path: '/v1/segments/{id}', function: 'segments', scope: 'segments:write' },
+  {
+    method: 'GET',
+    path: '/v1/segments/{id}/members',
+    function: 'segments',
+    scope: 'segments:read',
+  },
 ] as const satisfies readonly RouteDeclaration[];
 
 /** Every HTTP route, read by the CDK HTTP API and by the local gateway. */

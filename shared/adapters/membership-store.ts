@@ -213,6 +213,47 @@ export class MembershipStore {
     return (page.Items ?? []).reduce((sum, item) => sum + Number(item.count ?? 0), 0);
   }
 
+  /**
+   * One page of a segment's members in member-key order, after `after` (exclusive): each shard is
+   * queried from that key and the answers merged, so a page costs one Query per shard and stays
+   * stable while members come and go elsewhere in the order.
+   */
+  async page(
+    segmentId: string,
+    limit: number,
+    after?: string,
+  ): Promise<{ members: { memberKey: string; since: number }[]; more: boolean }> {
+    const shards = await Promise.all(
+      Array.from({ length: SEGMENT_SHARDS }, async (_, shard) => {
+        const page = await this.client.send(
+          new QueryCommand({
+            TableName: this.tableName,
+            KeyConditionExpression: after === undefined ? 'pk = :pk' : 'pk = :pk AND sk > :after',
+            ExpressionAttributeValues: {
+              ':pk': rowsPk(segmentId, shard),
+              ...(after === undefined ? {} : { ':after': after }),
+            },
+            Limit: limit,
+          }),
+        );
+        return {
+          rows: (page.Items ?? []).map((item) => ({
+            memberKey: String(item.sk),
+            since: Number(item.since),
+          })),
+          more: page.LastEvaluatedKey !== undefined,
+        };
+      }),
+    );
+    // DynamoDB orders sort keys by their UTF-8 bytes; merge in the same order, so `sk > after`
+    // continues exactly where the page ended (UTF-16 order differs above U+FFFF).
+    const merged = shards
+      .flatMap((shard) => shard.rows)
+      .sort((a, b) => Buffer.compare(Buffer.from(a.memberKey), Buffer.from(b.memberKey)));
+    const members = merged.slice(0, limit);
+    return { members, more: merged.length > limit || shards.some((shard) => shard.more) };
+  }
+
   /** Every member of a segment (all shards), sorted. For tests and exports of small segments. */
   async members(segmentId: string): Promise<string[]> {
     const all: string[] = [];

@@ -33,6 +33,7 @@ function segmentsTemplates(env: string) {
     stateless: template,
     segments: functionIdByDescription(template, functions.segments.description),
     segmenter: functionIdByDescription(template, functions.segmenter.description),
+    query: functionIdByDescription(template, functions.query.description),
     segmentsTableId: tableId(segmentsTable.id),
     membershipsTableId: tableId(membershipsTable.id),
     nameResource: resourceNamer(stateful, statefulTemplate),
@@ -79,12 +80,13 @@ describe('segments on AWS', () => {
     expect(dev.nameResource(outputs.SegmentsTableName?.Value)).toBe('segments name');
   });
 
-  it('routes the five segment definition routes to the segments function, and nothing else', () => {
+  it('routes the five definition routes and the members route to the segments function, and nothing else', () => {
     const routeKeys = segmentRoutes.map((route) => `${route.method} ${route.path}`).sort();
     expect(routeKeys).toEqual([
       'DELETE /v1/segments/{id}',
       'GET /v1/segments',
       'GET /v1/segments/{id}',
+      'GET /v1/segments/{id}/members',
       'POST /v1/segments',
       'PUT /v1/segments/{id}',
     ]);
@@ -112,6 +114,7 @@ describe('segments on AWS', () => {
         'dynamodb:GetItem on segments',
         'dynamodb:PutItem on segments',
         'dynamodb:Query on segments',
+        'dynamodb:Query on memberships',
         'dynamodb:GetItem on write-keys',
       ].sort(),
     );
@@ -128,10 +131,10 @@ describe('segments on AWS', () => {
     expect(others).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents']);
   });
 
-  it('grants no function but the segment engine access to the segments table', () => {
+  it('grants no function but the segment engine and the query function access to the segments table', () => {
     const fns = dev.stateless.findResources('AWS::Lambda::Function') as Resources;
-    const engine = [dev.segments, dev.segmenter];
-    for (const functionId of Object.keys(fns).filter((id) => !engine.includes(id))) {
+    const readers = [dev.segments, dev.segmenter, dev.query];
+    for (const functionId of Object.keys(fns).filter((id) => !readers.includes(id))) {
       const permissions = dynamoPermissionsOfRole(
         dev.stateless,
         roleIdOfFunction(dev.stateless, functionId),
@@ -276,9 +279,10 @@ describe('segmenter on AWS', () => {
     );
   });
 
-  it('grants no other function access to the memberships table', () => {
+  it('grants no function but the segmenter, the segments function and the query function access to the memberships table', () => {
     const fns = dev.stateless.findResources('AWS::Lambda::Function') as Resources;
-    for (const functionId of Object.keys(fns).filter((id) => id !== dev.segmenter)) {
+    const readers = [dev.segmenter, dev.segments, dev.query];
+    for (const functionId of Object.keys(fns).filter((id) => !readers.includes(id))) {
       const permissions = dynamoPermissionsOfRole(
         dev.stateless,
         roleIdOfFunction(dev.stateless, functionId),

@@ -145,19 +145,24 @@ describe('tag engine on AWS', () => {
     });
   });
 
-  it('routes the member read API to the query function', () => {
+  it('routes the member read API, segments of a member included, to the query function, and nothing else', () => {
+    const routeKeys = memberRoutes.map((route) => `${route.method} ${route.path}`).sort();
+    expect(routeKeys).toEqual([
+      'GET /v1/members/{id}',
+      'GET /v1/members/{id}/segments',
+      'GET /v1/members/{id}/tags/history',
+    ]);
     const integrations = Object.keys(
       dev.stateless.findResources('AWS::ApiGatewayV2::Integration', {
         Properties: { IntegrationUri: { 'Fn::GetAtt': [dev.query, 'Arn'] } },
       }),
     );
     expect(integrations).toHaveLength(1);
-    for (const route of memberRoutes) {
-      dev.stateless.hasResourceProperties('AWS::ApiGatewayV2::Route', {
-        RouteKey: `${route.method} ${route.path}`,
-        Target: { 'Fn::Join': ['', ['integrations/', { Ref: integrations[0] }]] },
-      });
-    }
+    const routed = dev.stateless.findResources('AWS::ApiGatewayV2::Route', {
+      Properties: { Target: { 'Fn::Join': ['', ['integrations/', { Ref: integrations[0] }]] } },
+    }) as Resources;
+    const routedKeys = Object.values(routed).map((route) => String(route.Properties.RouteKey));
+    expect(routedKeys.sort()).toEqual(routeKeys);
   });
 
   it('grants each function exactly the DynamoDB actions it calls, on exactly its resources', () => {
@@ -198,6 +203,8 @@ describe('tag engine on AWS', () => {
         'dynamodb:GetItem on profiles',
         'dynamodb:Query on profiles',
         'dynamodb:GetItem on write-keys',
+        'dynamodb:GetItem on memberships',
+        'dynamodb:Query on segments',
       ].sort(),
     );
   });

@@ -96,6 +96,36 @@ describe('segment membership through the local runtime', () => {
     expect(await memberships.members('beijing')).toEqual(['u#sm-1', 'u#sm-3']);
     expect(await backfill()).toMatchObject({ entered: 0, exited: 0 });
 
+    // The read API: pages merged over the shards, stable cursors, the count kept.
+    const seen: unknown[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await t.get(
+        `/v1/segments/regulars/members?limit=1${cursor ? `&cursor=${cursor}` : ''}`,
+      );
+      expect(page.status, JSON.stringify(page.body)).toBe(200);
+      const body = page.body as { count: number; members: { userId: string }[]; next?: string };
+      expect(body.count).toBe(2);
+      seen.push(...body.members.map((m) => m.userId));
+      cursor = body.next;
+    } while (cursor);
+    expect(seen).toEqual(['sm-1', 'sm-2']);
+    expect((await t.get('/v1/segments/regulars/members?cursor=bm9wZQ')).status).toBe(400);
+    expect((await t.get('/v1/segments/regulars/members?limit=1001')).status).toBe(400);
+    expect((await t.get('/v1/segments/nothing/members')).status).toBe(404);
+
+    // Why a member is in its segments, from the values it has now.
+    const mine = await t.get('/v1/members/sm-1/segments');
+    expect(mine.status, JSON.stringify(mine.body)).toBe(200);
+    const segments = (
+      mine.body as { segments: { id: string; why: unknown[]; holdsNow: boolean }[] }
+    ).segments;
+    expect(segments.map((s) => s.id).sort()).toEqual(['beijing', 'regulars']);
+    expect(segments.find((s) => s.id === 'regulars')).toMatchObject({
+      holdsNow: true,
+      why: [{ operand: 'aggregate:orders_365d', op: '>=', value: 2, actual: 2, holds: true }],
+    });
+
     // A move to Beijing reaches the segment through the profiles stream alone.
     await send([identify('sm-2', '北京', 1)]);
     expect(await memberships.members('beijing')).toEqual(['u#sm-1', 'u#sm-2', 'u#sm-3']);

@@ -21,9 +21,10 @@ export interface SegmentsProps {
 
 /**
  * The segment engine: the segments function answers the definitions API (create, list, read,
- * edit, delete, read a version), and the segmenter keeps membership materialised from the
- * profiles stream. The routes are made by `PublicApi`, the segmenter's stream event source by
- * `StreamConsumers`; both find the functions in the registry (`functions`).
+ * edit, delete, read a version) and lists a segment's members, and the segmenter keeps
+ * membership materialised from the profiles stream. The routes are made by `PublicApi`, the
+ * segmenter's stream event source by `StreamConsumers`; both find the functions in the registry
+ * (`functions`).
  */
 export class Segments extends Construct {
   readonly segments: PortraitFunction;
@@ -48,6 +49,9 @@ export class Segments extends Construct {
       [props.segmentsTable.tableArn],
     );
     allow(this.segments.function, ['dynamodb:GetItem'], [props.writeKeysTable.tableArn]);
+    // A segment's members page by page, one Query per shard partition (`sm#<segment>#<shard>`),
+    // and its count by a Query on the counts partition (`sc#<segment>`); it writes no membership.
+    allow(this.segments.function, ['dynamodb:Query'], [props.membershipsTable.tableArn]);
 
     this.segmenter = new PortraitFunction(this, 'Segmenter', {
       declaration: functions.segmenter,
@@ -60,7 +64,7 @@ export class Segments extends Construct {
     // A member's state by key and put back on its version; each enter or exit is one
     // TransactWriteItems of a Put or Delete of the member row, a Put of the ledger entry and an
     // Update of the shard count, authorised by those actions. It never Queries memberships:
-    // counts, members and ledger pages are read by tests and, later, the read API.
+    // counts and member pages are read by the segments function, the ledger by tests.
     allow(
       this.segmenter.function,
       ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],

@@ -27,6 +27,10 @@ export interface TagEngineProps {
   readonly profilesTable: ITable;
   /** Hashed API keys; the query function checks callers against them. */
   readonly writeKeysTable: ITable;
+  /** Segment definitions; the query function lists their heads to explain a member's segments. */
+  readonly segmentsTable: ITable;
+  /** Materialised membership; the query function reads a member's state from it. */
+  readonly membershipsTable: ITable;
   /**
    * When the sweeper runs.
    * @default - `sweeperSchedule` from `infra/declarations/schedules.ts`
@@ -101,6 +105,10 @@ export class TagEngine extends Construct {
     // A profile by key, and its history by a Query on the member's partition.
     allow(this.query.function, ['dynamodb:GetItem', 'dynamodb:Query'], [profiles.tableArn]);
     allow(this.query.function, ['dynamodb:GetItem'], [props.writeKeysTable.tableArn]);
+    // A member's segments: its membership state by key (`mm#<member>`), and the definition heads
+    // by a Query on their partition, to say why the member is in each.
+    allow(this.query.function, ['dynamodb:GetItem'], [props.membershipsTable.tableArn]);
+    allow(this.query.function, ['dynamodb:Query'], [props.segmentsTable.tableArn]);
 
     // An EventBridge rule rather than EventBridge Scheduler: both stop at one-minute rates, and
     // the rule invokes through a Lambda permission scoped to it, with no role to manage; the

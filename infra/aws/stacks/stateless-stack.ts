@@ -48,6 +48,8 @@ export class StatelessStack extends Stack {
       settings,
       profilesTable: eventStore.table('profiles'),
       writeKeysTable: eventStore.table('write-keys'),
+      segmentsTable: eventStore.table('segments'),
+      membershipsTable: eventStore.table('memberships'),
     });
     this.segments = new Segments(this, 'Segments', {
       config,
