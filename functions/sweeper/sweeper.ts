@@ -94,7 +94,9 @@ export function makeSweeperHandler(deps: SweeperDeps) {
       } while (start !== undefined);
     });
     const summary: SweepSummary = { at, due, changed, tagChanges, failed, partial };
-    deps.logger.info('sweep', { ...summary });
+    // Every minute on AWS, every few seconds locally: only sweeps that found someone are news.
+    if (due > 0 || partial) deps.logger.info('sweep', { ...summary });
+    else deps.logger.debug('sweep', { ...summary });
     return summary;
   };
 }

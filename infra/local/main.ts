@@ -46,7 +46,7 @@ async function main(): Promise<void> {
       `    -u '${runtime.devWriteKey}:' \\`,
       `    -d '{"userId":"u-1001","event":"Order Completed","properties":{"orderId":"o-1","revenue":88.5,"currency":"CNY"}}'`,
       '',
-      'Read the member, its tags and why (a second later):',
+      'Read the member, its tags and why (two or three seconds later):',
       `  curl -s ${runtime.apiUrl}/v1/members/u-1001 -u '${runtime.devWriteKey}:'`,
       '',
       'Press Ctrl-C to stop.',
