@@ -1,25 +1,19 @@
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
-import type { LedgerEntry, StoredMembership } from '../../shared/adapters/membership-store.ts';
 import { profileFromStreamImage } from '../../shared/adapters/profile-store.ts';
 import { mapBounded } from '../../shared/async/map-bounded.ts';
 import { fieldsRead } from '../../shared/domain/segments/member-input.ts';
 import type { SegmentSet } from '../../shared/domain/segments/membership.ts';
-import type { RuleCatalogue } from '../../shared/domain/tags/rule-catalogue.ts';
-import { type MemberToStep, stepMember } from '../../shared/jobs/membership-step.ts';
+import {
+  type MembershipStepDeps,
+  type MemberToStep,
+  stepMember,
+} from '../../shared/jobs/membership-step.ts';
 import type { Logger } from '../../shared/logging/logger.ts';
 
-export interface SegmenterDeps {
+export interface SegmenterDeps extends MembershipStepDeps {
   /** The active segments, compiled (`segments` table). */
   readonly segmentSet: () => Promise<SegmentSet>;
-  readonly member: (memberKey: string) => Promise<StoredMembership | undefined>;
-  readonly change: (entry: LedgerEntry) => Promise<boolean>;
-  readonly saveMember: (
-    previous: StoredMembership | undefined,
-    next: Omit<StoredMembership, 'version'>,
-  ) => Promise<void>;
-  readonly catalogue: RuleCatalogue;
-  readonly zone: string;
   readonly now: () => number;
   readonly logger: Logger;
   /** @default 16 */

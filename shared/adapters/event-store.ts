@@ -1,8 +1,9 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { type DynamoDBDocumentClient, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { PortraitEvent } from '../../events/envelope.ts';
 import { mapBounded } from '../async/map-bounded.ts';
 import { MIN_DEDUP_DAYS } from '../config/environments.ts';
+import { queryAll } from './dynamo-query.ts';
 
 const DAY_SECONDS = 86_400;
 
@@ -48,28 +49,21 @@ export class EventStore {
    * Items whose body cannot be read are counted, not returned.
    */
   async eventsOf(key: string): Promise<{ events: PortraitEvent[]; unreadable: number }> {
+    const items = await queryAll(this.client, {
+      TableName: this.tableName,
+      KeyConditionExpression: 'pk = :pk',
+      ExpressionAttributeValues: { ':pk': key },
+      ConsistentRead: true,
+    });
     const events: PortraitEvent[] = [];
     let unreadable = 0;
-    let start: Record<string, unknown> | undefined;
-    do {
-      const page = await this.client.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: 'pk = :pk',
-          ExpressionAttributeValues: { ':pk': key },
-          ConsistentRead: true,
-          ...(start ? { ExclusiveStartKey: start } : {}),
-        }),
-      );
-      for (const item of page.Items ?? []) {
-        try {
-          events.push(eventFromItem(item));
-        } catch {
-          unreadable += 1;
-        }
+    for (const item of items) {
+      try {
+        events.push(eventFromItem(item));
+      } catch {
+        unreadable += 1;
       }
-      start = page.LastEvaluatedKey;
-    } while (start);
+    }
     return { events, unreadable };
   }
 

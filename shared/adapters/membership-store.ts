@@ -6,20 +6,17 @@ import {
   QueryCommand,
   TransactWriteCommand,
 } from '@aws-sdk/lib-dynamodb';
+import { shardOf } from '../domain/keys/shard.ts';
 import type { SegmentInput } from '../domain/segments/evaluate-segment.ts';
 import type { MembershipState } from '../domain/segments/membership.ts';
+import { queryAll } from './dynamo-query.ts';
 
 /** Shards of one segment's members and ledger: writes spread over them, reads merge them. */
 export const SEGMENT_SHARDS = 8;
 
-/** The shard of a member in every segment: FNV-1a of its key. */
+/** The shard of a member in every segment. */
 export function segmentShardOf(memberKey: string): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < memberKey.length; i += 1) {
-    hash ^= memberKey.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193);
-  }
-  return (hash >>> 0) % SEGMENT_SHARDS;
+  return shardOf(memberKey, SEGMENT_SHARDS);
 }
 
 /** A member's memberships as stored, with what the segments read of it when last evaluated. */
@@ -256,58 +253,42 @@ export class MembershipStore {
 
   /** Every member of a segment (all shards), sorted. For tests and exports of small segments. */
   async members(segmentId: string): Promise<string[]> {
-    const all: string[] = [];
-    for (let shard = 0; shard < SEGMENT_SHARDS; shard += 1) {
-      let start: Record<string, unknown> | undefined;
-      do {
-        const page = await this.client.send(
-          new QueryCommand({
-            TableName: this.tableName,
-            KeyConditionExpression: 'pk = :pk',
-            ExpressionAttributeValues: { ':pk': rowsPk(segmentId, shard) },
-            ConsistentRead: true,
-            ...(start ? { ExclusiveStartKey: start } : {}),
-          }),
-        );
-        for (const item of page.Items ?? []) all.push(String(item.sk));
-        start = page.LastEvaluatedKey;
-      } while (start);
-    }
-    return all.sort();
+    const items = await this.allShards((shard) => rowsPk(segmentId, shard));
+    return items.map((item) => String(item.sk)).sort();
   }
 
   /** A segment's ledger (all shards), oldest first. For tests; the paged API comes next. */
   async ledger(segmentId: string): Promise<LedgerEntry[]> {
-    const all: LedgerEntry[] = [];
-    for (let shard = 0; shard < SEGMENT_SHARDS; shard += 1) {
-      let start: Record<string, unknown> | undefined;
-      do {
-        const page = await this.client.send(
-          new QueryCommand({
-            TableName: this.tableName,
-            KeyConditionExpression: 'pk = :pk',
-            ExpressionAttributeValues: { ':pk': ledgerPk(segmentId, shard) },
-            ConsistentRead: true,
-            ...(start ? { ExclusiveStartKey: start } : {}),
-          }),
-        );
-        for (const item of page.Items ?? []) {
-          all.push({
-            segmentId,
-            memberKey: String(item.memberKey),
-            change: item.change === 'exit' ? 'exit' : 'enter',
-            at: Number(item.at),
-            seq: Number(item.seq),
-            cause: item.cause as MembershipCause,
-          });
-        }
-        start = page.LastEvaluatedKey;
-      } while (start);
-    }
-    return all.sort(
-      (a, b) =>
-        a.at - b.at ||
-        (a.memberKey < b.memberKey ? -1 : a.memberKey > b.memberKey ? 1 : a.seq - b.seq),
+    const items = await this.allShards((shard) => ledgerPk(segmentId, shard));
+    return items
+      .map(
+        (item): LedgerEntry => ({
+          segmentId,
+          memberKey: String(item.memberKey),
+          change: item.change === 'exit' ? 'exit' : 'enter',
+          at: Number(item.at),
+          seq: Number(item.seq),
+          cause: item.cause as MembershipCause,
+        }),
+      )
+      .sort(
+        (a, b) =>
+          a.at - b.at ||
+          (a.memberKey < b.memberKey ? -1 : a.memberKey > b.memberKey ? 1 : a.seq - b.seq),
+      );
+  }
+
+  private async allShards(pk: (shard: number) => string): Promise<Record<string, unknown>[]> {
+    const shards = await Promise.all(
+      Array.from({ length: SEGMENT_SHARDS }, (_, shard) =>
+        queryAll(this.client, {
+          TableName: this.tableName,
+          KeyConditionExpression: 'pk = :pk',
+          ExpressionAttributeValues: { ':pk': pk(shard) },
+          ConsistentRead: true,
+        }),
+      ),
     );
+    return shards.flat();
   }
 }

@@ -14,6 +14,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { profilesTable } from '../../infra/declarations/tables.ts';
+import { shardOf } from '../domain/keys/shard.ts';
 import type { TagHistoryEntry } from '../domain/tags/advance.ts';
 import type { TagValue } from '../domain/tags/evaluate.ts';
 import {
@@ -118,14 +119,9 @@ const dueIndex = profilesTable.indexes[0];
 /** Shards of the due index: each Query reads one; writes of one instant spread over all. */
 export const DUE_SHARDS = 16;
 
-/** The due-index shard of a member: FNV-1a of its key, so a member always lands on the same one. */
+/** The due-index shard of a member: always the same one for a member. */
 export function dueShardOf(memberKey: string): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < memberKey.length; i += 1) {
-    hash ^= memberKey.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193);
-  }
-  return (hash >>> 0) % DUE_SHARDS;
+  return shardOf(memberKey, DUE_SHARDS);
 }
 
 /** Links followed from a source key to its member before giving up (a merged member's links point at it). */

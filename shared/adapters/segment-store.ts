@@ -2,10 +2,10 @@ import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import {
   type DynamoDBDocumentClient,
   GetCommand,
-  QueryCommand,
   TransactWriteCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { SegmentDefinition } from '../domain/segments/segment-definition.ts';
+import { queryAll } from './dynamo-query.ts';
 
 /** A segment's current state: its latest definition and version, or that it was deleted. */
 export interface SegmentHead {
@@ -64,22 +64,13 @@ export class SegmentStore {
 
   /** Every head, active and deleted, in id order. */
   async heads(): Promise<SegmentHead[]> {
-    const heads: SegmentHead[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const page = await this.client.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: 'pk = :pk',
-          ExpressionAttributeValues: { ':pk': HEADS_PK },
-          ConsistentRead: true,
-          ...(start ? { ExclusiveStartKey: start } : {}),
-        }),
-      );
-      for (const item of page.Items ?? []) heads.push(headFromItem(item));
-      start = page.LastEvaluatedKey;
-    } while (start);
-    return heads;
+    const items = await queryAll(this.client, {
+      TableName: this.tableName,
+      KeyConditionExpression: 'pk = :pk',
+      ExpressionAttributeValues: { ':pk': HEADS_PK },
+      ConsistentRead: true,
+    });
+    return items.map(headFromItem);
   }
 
   async version(id: string, version: number): Promise<SegmentVersion | undefined> {
