@@ -24,6 +24,7 @@ export function defaultDeps(): SegmentsDeps {
       segments.save(previous, definition, status, by, now),
     membersPage: (segmentId, limit, after) => memberships.page(segmentId, limit, after),
     memberCount: (segmentId) => memberships.count(segmentId),
+    segmentsOf: (memberKeys) => memberships.segmentsOf(memberKeys),
     catalogue: configuredRuleCatalogue(config.tagCatalogueFile),
     now: clock.now,
     logger: createLogger({ service: 'segments', level: config.logLevel }),

@@ -53,6 +53,8 @@ export interface SegmentsDeps {
     after?: string,
   ) => Promise<{ members: { memberKey: string; since: number }[]; more: boolean }>;
   readonly memberCount: (segmentId: string) => Promise<number>;
+  /** The segments of each member key (`MembershipStore.segmentsOf`). */
+  readonly segmentsOf: (memberKeys: readonly string[]) => Promise<Map<string, ReadonlySet<string>>>;
   readonly catalogue: RuleCatalogue;
   readonly now: () => number;
   readonly logger: Logger;
@@ -62,7 +64,11 @@ export interface SegmentsDeps {
 export const MAX_DEFINITION_BYTES = 256 * 1024;
 
 const routeKey = (route: { method: string; path: string }) => `${route.method} ${route.path}`;
-const [createRoute, listRoute, getRoute, putRoute, deleteRoute, membersRoute] = segmentRoutes;
+const [createRoute, listRoute, getRoute, putRoute, deleteRoute, membersRoute, checkRoute] =
+  segmentRoutes;
+
+/** Member ids one `check` may ask about. */
+export const MAX_CHECK_IDS = 1_000;
 
 /** Members per page of `GET /v1/segments/{id}/members`. */
 export const MEMBERS_PAGE = { default: 100, max: 1_000 } as const;
@@ -197,6 +203,23 @@ export function makeSegmentsHandler(deps: SegmentsDeps) {
         ...(page.more && last ? { next: encodeMembersCursor(last.memberKey) } : {}),
       });
     }
+    if (key === routeKey(checkRoute) && id) {
+      await authorizeRequest(event, deps.lookupKey, checkRoute.scope);
+      const ids = checkIds(parseBody(event));
+      const head = await deps.head(id);
+      if (!head || head.status === 'deleted') throw new SegmentNotFoundError(id);
+      // A userId, or an anonymousId not linked to a user (as in the member API).
+      const held = await deps.segmentsOf(
+        ids.flatMap((memberId) => [`u#${memberId}`, `a#${memberId}`]),
+      );
+      return jsonResponse(200, {
+        segment: id,
+        results: ids.map((memberId) => ({
+          id: memberId,
+          in: Boolean(held.get(`u#${memberId}`)?.has(id) || held.get(`a#${memberId}`)?.has(id)),
+        })),
+      });
+    }
     if (key === routeKey(deleteRoute) && id) {
       const caller = await authorizeRequest(event, deps.lookupKey, deleteRoute.scope);
       const existing = await deps.head(id);
@@ -254,6 +277,28 @@ function view(head: SegmentHead) {
     updatedBy: head.updatedBy,
     membership: { state: 'incremental' },
   };
+}
+
+/** The `memberIds` of a check body: 1 to 1,000 non-empty strings. */
+function checkIds(body: unknown): string[] {
+  const ids = isObject(body) ? body.memberIds : undefined;
+  const problem = (pointer: string, message: string) =>
+    new InvalidSegmentDefinitionError('The check body is invalid; see issues.', [
+      { pointer, code: 'invalid_value', message },
+    ]);
+  if (!Array.isArray(ids)) throw problem('/memberIds', 'an array of member ids is required');
+  if (ids.length === 0 || ids.length > MAX_CHECK_IDS) {
+    throw problem('/memberIds', `from 1 to ${MAX_CHECK_IDS} ids, got ${ids.length}`);
+  }
+  ids.forEach((memberId, i) => {
+    if (typeof memberId !== 'string' || memberId.length === 0 || memberId.length > 512) {
+      throw problem(
+        `/memberIds/${i}`,
+        'a member id is a non-empty string of at most 512 characters',
+      );
+    }
+  });
+  return ids as string[];
 }
 
 /** A member key as the API shows it: the userId, or the anonymousId of a visitor. */

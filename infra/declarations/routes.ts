@@ -91,6 +91,12 @@ export const segmentRoutes = [
     function: 'segments',
     scope: 'segments:read',
   },
+  {
+    method: 'POST',
+    path: '/v1/segments/{id}/check',
+    function: 'segments',
+    scope: 'segments:read',
+  },
 ] as const satisfies readonly RouteDeclaration[];
 
 /** Every HTTP route, read by the CDK HTTP API and by the local gateway. */

@@ -1,5 +1,7 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import {
+  BatchGetCommand,
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
@@ -195,6 +197,42 @@ export class MembershipStore {
       }
       throw error;
     }
+  }
+
+  /**
+   * The segments each of `memberKeys` is in (absent from the answer: in none), by BatchGetItem
+   * in chunks of 100, retrying what DynamoDB leaves unprocessed.
+   */
+  async segmentsOf(memberKeys: readonly string[]): Promise<Map<string, ReadonlySet<string>>> {
+    const found = new Map<string, ReadonlySet<string>>();
+    const unique = [...new Set(memberKeys)];
+    for (let i = 0; i < unique.length; i += 100) {
+      let keys: Record<string, unknown>[] = unique
+        .slice(i, i + 100)
+        .map((memberKey) => ({ pk: memberPk(memberKey), sk: STATE_SK }));
+      for (let attempt = 0; keys.length > 0; attempt += 1) {
+        if (attempt > 0) await sleep(Math.min(1_000, 50 * 2 ** attempt));
+        if (attempt > 8) throw new Error('BatchGetItem kept leaving keys unprocessed');
+        const result = await this.client.send(
+          new BatchGetCommand({
+            RequestItems: {
+              [this.tableName]: {
+                Keys: keys,
+                // SEGMENTS is a DynamoDB reserved word.
+                ProjectionExpression: 'pk, #segments',
+                ExpressionAttributeNames: { '#segments': 'segments' },
+              },
+            },
+          }),
+        );
+        for (const item of result.Responses?.[this.tableName] ?? []) {
+          const memberKey = String(item.pk).slice('mm#'.length);
+          found.set(memberKey, new Set((item.segments as string[] | undefined) ?? []));
+        }
+        keys = (result.UnprocessedKeys?.[this.tableName]?.Keys ?? []) as Record<string, unknown>[];
+      }
+    }
+    return found;
   }
 
   /** A segment's member count: the sum of its shard counters. */

@@ -80,7 +80,7 @@ describe('segments on AWS', () => {
     expect(dev.nameResource(outputs.SegmentsTableName?.Value)).toBe('segments name');
   });
 
-  it('routes the five definition routes and the members route to the segments function, and nothing else', () => {
+  it('routes the definition, members and check routes to the segments function, and nothing else', () => {
     const routeKeys = segmentRoutes.map((route) => `${route.method} ${route.path}`).sort();
     expect(routeKeys).toEqual([
       'DELETE /v1/segments/{id}',
@@ -88,6 +88,7 @@ describe('segments on AWS', () => {
       'GET /v1/segments/{id}',
       'GET /v1/segments/{id}/members',
       'POST /v1/segments',
+      'POST /v1/segments/{id}/check',
       'PUT /v1/segments/{id}',
     ]);
     const integrations = Object.keys(
@@ -115,6 +116,7 @@ describe('segments on AWS', () => {
         'dynamodb:PutItem on segments',
         'dynamodb:Query on segments',
         'dynamodb:Query on memberships',
+        'dynamodb:BatchGetItem on memberships',
         'dynamodb:GetItem on write-keys',
       ].sort(),
     );

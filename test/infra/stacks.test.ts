@@ -317,8 +317,10 @@ describe('stateless stack', () => {
       ),
     );
     // No scan or batch write anywhere; stream reads come with the event source. UpdateItem and
-    // DeleteItem are the segmenter's, on memberships only (pinned in segments.test.ts).
+    // DeleteItem are the segmenter's, BatchGetItem the segments function's (its `check`), on
+    // memberships only (pinned in segments.test.ts).
     expect([...dynamoActions].sort()).toEqual([
+      'dynamodb:BatchGetItem',
       'dynamodb:DeleteItem',
       'dynamodb:DescribeStream',
       'dynamodb:GetItem',

@@ -114,6 +114,31 @@ describe('segment membership through the local runtime', () => {
     expect((await t.get('/v1/segments/regulars/members?limit=1001')).status).toBe(400);
     expect((await t.get('/v1/segments/nothing/members')).status).toBe(404);
 
+    // In or out, for a list of ids (unknown ids are out).
+    const check = await t.post('/v1/segments/regulars/check', {
+      memberIds: ['sm-1', 'sm-3', 'nobody'],
+    });
+    expect(check.status, JSON.stringify(check.body)).toBe(200);
+    expect(check.body).toEqual({
+      segment: 'regulars',
+      results: [
+        { id: 'sm-1', in: true },
+        { id: 'sm-3', in: false },
+        { id: 'nobody', in: false },
+      ],
+    });
+    const tooMany = await t.post('/v1/segments/regulars/check', {
+      memberIds: Array.from({ length: 1001 }, (_, i) => `m${i}`),
+    });
+    expect(tooMany.status).toBe(400);
+    expect((await t.post('/v1/segments/regulars/check', { memberIds: [7] })).body).toMatchObject({
+      issues: [{ pointer: '/memberIds/0' }],
+    });
+    const manyIds = Array.from({ length: 1000 }, (_, i) => (i === 999 ? 'sm-2' : `m${i}`));
+    const many = await t.post('/v1/segments/regulars/check', { memberIds: manyIds });
+    const results = (many.body as { results: { id: string; in: boolean }[] }).results;
+    expect(results.filter((r) => r.in).map((r) => r.id)).toEqual(['sm-2']);
+
     // Why a member is in its segments, from the values it has now.
     const mine = await t.get('/v1/members/sm-1/segments');
     expect(mine.status, JSON.stringify(mine.body)).toBe(200);

@@ -51,7 +51,12 @@ export class Segments extends Construct {
     allow(this.segments.function, ['dynamodb:GetItem'], [props.writeKeysTable.tableArn]);
     // A segment's members page by page, one Query per shard partition (`sm#<segment>#<shard>`),
     // and its count by a Query on the counts partition (`sc#<segment>`); it writes no membership.
-    allow(this.segments.function, ['dynamodb:Query'], [props.membershipsTable.tableArn]);
+    // `check` reads member states in BatchGetItem chunks of 100.
+    allow(
+      this.segments.function,
+      ['dynamodb:BatchGetItem', 'dynamodb:Query'],
+      [props.membershipsTable.tableArn],
+    );
 
     this.segmenter = new PortraitFunction(this, 'Segmenter', {
       declaration: functions.segmenter,
