@@ -130,7 +130,10 @@ export function makeSegmentsHandler(deps: SegmentsDeps) {
     if (key === routeKey(listRoute)) {
       await authorizeRequest(event, deps.lookupKey, listRoute.scope);
       const heads = (await deps.heads()).filter((head) => head.status === 'active');
-      return jsonResponse(200, { segments: heads.map(view) });
+      const counts = await Promise.all(heads.map((head) => deps.memberCount(head.id)));
+      return jsonResponse(200, {
+        segments: heads.map((head, i) => view(head, counts[i])),
+      });
     }
     if (key === routeKey(getRoute) && id) {
       await authorizeRequest(event, deps.lookupKey, getRoute.scope);
@@ -146,7 +149,7 @@ export function makeSegmentsHandler(deps: SegmentsDeps) {
       }
       const head = await deps.head(id);
       if (!head || head.status === 'deleted') throw new SegmentNotFoundError(id);
-      return jsonResponse(200, view(head));
+      return jsonResponse(200, view(head, await deps.memberCount(head.id)));
     }
     if (key === routeKey(createRoute)) {
       const caller = await authorizeRequest(event, deps.lookupKey, createRoute.scope);
@@ -262,7 +265,7 @@ export function makeSegmentsHandler(deps: SegmentsDeps) {
 }
 
 /** What the API shows of a segment (membership counts and pages come with the membership read API). */
-function view(head: SegmentHead) {
+function view(head: SegmentHead, count?: number) {
   return {
     id: head.id,
     version: head.version,
@@ -275,7 +278,8 @@ function view(head: SegmentHead) {
     createdAt: head.createdAt,
     updatedAt: head.updatedAt,
     updatedBy: head.updatedBy,
-    membership: { state: 'incremental' },
+    // Members enter and leave as their profiles change; existing members at `segments backfill`.
+    membership: { state: 'incremental', ...(count === undefined ? {} : { count }) },
   };
 }
 

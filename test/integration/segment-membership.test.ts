@@ -87,6 +87,9 @@ describe('segment membership through the local runtime', () => {
     ]);
     expect(await memberships.members('regulars')).toEqual(['u#sm-1', 'u#sm-2']);
     expect(await memberships.count('regulars')).toBe(2);
+    expect((await t.get('/v1/segments/regulars')).body).toMatchObject({
+      membership: { state: 'incremental', count: 2 },
+    });
 
     // Created after the members: nobody is in it until the backfill (or their next change).
     await createSegment('beijing', { trait: 'city', op: '=', value: '北京' });
@@ -94,6 +97,13 @@ describe('segment membership through the local runtime', () => {
     const first = await backfill();
     expect(first).toMatchObject({ done: 3, entered: 2, failed: 0 });
     expect(await memberships.members('beijing')).toEqual(['u#sm-1', 'u#sm-3']);
+    const listed = (await t.get('/v1/segments')).body as {
+      segments: { id: string; membership: { count: number } }[];
+    };
+    expect(Object.fromEntries(listed.segments.map((s) => [s.id, s.membership.count]))).toEqual({
+      beijing: 2,
+      regulars: 2,
+    });
     expect(await backfill()).toMatchObject({ entered: 0, exited: 0 });
 
     // The read API: pages merged over the shards, stable cursors, the count kept.
