@@ -228,8 +228,10 @@ describe('segmenter on AWS', () => {
       BisectBatchOnFunctionError: true,
       FunctionResponseTypes: ['ReportBatchItemFailures'],
     });
-    // Every record is delivered: the segmenter itself skips history items and other writes.
-    expect(mapping?.Properties.FilterCriteria).toBeUndefined();
+    // Profile items only: the historian's history items share the stream.
+    expect(mapping?.Properties.FilterCriteria).toEqual({
+      Filters: [{ Pattern: JSON.stringify({ dynamodb: { Keys: { sk: { S: ['profile'] } } } }) }],
+    });
     expect(dev.nameResource(mapping?.Properties.EventSourceArn)).toBe('profiles stream');
     dev.stateless.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
       FunctionName: { Ref: dev.segmenter },

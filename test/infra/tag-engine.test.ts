@@ -120,6 +120,15 @@ describe('tag engine on AWS', () => {
     });
   });
 
+  it('delivers only profile items, not history items, to the historian', () => {
+    dev.stateless.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionName: { Ref: dev.historian },
+      FilterCriteria: {
+        Filters: [{ Pattern: JSON.stringify({ dynamodb: { Keys: { sk: { S: ['profile'] } } } }) }],
+      },
+    });
+  });
+
   it('runs the sweeper every declared period and never retries a sweep', () => {
     expect(sweeperSchedule.awsEveryMinutes).toBe(1);
     dev.stateless.resourceCountIs('AWS::Events::Rule', schedules.length);

@@ -5,6 +5,7 @@ import type { EnvironmentConfig } from '../../../shared/config/environments.ts';
 import { functions } from '../../declarations/index.ts';
 import { allow } from './grants.ts';
 import { PortraitFunction, type RuntimeSettings } from './portrait-function.ts';
+import { profileItemsOnly } from './tag-engine.ts';
 
 export interface SegmentsProps {
   /** Environment whose log retention and removal policy apply to the functions. */
@@ -29,6 +30,11 @@ export interface SegmentsProps {
 export class Segments extends Construct {
   readonly segments: PortraitFunction;
   readonly segmenter: PortraitFunction;
+  /**
+   * Stream event filters for `StreamConsumers`: the segmenter acts on profile items only (their
+   * writes, links and removals), not on the history items in the same stream.
+   */
+  readonly streamFilters = { segmenter: [profileItemsOnly] } as const;
 
   constructor(scope: Construct, id: string, props: SegmentsProps) {
     super(scope, id);

@@ -15,6 +15,11 @@ import { requireFunction } from './function-registry.ts';
 import { allow } from './grants.ts';
 import { PortraitFunction, type RuntimeSettings } from './portrait-function.ts';
 
+/** A stream filter passing the records of profile items (`sk` = `profile`), not history items. */
+export const profileItemsOnly = FilterCriteria.filter({
+  dynamodb: { Keys: { sk: { S: FilterRule.isEqual('profile') } } },
+});
+
 /** The index the sweeper reads: profiles by the instant their tags next change. */
 const [dueIndex] = profilesTable.indexes;
 
@@ -60,6 +65,8 @@ export class TagEngine extends Construct {
    */
   readonly streamFilters = {
     tagger: [FilterCriteria.filter({ eventName: FilterRule.isEqual('INSERT') })],
+    // Profile items only: the history items the historian itself writes are in the same stream.
+    historian: [profileItemsOnly],
   } as const;
 
   constructor(scope: Construct, id: string, props: TagEngineProps) {

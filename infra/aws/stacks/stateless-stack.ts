@@ -70,7 +70,7 @@ export class StatelessStack extends Stack {
       config,
       tables: eventStore.tables,
       functions,
-      filters: this.tagEngine.streamFilters,
+      filters: { ...this.tagEngine.streamFilters, ...this.segments.streamFilters },
     });
 
     const deadLetterQueues = { [eventQueue.declaration.id]: eventQueue.deadLetterQueue };
