@@ -10,8 +10,7 @@ import type { HistoryPage, StoredProfile } from '../../shared/adapters/profile-s
 import { InvalidCursorError } from '../../shared/adapters/profile-store.ts';
 import type { SegmentHead } from '../../shared/adapters/segment-store.ts';
 import type { WriteKeyRecord } from '../../shared/adapters/write-key-store.ts';
-import { evaluateSegment } from '../../shared/domain/segments/evaluate-segment.ts';
-import { segmentInputOf } from '../../shared/domain/segments/member-input.ts';
+import { memberSegmentsView, segmentInputOf } from '../../shared/domain/segments/member-input.ts';
 import { memberView } from '../../shared/domain/tags/member-view.ts';
 import type { RuleCatalogue } from '../../shared/domain/tags/rule-catalogue.ts';
 import { authorizeRequest } from '../../shared/http/auth.ts';
@@ -117,20 +116,7 @@ export function makeQueryHandler(deps: QueryDeps) {
       const set = activeSegmentSet(heads, deps.catalogue, deps.logger);
       const held = state?.segments ?? new Set<string>();
       const input = segmentInputOf(profile.state, deps.catalogue, deps.zone, deps.now());
-      const segments = set.ordered
-        .filter((segment) => held.has(segment.id))
-        .map((segment) => {
-          const evaluation = evaluateSegment(segment, input, (other) => held.has(other));
-          return {
-            id: segment.id,
-            labels: segment.definition.labels,
-            purpose: segment.definition.purpose,
-            // Why the member is in it: the leaves that decided, with the values they read now.
-            why: evaluation.why,
-            // False when the member's profile no longer qualifies and the exit is on its way.
-            holdsNow: evaluation.in,
-          };
-        });
+      const segments = memberSegmentsView(set, held, input);
       return jsonResponse(200, { memberKey: profile.memberKey, segments });
     }
     throw new RouteNotFoundError(event.rawPath);

@@ -102,6 +102,27 @@ export type ApplyOutcome =
     }
   | { readonly status: 'unchanged'; readonly profile: StoredProfile | undefined };
 
+/**
+ * The profile a change makes of the current one: the next version, the merged ids and replayed
+ * events kept when the change does not set them, and the change's history as `lastChanges`.
+ */
+export function nextStoredProfile(
+  memberKey: string,
+  current: StoredProfile | undefined,
+  change: ProfileChange,
+): StoredProfile {
+  const { history = [], ...stored } = change;
+  const replayed = change.replayed ?? current?.replayed;
+  return {
+    ...stored,
+    ids: change.ids ?? current?.ids ?? [],
+    ...(replayed ? { replayed } : {}),
+    ...(history.length > 0 ? { lastChanges: history } : {}),
+    memberKey,
+    version: (current?.version ?? 0) + 1,
+  };
+}
+
 /** Another writer changed the member every time between our read and our write. */
 export class ProfileWriteConflictError extends Error {
   readonly code = 'profile_write_conflict';
@@ -235,14 +256,7 @@ export class ProfileStore {
       if (decision.kind === 'refuse') {
         return { status: 'refused', memberKey: target.memberKey, reason: decision.reason };
       }
-      const { history = [], ...stored } = decision.change;
-      const profile: StoredProfile = {
-        ...stored,
-        ids: decision.change.ids ?? target.profile?.ids ?? [],
-        ...(history.length > 0 ? { lastChanges: history } : {}),
-        memberKey: target.memberKey,
-        version: (target.profile?.version ?? 0) + 1,
-      };
+      const profile = nextStoredProfile(target.memberKey, target.profile, decision.change);
       const sourceVersion = source?.profile.version;
       try {
         const result = await this.client.send(
@@ -293,16 +307,7 @@ export class ProfileStore {
       const { memberKey, profile: current } = await this.resolve(key);
       const change = update(current);
       if (change === undefined) return { status: 'unchanged', profile: current };
-      const { history = [], ...stored } = change;
-      const replayed = change.replayed ?? current?.replayed;
-      const profile: StoredProfile = {
-        ...stored,
-        ids: change.ids ?? current?.ids ?? [],
-        ...(replayed ? { replayed } : {}),
-        ...(history.length > 0 ? { lastChanges: history } : {}),
-        memberKey,
-        version: (current?.version ?? 0) + 1,
-      };
+      const profile = nextStoredProfile(memberKey, current, change);
       try {
         // One PutItem, whether or not tags changed: the changes ride in the item, and the
         // historian writes them to history from the table's stream (no transaction to pay for).

@@ -1,15 +1,11 @@
 import type { StoredProfile } from '../adapters/profile-store.ts';
-import { mapBounded } from '../async/map-bounded.ts';
 import { fieldsRead } from '../domain/segments/member-input.ts';
 import type { SegmentSet } from '../domain/segments/membership.ts';
+import { forEachMember, type MemberFailure, type ScanMembers } from './for-each-member.ts';
 import { type MembershipStepDeps, stepMember } from './membership-step.ts';
 
 export interface BackfillDeps extends MembershipStepDeps {
-  readonly scanMembers: (
-    segment: number,
-    totalSegments: number,
-    start?: Record<string, unknown>,
-  ) => Promise<{ memberKeys: string[]; next: Record<string, unknown> | undefined }>;
+  readonly scanMembers: ScanMembers;
   /** The profile a key belongs to, with the member key it resolves to. */
   readonly resolveProfile: (
     key: string,
@@ -32,7 +28,7 @@ export interface BackfillProgress {
 
 export interface BackfillSummary extends BackfillProgress {
   readonly setTag: string;
-  readonly failures: readonly { memberKey: string; error: string }[];
+  readonly failures: readonly MemberFailure[];
 }
 
 /**
@@ -49,39 +45,25 @@ export async function backfillSegments(deps: BackfillDeps): Promise<BackfillSumm
   let done = 0;
   let entered = 0;
   let exited = 0;
-  const failures: { memberKey: string; error: string }[] = [];
-  await mapBounded(
-    Array.from({ length: segments }, (_, segment) => segment),
-    segments,
-    async (segment) => {
-      let start: Record<string, unknown> | undefined;
-      do {
-        const page = await deps.scanMembers(segment, segments, start);
-        start = page.next;
-        await mapBounded(page.memberKeys, concurrency, async (memberKey) => {
-          try {
-            const { memberKey: owner, profile } = await deps.resolveProfile(memberKey);
-            if (profile && owner === memberKey) {
-              const counts = await stepMember(
-                { kind: 'profile', memberKey, profile },
-                set,
-                deps.now(),
-                deps,
-                fields,
-              );
-              entered += counts.entered;
-              exited += counts.exited;
-            }
-          } catch (error) {
-            failures.push({
-              memberKey,
-              error: error instanceof Error ? error.message : String(error),
-            });
-          }
-          done += 1;
-          deps.onProgress?.({ done, entered, exited, failed: failures.length });
-        });
-      } while (start !== undefined);
+  const failures = await forEachMember(
+    deps.scanMembers,
+    { segments, concurrency },
+    async (memberKey) => {
+      const { memberKey: owner, profile } = await deps.resolveProfile(memberKey);
+      if (!profile || owner !== memberKey) return;
+      const counts = await stepMember(
+        { kind: 'profile', memberKey, profile },
+        set,
+        deps.now(),
+        deps,
+        fields,
+      );
+      entered += counts.entered;
+      exited += counts.exited;
+    },
+    (failed) => {
+      done += 1;
+      deps.onProgress?.({ done, entered, exited, failed: failed.length });
     },
   );
   return { done, entered, exited, failed: failures.length, setTag: set.tag, failures };

@@ -5,17 +5,13 @@ import type {
   ProfileUpdate,
   StoredProfile,
 } from '../adapters/profile-store.ts';
-import { mapBounded } from '../async/map-bounded.ts';
 import { rebuildProfile, reevaluateProfile } from '../domain/tags/advance.ts';
 import { aggregatesNeedingBackfill } from '../domain/tags/profile.ts';
 import type { RuleCatalogue } from '../domain/tags/rule-catalogue.ts';
+import { forEachMember, type MemberFailure, type ScanMembers } from './for-each-member.ts';
 
 export interface ReevaluateDeps {
-  readonly scanMembers: (
-    segment: number,
-    totalSegments: number,
-    start?: Record<string, unknown>,
-  ) => Promise<{ memberKeys: string[]; next: Record<string, unknown> | undefined }>;
+  readonly scanMembers: ScanMembers;
   readonly getProfile: (memberKey: string) => Promise<StoredProfile | undefined>;
   readonly applyProfile: (memberKey: string, update: ProfileUpdate) => Promise<ApplyOutcome>;
   /** Every stored event of one events-table partition key. */
@@ -41,7 +37,7 @@ export interface ReevaluateProgress {
 export interface ReevaluateSummary extends ReevaluateProgress {
   /** Stored events that could not be read during rebuilds. */
   readonly unreadable: number;
-  readonly failures: readonly { memberKey: string; error: string }[];
+  readonly failures: readonly MemberFailure[];
 }
 
 /** `needed`: rebuild only members missing an aggregate the catalogue added; `all`: every member. */
@@ -65,8 +61,6 @@ export async function reevaluateProfiles(
   let rebuilt = 0;
   let changed = 0;
   let unreadable = 0;
-  const failures: { memberKey: string; error: string }[] = [];
-  const report = () => deps.onProgress?.({ done, rebuilt, changed, failed: failures.length });
 
   const one = async (memberKey: string): Promise<void> => {
     for (let attempt = 1; attempt <= ATTEMPTS; attempt += 1) {
@@ -120,27 +114,13 @@ export async function reevaluateProfiles(
     throw new Error(`member kept changing during ${ATTEMPTS} attempts`);
   };
 
-  await mapBounded(
-    Array.from({ length: segments }, (_, segment) => segment),
-    segments,
-    async (segment) => {
-      let start: Record<string, unknown> | undefined;
-      do {
-        const page = await deps.scanMembers(segment, segments, start);
-        start = page.next;
-        await mapBounded(page.memberKeys, concurrency, async (memberKey) => {
-          try {
-            await one(memberKey);
-          } catch (error) {
-            failures.push({
-              memberKey,
-              error: error instanceof Error ? error.message : String(error),
-            });
-          }
-          done += 1;
-          report();
-        });
-      } while (start !== undefined);
+  const failures = await forEachMember(
+    deps.scanMembers,
+    { segments, concurrency },
+    one,
+    (failed) => {
+      done += 1;
+      deps.onProgress?.({ done, rebuilt, changed, failed: failed.length });
     },
   );
   return { done, rebuilt, changed, failed: failures.length, unreadable, failures };

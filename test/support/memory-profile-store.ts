@@ -5,13 +5,14 @@
  * seconds. The real store is tested against DynamoDB Local in test/handlers; this one keeps the
  * state as JSON text, as the real one does, so every read parses what a write stored.
  */
-import type {
-  ApplyOutcome,
-  DueMember,
-  MergeDecision,
-  MergeOutcome,
-  ProfileUpdate,
-  StoredProfile,
+import {
+  type ApplyOutcome,
+  type DueMember,
+  type MergeDecision,
+  type MergeOutcome,
+  nextStoredProfile,
+  type ProfileUpdate,
+  type StoredProfile,
 } from '../../shared/adapters/profile-store.ts';
 import { profileFromJson, profileToJson } from '../../shared/domain/tags/profile.ts';
 
@@ -57,16 +58,7 @@ export class MemoryProfileStore {
     const { memberKey, profile: current } = this.resolve(key);
     const change = update(current);
     if (change === undefined) return { status: 'unchanged', profile: current };
-    const { history = [], ...stored } = change;
-    const replayed = change.replayed ?? current?.replayed;
-    const profile: StoredProfile = {
-      ...stored,
-      ids: change.ids ?? current?.ids ?? [],
-      ...(replayed ? { replayed } : {}),
-      ...(history.length > 0 ? { lastChanges: history } : {}),
-      memberKey,
-      version: (current?.version ?? 0) + 1,
-    };
+    const profile = nextStoredProfile(memberKey, current, change);
     this.write(profile);
     return { status: 'written', profile, attempts: 1, writeUnits: 1 };
   }
@@ -93,14 +85,7 @@ export class MemoryProfileStore {
     if (decision.kind === 'refuse') {
       return { status: 'refused', memberKey: target.memberKey, reason: decision.reason };
     }
-    const { history = [], ...stored } = decision.change;
-    this.write({
-      ...stored,
-      ids: decision.change.ids ?? target.profile?.ids ?? [],
-      ...(history.length > 0 ? { lastChanges: history } : {}),
-      memberKey: target.memberKey,
-      version: (target.profile?.version ?? 0) + 1,
-    });
+    this.write(nextStoredProfile(target.memberKey, target.profile, decision.change));
     this.items.set(sourceKey, {
       kind: 'link',
       mergedInto: target.memberKey,

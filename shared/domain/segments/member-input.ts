@@ -7,7 +7,7 @@ import type { JsonValue } from '../../../events/envelope.ts';
 import { type AggregateValue, evaluateTags, type TagValue } from '../tags/evaluate.ts';
 import type { ProfileState } from '../tags/profile.ts';
 import type { RuleCatalogue } from '../tags/rule-catalogue.ts';
-import type { SegmentInput } from './evaluate-segment.ts';
+import { evaluateSegment, type SegmentInput } from './evaluate-segment.ts';
 import type { SegmentSet } from './membership.ts';
 
 /** A member's profile as segments see it at instant `now`. */
@@ -54,4 +54,28 @@ export function projectInput(input: SegmentInput, fields: ReadonlySet<string>): 
     ...(fields.has('valueTier') && input.valueTier ? { valueTier: input.valueTier } : {}),
     ...(fields.has('cluster') && input.cluster ? { cluster: input.cluster } : {}),
   };
+}
+
+/**
+ * The segments a member is held in (its materialised memberships), each with why: the leaves
+ * that decided, with the values they read from `input`, and whether it still qualifies now
+ * (false while its exit is on the way).
+ */
+export function memberSegmentsView(
+  set: SegmentSet,
+  held: ReadonlySet<string>,
+  input: SegmentInput,
+) {
+  return set.ordered
+    .filter((segment) => held.has(segment.id))
+    .map((segment) => {
+      const evaluation = evaluateSegment(segment, input, (other) => held.has(other));
+      return {
+        id: segment.id,
+        labels: segment.definition.labels,
+        purpose: segment.definition.purpose,
+        why: evaluation.why,
+        holdsNow: evaluation.in,
+      };
+    });
 }
