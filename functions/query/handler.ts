@@ -15,7 +15,9 @@ export function defaultDeps(): QueryDeps {
   const clients = awsClients();
   const profiles = new ProfileStore(clients.documents, config.profilesTable);
   const keys = new WriteKeyStore(clients.documents, config.writeKeysTable);
-  const memberships = new MembershipStore(clients.documents, config.membershipsTable);
+  const memberships = new MembershipStore(clients.documents, config.membershipsTable, {
+    now: clock.now,
+  });
   const segments = new SegmentStore(clients.documents, config.segmentsTable);
   return {
     lookupKey: (rawKey) => keys.lookup(rawKey),

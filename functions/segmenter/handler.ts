@@ -13,7 +13,9 @@ export function defaultDeps(): SegmenterDeps {
   const config = readRuntimeConfig();
   const clients = awsClients();
   const segments = new SegmentStore(clients.documents, config.segmentsTable);
-  const memberships = new MembershipStore(clients.documents, config.membershipsTable);
+  const memberships = new MembershipStore(clients.documents, config.membershipsTable, {
+    now: clock.now,
+  });
   const catalogue = configuredRuleCatalogue(config.tagCatalogueFile);
   const logger = createLogger({ service: 'segmenter', level: config.logLevel });
   return {

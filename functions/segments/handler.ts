@@ -14,7 +14,9 @@ export function defaultDeps(): SegmentsDeps {
   const clients = awsClients();
   const segments = new SegmentStore(clients.documents, config.segmentsTable);
   const keys = new WriteKeyStore(clients.documents, config.writeKeysTable);
-  const memberships = new MembershipStore(clients.documents, config.membershipsTable);
+  const memberships = new MembershipStore(clients.documents, config.membershipsTable, {
+    now: clock.now,
+  });
   return {
     lookupKey: (rawKey) => keys.lookup(rawKey),
     head: (id) => segments.head(id),
@@ -24,6 +26,9 @@ export function defaultDeps(): SegmentsDeps {
       segments.save(previous, definition, status, by, now),
     membersPage: (segmentId, limit, after) => memberships.page(segmentId, limit, after),
     memberCount: (segmentId) => memberships.count(segmentId),
+    ledgerPage: (segmentId, limit, after) => memberships.ledgerPage(segmentId, limit, after),
+    changesAfter: (segmentId, at, max) => memberships.changesAfter(segmentId, at, max),
+    settledUntil: () => memberships.settledUntil(),
     segmentsOf: (memberKeys) => memberships.segmentsOf(memberKeys),
     catalogue: configuredRuleCatalogue(config.tagCatalogueFile),
     now: clock.now,

@@ -6,11 +6,16 @@ import type {
 } from 'aws-lambda';
 import { segmentRoutes } from '../../infra/declarations/routes.ts';
 import {
+  type LedgerPageEntry,
+  LedgerTooLongError,
+} from '../../shared/adapters/membership-store.ts';
+import {
   type SegmentHead,
   type SegmentVersion,
   SegmentVersionConflictError,
 } from '../../shared/adapters/segment-store.ts';
 import type { WriteKeyRecord } from '../../shared/adapters/write-key-store.ts';
+import { membersAsOfPage, wasInBefore } from '../../shared/domain/segments/ledger.ts';
 import { loadSegmentDefinition } from '../../shared/domain/segments/load-segment-definition.ts';
 import {
   type SegmentDefinition,
@@ -19,6 +24,7 @@ import {
 import type { RuleCatalogue } from '../../shared/domain/tags/rule-catalogue.ts';
 import { authorizeRequest } from '../../shared/http/auth.ts';
 import {
+  AsOfTooFarError,
   InvalidBodyError,
   InvalidQueryParameterError,
   InvalidSegmentDefinitionError,
@@ -53,6 +59,16 @@ export interface SegmentsDeps {
     after?: string,
   ) => Promise<{ members: { memberKey: string; since: number }[]; more: boolean }>;
   readonly memberCount: (segmentId: string) => Promise<number>;
+  /** One settled page of a segment's ledger (`MembershipStore.ledgerPage`). */
+  readonly ledgerPage: (
+    segmentId: string,
+    limit: number,
+    after?: string,
+  ) => Promise<{ entries: LedgerPageEntry[]; next: string; more: boolean; settledUntil: number }>;
+  /** Every ledger entry after an instant, at most `max` (`MembershipStore.changesAfter`). */
+  readonly changesAfter: (segmentId: string, at: number, max: number) => Promise<LedgerPageEntry[]>;
+  /** The instant up to which the ledger is settled (`MembershipStore.settledUntil`). */
+  readonly settledUntil: () => number;
   /** The segments of each member key (`MembershipStore.segmentsOf`). */
   readonly segmentsOf: (memberKeys: readonly string[]) => Promise<Map<string, ReadonlySet<string>>>;
   readonly catalogue: RuleCatalogue;
@@ -64,8 +80,19 @@ export interface SegmentsDeps {
 export const MAX_DEFINITION_BYTES = 256 * 1024;
 
 const routeKey = (route: { method: string; path: string }) => `${route.method} ${route.path}`;
-const [createRoute, listRoute, getRoute, putRoute, deleteRoute, membersRoute, checkRoute] =
-  segmentRoutes;
+const [
+  createRoute,
+  listRoute,
+  getRoute,
+  putRoute,
+  deleteRoute,
+  membersRoute,
+  checkRoute,
+  changesRoute,
+] = segmentRoutes;
+
+/** Changes a member page `asOf` an instant may read to correct today's members. */
+export const MAX_AS_OF_CHANGES = 100_000;
 
 /** Member ids one `check` may ask about. */
 export const MAX_CHECK_IDS = 1_000;
@@ -188,11 +215,13 @@ export function makeSegmentsHandler(deps: SegmentsDeps) {
       await authorizeRequest(event, deps.lookupKey, membersRoute.scope);
       const query = event.queryStringParameters ?? {};
       const limit = pageLimit(query.limit);
-      const after = query.cursor === undefined ? undefined : decodeMembersCursor(query.cursor);
+      const cursor = query.cursor === undefined ? undefined : decodeMembersCursor(query.cursor);
+      const asOf = asOfParameter(query.asOf, cursor?.asOf);
       const head = await deps.head(id);
       if (!head || head.status === 'deleted') throw new SegmentNotFoundError(id);
+      if (asOf !== undefined) return membersAsOf(id, asOf, limit, cursor?.after);
       const [page, count] = await Promise.all([
-        deps.membersPage(id, limit, after),
+        deps.membersPage(id, limit, cursor?.after),
         deps.memberCount(id),
       ]);
       const last = page.members[page.members.length - 1];
@@ -204,6 +233,27 @@ export function makeSegmentsHandler(deps: SegmentsDeps) {
           since: new Date(since).toISOString(),
         })),
         ...(page.more && last ? { next: encodeMembersCursor(last.memberKey) } : {}),
+      });
+    }
+    if (key === routeKey(changesRoute) && id) {
+      await authorizeRequest(event, deps.lookupKey, changesRoute.scope);
+      const query = event.queryStringParameters ?? {};
+      const limit = pageLimit(query.limit);
+      const after = query.since === undefined ? undefined : decodeChangesCursor(query.since, id);
+      const head = await deps.head(id);
+      if (!head) throw new SegmentNotFoundError(id);
+      const page = await deps.ledgerPage(id, limit, after);
+      return jsonResponse(200, {
+        segment: id,
+        changes: page.entries.map((entry) => ({
+          type: entry.change,
+          ...memberIdOf(entry.memberKey),
+          at: new Date(entry.at).toISOString(),
+          cause: entry.cause,
+        })),
+        next: encodeChangesCursor(id, page.next),
+        more: page.more,
+        settledUntil: new Date(page.settledUntil).toISOString(),
       });
     }
     if (key === routeKey(checkRoute) && id) {
@@ -236,6 +286,41 @@ export function makeSegmentsHandler(deps: SegmentsDeps) {
       return jsonResponse(200, { id, deleted: true, version: head.version });
     }
     throw new RouteNotFoundError(event.rawPath);
+  };
+
+  /** A page of the members of segment `id` at `asOf`: today's, corrected by the ledger since. */
+  const membersAsOf = async (
+    id: string,
+    asOf: number,
+    limit: number,
+    after: string | undefined,
+  ): Promise<APIGatewayProxyStructuredResultV2> => {
+    const settledUntil = deps.settledUntil();
+    if (asOf > settledUntil) {
+      throw new InvalidQueryParameterError(
+        'asOf',
+        `the ledger is settled up to ${new Date(settledUntil).toISOString()}; ask for an instant at or before it`,
+      );
+    }
+    let changes: LedgerPageEntry[];
+    try {
+      changes = await deps.changesAfter(id, asOf, MAX_AS_OF_CHANGES);
+    } catch (error) {
+      if (error instanceof LedgerTooLongError) throw new AsOfTooFarError(id, error.max);
+      throw error;
+    }
+    const page = await membersAsOfPage(
+      (n, from) => deps.membersPage(id, n, from),
+      wasInBefore(changes),
+      limit,
+      after,
+    );
+    return jsonResponse(200, {
+      segment: id,
+      asOf: new Date(asOf).toISOString(),
+      members: page.members.map(memberIdOf),
+      ...(page.next === undefined ? {} : { next: encodeMembersCursor(page.next, asOf) }),
+    });
   };
 
   const save = async (
@@ -324,24 +409,79 @@ function pageLimit(raw: string | undefined): number {
   return value;
 }
 
-/** Opaque to callers: the last member key of the page, versioned. */
-function encodeMembersCursor(memberKey: string): string {
-  return Buffer.from(JSON.stringify({ v: 1, after: memberKey }), 'utf8').toString('base64url');
+/** Opaque to callers: the last member key of the page (and the instant of an `asOf` read). */
+function encodeMembersCursor(memberKey: string, asOf?: number): string {
+  return Buffer.from(
+    JSON.stringify({ v: 1, after: memberKey, ...(asOf === undefined ? {} : { asOf }) }),
+    'utf8',
+  ).toString('base64url');
 }
 
-function decodeMembersCursor(cursor: string): string {
+function decodeMembersCursor(cursor: string): { after: string; asOf?: number } {
   try {
     const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as {
       v?: unknown;
       after?: unknown;
+      asOf?: unknown;
     };
     if (parsed.v === 1 && typeof parsed.after === 'string' && /^[ua]#/.test(parsed.after)) {
-      return parsed.after;
+      if (parsed.asOf === undefined) return { after: parsed.after };
+      if (typeof parsed.asOf === 'number' && Number.isSafeInteger(parsed.asOf)) {
+        return { after: parsed.after, asOf: parsed.asOf };
+      }
     }
   } catch {
     // Falls through to the error below.
   }
   throw new InvalidQueryParameterError('cursor', 'not a cursor this API returned');
+}
+
+/** The `asOf` instant of a members read: the parameter (ISO 8601), else the cursor's. */
+function asOfParameter(
+  raw: string | undefined,
+  fromCursor: number | undefined,
+): number | undefined {
+  if (raw === undefined) return fromCursor;
+  const at = /^\d{4}-\d{2}-\d{2}T/.test(raw) ? Date.parse(raw) : Number.NaN;
+  if (!Number.isFinite(at)) {
+    throw new InvalidQueryParameterError('asOf', `an ISO 8601 date-time, got "${raw}"`);
+  }
+  if (fromCursor !== undefined && fromCursor !== at) {
+    throw new InvalidQueryParameterError(
+      'asOf',
+      "differs from the cursor's; omit one or match them",
+    );
+  }
+  return at;
+}
+
+/** Opaque to callers: a position in the segment's ledger, bound to the segment. */
+function encodeChangesCursor(segmentId: string, key: string): string {
+  return Buffer.from(JSON.stringify({ v: 1, s: segmentId, k: key }), 'utf8').toString('base64url');
+}
+
+function decodeChangesCursor(cursor: string, segmentId: string): string {
+  try {
+    const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as {
+      v?: unknown;
+      s?: unknown;
+      k?: unknown;
+    };
+    if (
+      parsed.v === 1 &&
+      parsed.s === segmentId &&
+      typeof parsed.k === 'string' &&
+      /^\d{15}[#$]/.test(parsed.k)
+    ) {
+      return parsed.k;
+    }
+  } catch {
+    // Falls through to the error below.
+  }
+  throw new InvalidQueryParameterError(
+    'since',
+    `not a cursor this API returned for segment "${segmentId}"`,
+  );
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

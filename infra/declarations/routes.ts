@@ -97,6 +97,12 @@ export const segmentRoutes = [
     function: 'segments',
     scope: 'segments:read',
   },
+  {
+    method: 'GET',
+    path: '/v1/segments/{id}/changes',
+    function: 'segments',
+    scope: 'segments:read',
+  },
 ] as const satisfies readonly RouteDeclaration[];
 
 /** Every HTTP route, read by the CDK HTTP API and by the local gateway. */

@@ -4,12 +4,18 @@ import {
   BatchGetCommand,
   type DynamoDBDocumentClient,
   GetCommand,
-  PutCommand,
   QueryCommand,
   TransactWriteCommand,
+  UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { shardOf } from '../domain/keys/shard.ts';
 import type { SegmentInput } from '../domain/segments/evaluate-segment.ts';
+import {
+  compareBytes,
+  ledgerKey,
+  ledgerKeyAfter,
+  mergeShardPages,
+} from '../domain/segments/ledger.ts';
 import type { MembershipState } from '../domain/segments/membership.ts';
 import { queryAll } from './dynamo-query.ts';
 
@@ -48,6 +54,40 @@ export interface LedgerEntry {
   readonly cause: MembershipCause;
 }
 
+/** A change to record: the store stamps its time ({@link MembershipStore.change}). */
+export type LedgerChangeToRecord = Omit<LedgerEntry, 'at'>;
+
+/** One entry of a ledger page, with its position (the cursor to continue after it). */
+export interface LedgerPageEntry extends LedgerEntry {
+  readonly key: string;
+}
+
+/**
+ * How long after its time a ledger entry is settled: every entry stamped at or before
+ * `now - LEDGER_SETTLE_MS` is committed, so a reader that stops there never misses one written
+ * late. The writer stamps each attempt immediately before sending its transaction, so this holds
+ * as long as a transaction commits within this time of being sent.
+ */
+export const LEDGER_SETTLE_MS = 5_000;
+
+export interface MembershipStoreOptions {
+  /** The clock that stamps ledger entries and settles reads. @default Date.now */
+  readonly now?: () => number;
+  /** @default {@link LEDGER_SETTLE_MS} */
+  readonly settleMs?: number;
+}
+
+/** More ledger entries than a request may read at once. */
+export class LedgerTooLongError extends Error {
+  override readonly name = 'LedgerTooLongError';
+  constructor(
+    readonly segmentId: string,
+    readonly max: number,
+  ) {
+    super(`more than ${max} changes of segment ${segmentId} to read`);
+  }
+}
+
 /** The member's state changed while it was being updated: re-read and retry. */
 export class MembershipConflictError extends Error {
   readonly code = 'membership_conflict';
@@ -59,12 +99,29 @@ const rowsPk = (segmentId: string, shard: number) => `sm#${segmentId}#${shard}`;
 const ledgerPk = (segmentId: string, shard: number) => `sl#${segmentId}#${shard}`;
 const countPk = (segmentId: string) => `sc#${segmentId}`;
 const STATE_SK = 'state';
+/** On the member's state item: the time of its last ledger entry in a segment. */
+const stampAttribute = (segmentId: string) => `t#${segmentId}`;
 
-function conditionFailed(error: unknown): boolean {
-  return (
-    error instanceof TransactionCanceledException &&
-    (error.CancellationReasons ?? []).some((reason) => reason.Code === 'ConditionalCheckFailed')
-  );
+/** Which items of a cancelled transaction failed their condition (by index). */
+function failedConditions(error: unknown): Set<number> | undefined {
+  if (!(error instanceof TransactionCanceledException)) return undefined;
+  const failed = new Set<number>();
+  (error.CancellationReasons ?? []).forEach((reason, i) => {
+    if (reason.Code === 'ConditionalCheckFailed') failed.add(i);
+  });
+  return failed.size > 0 ? failed : undefined;
+}
+
+function ledgerEntryOf(segmentId: string, item: Record<string, unknown>): LedgerPageEntry {
+  return {
+    segmentId,
+    key: String(item.sk),
+    memberKey: String(item.memberKey),
+    change: item.change === 'exit' ? 'exit' : 'enter',
+    at: Number(item.at),
+    seq: Number(item.seq),
+    cause: item.cause as MembershipCause,
+  };
 }
 
 /**
@@ -81,10 +138,17 @@ function conditionFailed(error: unknown): boolean {
  * the member's state is written last, conditioned on its version.
  */
 export class MembershipStore {
+  private readonly now: () => number;
+  readonly settleMs: number;
+
   constructor(
     private readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,
-  ) {}
+    options: MembershipStoreOptions = {},
+  ) {
+    this.now = options.now ?? Date.now;
+    this.settleMs = options.settleMs ?? LEDGER_SETTLE_MS;
+  }
 
   async member(memberKey: string): Promise<StoredMembership | undefined> {
     const { Item } = await this.client.send(
@@ -94,7 +158,8 @@ export class MembershipStore {
         ConsistentRead: true,
       }),
     );
-    if (!Item) return undefined;
+    // An item holding only ledger stamps has no state saved yet.
+    if (!Item || Item.version === undefined) return undefined;
     return {
       memberKey,
       segments: new Set((Item.segments as string[] | undefined) ?? []),
@@ -106,62 +171,102 @@ export class MembershipStore {
   }
 
   /**
-   * Records one enter or exit. Returns false when it was already recorded (the row was already
-   * there for an enter, or already gone for an exit).
+   * Records one enter or exit, stamped with the store's clock, and returns the entry as recorded;
+   * undefined when it was already recorded (the row was already there for an enter, or already
+   * gone for an exit). One transaction writes the row, the ledger entry, the count and the
+   * member's stamp for the segment, on condition that the stamp is older: a member's entries in
+   * one segment have strictly increasing times in the order they were committed, whatever the
+   * writers' clocks, so replaying the ledger in time order gives the rows.
    */
-  async change(entry: LedgerEntry): Promise<boolean> {
+  async change(entry: LedgerChangeToRecord): Promise<LedgerEntry | undefined> {
+    let at = this.now();
+    for (let attempt = 1; ; attempt += 1) {
+      const stamped: LedgerEntry = { ...entry, at };
+      try {
+        await this.client.send(this.changeTransaction(stamped));
+        return stamped;
+      } catch (error) {
+        const failed = failedConditions(error);
+        if (!failed) throw error;
+        if (failed.has(0)) return undefined;
+        // The member's stamp is not older: another writer recorded a later change first, or
+        // this writer's clock is behind. Stamp after it.
+        if (attempt >= 5) throw new MembershipConflictError(`ledger of ${entry.memberKey} busy`);
+        const stamp = await this.stamp(entry.memberKey, entry.segmentId);
+        at = Math.max(this.now(), stamp + 1);
+      }
+    }
+  }
+
+  private changeTransaction(entry: LedgerEntry): TransactWriteCommand {
     const shard = segmentShardOf(entry.memberKey);
     const row = { pk: rowsPk(entry.segmentId, shard), sk: entry.memberKey };
-    try {
-      await this.client.send(
-        new TransactWriteCommand({
-          TransactItems: [
-            entry.change === 'enter'
-              ? {
-                  Put: {
-                    TableName: this.tableName,
-                    Item: { ...row, since: entry.at },
-                    ConditionExpression: 'attribute_not_exists(pk)',
-                  },
-                }
-              : {
-                  Delete: {
-                    TableName: this.tableName,
-                    Key: row,
-                    ConditionExpression: 'attribute_exists(pk)',
-                  },
-                },
-            {
+    return new TransactWriteCommand({
+      TransactItems: [
+        entry.change === 'enter'
+          ? {
               Put: {
                 TableName: this.tableName,
-                Item: {
-                  pk: ledgerPk(entry.segmentId, shard),
-                  sk: `${String(entry.at).padStart(15, '0')}#${entry.memberKey}#${String(entry.seq).padStart(10, '0')}`,
-                  memberKey: entry.memberKey,
-                  change: entry.change,
-                  at: entry.at,
-                  seq: entry.seq,
-                  cause: entry.cause,
-                },
+                Item: { ...row, since: entry.at },
+                ConditionExpression: 'attribute_not_exists(pk)',
               },
-            },
-            {
-              Update: {
+            }
+          : {
+              Delete: {
                 TableName: this.tableName,
-                Key: { pk: countPk(entry.segmentId), sk: String(shard) },
-                UpdateExpression: 'ADD #count :delta',
-                ExpressionAttributeNames: { '#count': 'count' },
-                ExpressionAttributeValues: { ':delta': entry.change === 'enter' ? 1 : -1 },
+                Key: row,
+                ConditionExpression: 'attribute_exists(pk)',
               },
             },
-          ],
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (conditionFailed(error)) return false;
-      throw error;
-    }
+        {
+          Put: {
+            TableName: this.tableName,
+            Item: {
+              pk: ledgerPk(entry.segmentId, shard),
+              sk: ledgerKey(entry),
+              memberKey: entry.memberKey,
+              change: entry.change,
+              at: entry.at,
+              seq: entry.seq,
+              cause: entry.cause,
+            },
+          },
+        },
+        {
+          Update: {
+            TableName: this.tableName,
+            Key: { pk: countPk(entry.segmentId), sk: String(shard) },
+            UpdateExpression: 'ADD #count :delta',
+            ExpressionAttributeNames: { '#count': 'count' },
+            ExpressionAttributeValues: { ':delta': entry.change === 'enter' ? 1 : -1 },
+          },
+        },
+        {
+          Update: {
+            TableName: this.tableName,
+            Key: { pk: memberPk(entry.memberKey), sk: STATE_SK },
+            UpdateExpression: 'SET #stamp = :at',
+            ConditionExpression: 'attribute_not_exists(#stamp) OR #stamp < :at',
+            ExpressionAttributeNames: { '#stamp': stampAttribute(entry.segmentId) },
+            ExpressionAttributeValues: { ':at': entry.at },
+          },
+        },
+      ],
+    });
+  }
+
+  /** The time of the member's last ledger entry in a segment (0: none). */
+  private async stamp(memberKey: string, segmentId: string): Promise<number> {
+    const { Item } = await this.client.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { pk: memberPk(memberKey), sk: STATE_SK },
+        ProjectionExpression: '#stamp',
+        ExpressionAttributeNames: { '#stamp': stampAttribute(segmentId) },
+        ConsistentRead: true,
+      }),
+    );
+    return Number(Item?.[stampAttribute(segmentId)] ?? 0);
   }
 
   /** Writes the member's state on condition that its version is still `previous`'s. */
@@ -170,25 +275,34 @@ export class MembershipStore {
     next: Omit<StoredMembership, 'version'>,
   ): Promise<void> {
     try {
+      // An update, not a put: the item also holds the member's ledger stamps (`change`).
       await this.client.send(
-        new PutCommand({
+        new UpdateCommand({
           TableName: this.tableName,
-          Item: {
-            pk: memberPk(next.memberKey),
-            sk: STATE_SK,
-            segments: [...next.segments].sort(),
-            ...(next.setTag ? { setTag: next.setTag } : {}),
-            ...(next.input ? { input: JSON.stringify(next.input) } : {}),
-            profileVersion: next.profileVersion,
-            version: (previous?.version ?? 0) + 1,
+          Key: { pk: memberPk(next.memberKey), sk: STATE_SK },
+          UpdateExpression: `SET #segments = :segments, #profileVersion = :profileVersion, #version = :version${
+            next.setTag ? ', #setTag = :setTag' : ''
+          }${next.input ? ', #input = :input' : ''}${
+            !next.setTag || !next.input
+              ? ` REMOVE ${[!next.setTag ? '#setTag' : '', !next.input ? '#input' : ''].filter(Boolean).join(', ')}`
+              : ''
+          }`,
+          ConditionExpression: previous ? '#version = :expected' : 'attribute_not_exists(#version)',
+          ExpressionAttributeNames: {
+            '#segments': 'segments',
+            '#profileVersion': 'profileVersion',
+            '#version': 'version',
+            '#setTag': 'setTag',
+            '#input': 'input',
           },
-          ...(previous
-            ? {
-                ConditionExpression: '#version = :expected',
-                ExpressionAttributeNames: { '#version': 'version' },
-                ExpressionAttributeValues: { ':expected': previous.version },
-              }
-            : { ConditionExpression: 'attribute_not_exists(pk)' }),
+          ExpressionAttributeValues: {
+            ':segments': [...next.segments].sort(),
+            ':profileVersion': next.profileVersion,
+            ':version': (previous?.version ?? 0) + 1,
+            ...(next.setTag ? { ':setTag': next.setTag } : {}),
+            ...(next.input ? { ':input': JSON.stringify(next.input) } : {}),
+            ...(previous ? { ':expected': previous.version } : {}),
+          },
         }),
       );
     } catch (error) {
@@ -295,25 +409,96 @@ export class MembershipStore {
     return items.map((item) => String(item.sk)).sort();
   }
 
-  /** A segment's ledger (all shards), oldest first. For tests; the paged API comes next. */
-  async ledger(segmentId: string): Promise<LedgerEntry[]> {
+  /** A segment's whole ledger (all shards), in ledger order. For tests and small segments. */
+  async ledger(segmentId: string): Promise<LedgerPageEntry[]> {
     const items = await this.allShards((shard) => ledgerPk(segmentId, shard));
     return items
-      .map(
-        (item): LedgerEntry => ({
-          segmentId,
-          memberKey: String(item.memberKey),
-          change: item.change === 'exit' ? 'exit' : 'enter',
-          at: Number(item.at),
-          seq: Number(item.seq),
-          cause: item.cause as MembershipCause,
-        }),
-      )
-      .sort(
-        (a, b) =>
-          a.at - b.at ||
-          (a.memberKey < b.memberKey ? -1 : a.memberKey > b.memberKey ? 1 : a.seq - b.seq),
-      );
+      .map((item) => ledgerEntryOf(segmentId, item))
+      .sort((a, b) => compareBytes(a.key, b.key));
+  }
+
+  /**
+   * The instant up to which the ledger is settled ({@link LEDGER_SETTLE_MS}): every entry at or
+   * before it is committed.
+   */
+  settledUntil(): number {
+    return this.now() - this.settleMs;
+  }
+
+  /**
+   * One page of a segment's ledger in ledger order, after the position `after` (a
+   * {@link LedgerPageEntry.key}, or from the start) and up to the settled instant: a reader that
+   * continues from `next` sees every entry once, in order. `next` is the last entry's key, or,
+   * when the settled ledger is read to its end, the position just after the settled instant.
+   */
+  async ledgerPage(
+    segmentId: string,
+    limit: number,
+    after?: string,
+  ): Promise<{ entries: LedgerPageEntry[]; next: string; more: boolean; settledUntil: number }> {
+    const settledUntil = this.settledUntil();
+    const end = ledgerKeyAfter(settledUntil);
+    const from = after ?? '0';
+    if (compareBytes(from, end) >= 0) {
+      return { entries: [], next: from, more: false, settledUntil };
+    }
+    const shards = await Promise.all(
+      Array.from({ length: SEGMENT_SHARDS }, async (_, shard) => {
+        const page = await this.client.send(
+          new QueryCommand({
+            TableName: this.tableName,
+            KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :end',
+            ExpressionAttributeValues: {
+              ':pk': ledgerPk(segmentId, shard),
+              ':from': from,
+              ':end': end,
+            },
+            Limit: limit + 1,
+            ConsistentRead: true,
+          }),
+        );
+        // BETWEEN includes `from`, which is the previous page's last entry.
+        const items = (page.Items ?? [])
+          .map((item) => ledgerEntryOf(segmentId, item))
+          .filter((entry) => entry.key !== from);
+        return { items, more: page.LastEvaluatedKey !== undefined };
+      }),
+    );
+    const { items, more } = mergeShardPages(shards, (entry) => entry.key, limit);
+    const last = items[items.length - 1];
+    return { entries: items, next: more && last ? last.key : end, more, settledUntil };
+  }
+
+  /**
+   * Every entry of a segment's ledger after the instant `at`, up to `max` (more: throws
+   * {@link LedgerTooLongError}): the changes that separate the membership at `at` from today's.
+   */
+  async changesAfter(segmentId: string, at: number, max: number): Promise<LedgerPageEntry[]> {
+    const from = ledgerKeyAfter(at);
+    let total = 0;
+    const shards = await Promise.all(
+      Array.from({ length: SEGMENT_SHARDS }, async (_, shard) => {
+        const entries: LedgerPageEntry[] = [];
+        let start: Record<string, unknown> | undefined;
+        do {
+          const page = await this.client.send(
+            new QueryCommand({
+              TableName: this.tableName,
+              KeyConditionExpression: 'pk = :pk AND sk > :from',
+              ExpressionAttributeValues: { ':pk': ledgerPk(segmentId, shard), ':from': from },
+              ExclusiveStartKey: start,
+              ConsistentRead: true,
+            }),
+          );
+          for (const item of page.Items ?? []) entries.push(ledgerEntryOf(segmentId, item));
+          total += page.Items?.length ?? 0;
+          if (total > max) throw new LedgerTooLongError(segmentId, max);
+          start = page.LastEvaluatedKey;
+        } while (start);
+        return entries;
+      }),
+    );
+    return shards.flat();
   }
 
   private async allShards(pk: (shard: number) => string): Promise<Record<string, unknown>[]> {

@@ -101,6 +101,17 @@ export class SegmentNotFoundError extends PortraitHttpError {
   }
 }
 
+export class AsOfTooFarError extends PortraitHttpError {
+  constructor(id: string, max: number) {
+    super(
+      400,
+      'as_of_too_far',
+      `Segment "${id}" changed more than ${max} times since asOf; ask for a later instant, or sync with /changes.`,
+      { id, max },
+    );
+  }
+}
+
 export class SegmentExistsError extends PortraitHttpError {
   constructor(id: string, version: number) {
     super(

@@ -1,4 +1,5 @@
 import {
+  type LedgerChangeToRecord,
   type LedgerEntry,
   MembershipConflictError,
   type StoredMembership,
@@ -11,7 +12,8 @@ import type { RuleCatalogue } from '../domain/tags/rule-catalogue.ts';
 /** What one membership step reads and writes (the memberships table, `MembershipStore`). */
 export interface MembershipStepDeps {
   readonly member: (memberKey: string) => Promise<StoredMembership | undefined>;
-  readonly change: (entry: LedgerEntry) => Promise<boolean>;
+  /** Records one change, stamped by the store: the entry, or undefined if already recorded. */
+  readonly change: (entry: LedgerChangeToRecord) => Promise<LedgerEntry | undefined>;
   readonly saveMember: (
     previous: StoredMembership | undefined,
     next: Omit<StoredMembership, 'version'>,
@@ -48,7 +50,7 @@ export async function stepMember(
     stored: StoredMembership | undefined,
     counts: { entered: number; exited: number },
   ) => {
-    if (touched.size > 0) await reconcile(item.memberKey, stored, touched, now, deps);
+    if (touched.size > 0) await reconcile(item.memberKey, stored, touched, deps);
     return counts;
   };
   for (let attempt = 1; attempt <= ATTEMPTS; attempt += 1) {
@@ -98,7 +100,6 @@ export async function stepMember(
         segmentId,
         memberKey: item.memberKey,
         change: 'exit',
-        at: now,
         seq,
         cause,
       });
@@ -108,7 +109,6 @@ export async function stepMember(
         segmentId,
         memberKey: item.memberKey,
         change: 'enter',
-        at: now,
         seq,
         cause,
       });
@@ -136,13 +136,12 @@ async function reconcile(
   memberKey: string,
   stored: StoredMembership | undefined,
   segments: ReadonlySet<string>,
-  now: number,
   deps: MembershipStepDeps,
 ): Promise<void> {
   const seq = (stored?.version ?? 0) + 1;
   const cause = { kind: 'profile', profileVersion: stored?.profileVersion ?? 0 } as const;
   for (const segmentId of segments) {
     const change = stored?.segments.has(segmentId) ? 'enter' : 'exit';
-    await deps.change({ segmentId, memberKey, change, at: now, seq, cause });
+    await deps.change({ segmentId, memberKey, change, seq, cause });
   }
 }

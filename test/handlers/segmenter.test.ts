@@ -21,6 +21,7 @@ import { MembershipStore } from '../../shared/adapters/membership-store.ts';
 import { ProfileStore } from '../../shared/adapters/profile-store.ts';
 import { SegmentStore } from '../../shared/adapters/segment-store.ts';
 import { evaluateSegments } from '../../shared/domain/segments/evaluate-segment.ts';
+import { membersAsOfPage, wasInBefore } from '../../shared/domain/segments/ledger.ts';
 import { segmentInputOf } from '../../shared/domain/segments/member-input.ts';
 import type { SegmentDefinition } from '../../shared/domain/segments/segment-definition.ts';
 import { defaultRuleCatalogue } from '../../shared/domain/tags/default-catalogue.ts';
@@ -68,11 +69,17 @@ async function freshTables() {
       { TableName: name },
     );
   }
+  // The ledger's clock: the test moves it between deliveries, so each has its own instants.
+  const clock = { ms: NOW };
   return {
     names,
+    clock,
     profiles: new ProfileStore(clients.documents, names.profiles),
     segments: new SegmentStore(clients.documents, names.segments),
-    memberships: new MembershipStore(clients.documents, names.memberships),
+    memberships: new MembershipStore(clients.documents, names.memberships, {
+      now: () => clock.ms,
+      settleMs: 0,
+    }),
   };
 }
 
@@ -183,6 +190,8 @@ describe('segmenter', () => {
           const members = ['u#m0', 'u#m1', 'u#m2', 'u#m3'];
           const handler = segmenter(t);
           let delivered = 0;
+          // Who was in each segment between deliveries, to check `asOf` answers at the end.
+          const snapshots: { at: number; holders: Map<string, string[]> }[] = [];
           for (const [step, [member, kind]] of writes.entries()) {
             const key = members[member] as string;
             await t.profiles.apply(key, (current) => {
@@ -201,6 +210,7 @@ describe('segmenter', () => {
               streams,
               t.names.profiles,
             )) as DynamoDBRecord[];
+            t.clock.ms += 1_000;
             expect(
               (await handler({ Records: records.slice(delivered) })).batchItemFailures,
             ).toEqual([]);
@@ -217,6 +227,11 @@ describe('segmenter', () => {
               expect(await t.memberships.members(id), `${id} rows`).toEqual(holders);
               expect(await t.memberships.count(id), `${id} count`).toBe(holders.length);
             }
+            const snapshot = new Map<string, string[]>();
+            for (const id of Object.keys(definitions)) {
+              snapshot.set(id, await t.memberships.members(id));
+            }
+            snapshots.push({ at: t.clock.ms + 500, holders: snapshot });
 
             const edit = edits[step % Math.max(1, edits.length)];
             const buyers = await t.segments.head('buyers');
@@ -264,6 +279,24 @@ describe('segmenter', () => {
               }
             }
             expect([...replayed].sort()).toEqual(want);
+            // Who was in it at each earlier instant: today's members corrected by the ledger
+            // since, paged two at a time, equals what the rows held then.
+            for (const { at, holders } of snapshots) {
+              const wasIn = wasInBefore(await t.memberships.changesAfter(id, at, 1_000));
+              const then: string[] = [];
+              let after: string | undefined;
+              do {
+                const page = await membersAsOfPage(
+                  (n, from) => t.memberships.page(id, n, from),
+                  wasIn,
+                  2,
+                  after,
+                );
+                then.push(...page.members);
+                after = page.next;
+              } while (after !== undefined);
+              expect(then, `${id} as of ${at}`).toEqual(holders.get(id));
+            }
           }
         },
       ),

@@ -57,7 +57,8 @@ export class Segments extends Construct {
     allow(this.segments.function, ['dynamodb:GetItem'], [props.writeKeysTable.tableArn]);
     // A segment's members page by page, one Query per shard partition (`sm#<segment>#<shard>`),
     // and its count by a Query on the counts partition (`sc#<segment>`); it writes no membership.
-    // `check` reads member states in BatchGetItem chunks of 100.
+    // `check` reads member states in BatchGetItem chunks of 100; `changes` and `asOf` Query the
+    // ledger partitions (`sl#<segment>#<shard>`).
     allow(
       this.segments.function,
       ['dynamodb:BatchGetItem', 'dynamodb:Query'],
@@ -72,10 +73,11 @@ export class Segments extends Construct {
     // Lists the heads with a Query on their partition for every batch, so a definition saved a
     // moment ago applies to the next profile write; it reads nothing else of the definitions.
     allow(this.segmenter.function, ['dynamodb:Query'], [props.segmentsTable.tableArn]);
-    // A member's state by key and put back on its version; each enter or exit is one
-    // TransactWriteItems of a Put or Delete of the member row, a Put of the ledger entry and an
-    // Update of the shard count, authorised by those actions. It never Queries memberships:
-    // counts and member pages are read by the segments function, the ledger by tests.
+    // A member's state by key and updated on its version; each enter or exit is one
+    // TransactWriteItems of a Put or Delete of the member row, a Put of the ledger entry, an
+    // Update of the shard count and an Update of the member's stamp, authorised by those actions
+    // (and a GetItem of the stamp when another writer was first). It never Queries memberships:
+    // counts, member pages and the ledger are read by the segments function.
     allow(
       this.segmenter.function,
       ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
