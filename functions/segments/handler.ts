@@ -26,6 +26,7 @@ export function defaultDeps(): SegmentsDeps {
       segments.save(previous, definition, status, by, now),
     membersPage: (segmentId, limit, after) => memberships.page(segmentId, limit, after),
     memberCount: (segmentId) => memberships.count(segmentId),
+    backfillJob: () => segments.backfillJob(),
     ledgerPage: (segmentId, limit, after) => memberships.ledgerPage(segmentId, limit, after),
     changesAfter: (segmentId, at, max) => memberships.changesAfter(segmentId, at, max),
     settledUntil: () => memberships.settledUntil(),

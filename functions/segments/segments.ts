@@ -15,6 +15,7 @@ import {
   SegmentVersionConflictError,
 } from '../../shared/adapters/segment-store.ts';
 import type { WriteKeyRecord } from '../../shared/adapters/write-key-store.ts';
+import { type BackfillJob, backfillView } from '../../shared/domain/segments/backfill-state.ts';
 import { membersAsOfPage, wasInBefore } from '../../shared/domain/segments/ledger.ts';
 import { loadSegmentDefinition } from '../../shared/domain/segments/load-segment-definition.ts';
 import {
@@ -59,6 +60,8 @@ export interface SegmentsDeps {
     after?: string,
   ) => Promise<{ members: { memberKey: string; since: number }[]; more: boolean }>;
   readonly memberCount: (segmentId: string) => Promise<number>;
+  /** The automatic backfill's job (`SegmentStore.backfillJob`). */
+  readonly backfillJob: () => Promise<BackfillJob | undefined>;
   /** One settled page of a segment's ledger (`MembershipStore.ledgerPage`). */
   readonly ledgerPage: (
     segmentId: string,
@@ -157,9 +160,12 @@ export function makeSegmentsHandler(deps: SegmentsDeps) {
     if (key === routeKey(listRoute)) {
       await authorizeRequest(event, deps.lookupKey, listRoute.scope);
       const heads = (await deps.heads()).filter((head) => head.status === 'active');
-      const counts = await Promise.all(heads.map((head) => deps.memberCount(head.id)));
+      const [counts, job] = await Promise.all([
+        Promise.all(heads.map((head) => deps.memberCount(head.id))),
+        deps.backfillJob(),
+      ]);
       return jsonResponse(200, {
-        segments: heads.map((head, i) => view(head, counts[i])),
+        segments: heads.map((head, i) => view(head, job, counts[i])),
       });
     }
     if (key === routeKey(getRoute) && id) {
@@ -176,7 +182,8 @@ export function makeSegmentsHandler(deps: SegmentsDeps) {
       }
       const head = await deps.head(id);
       if (!head || head.status === 'deleted') throw new SegmentNotFoundError(id);
-      return jsonResponse(200, view(head, await deps.memberCount(head.id)));
+      const [count, job] = await Promise.all([deps.memberCount(head.id), deps.backfillJob()]);
+      return jsonResponse(200, view(head, job, count));
     }
     if (key === routeKey(createRoute)) {
       const caller = await authorizeRequest(event, deps.lookupKey, createRoute.scope);
@@ -188,7 +195,9 @@ export function makeSegmentsHandler(deps: SegmentsDeps) {
         throw new SegmentExistsError(existing.id, existing.version);
       const head = await save(existing, compiled.definition, 'active', caller.sourceId);
       deps.logger.info('segment created', { requestId, id: head.id, version: head.version });
-      return jsonResponse(201, view(head), { location: `/v1/segments/${head.id}` });
+      return jsonResponse(201, view(head, await deps.backfillJob()), {
+        location: `/v1/segments/${head.id}`,
+      });
     }
     if (key === routeKey(putRoute) && id) {
       const caller = await authorizeRequest(event, deps.lookupKey, putRoute.scope);
@@ -209,7 +218,7 @@ export function makeSegmentsHandler(deps: SegmentsDeps) {
       const compiled = compile(isObject(body) ? { ...body, id } : body, graph);
       const head = await save(existing, compiled.definition, 'active', caller.sourceId);
       deps.logger.info('segment saved', { requestId, id, version: head.version });
-      return jsonResponse(200, view(head));
+      return jsonResponse(200, view(head, await deps.backfillJob()));
     }
     if (key === routeKey(membersRoute) && id) {
       await authorizeRequest(event, deps.lookupKey, membersRoute.scope);
@@ -349,8 +358,12 @@ export function makeSegmentsHandler(deps: SegmentsDeps) {
   );
 }
 
-/** What the API shows of a segment (membership counts and pages come with the membership read API). */
-function view(head: SegmentHead, count?: number) {
+/**
+ * What the API shows of a segment: its definition, and its membership's state — waiting for the
+ * backfiller to pick up this version, backfilling (with progress), or kept incrementally — with
+ * its member count.
+ */
+function view(head: SegmentHead, job: BackfillJob | undefined, count?: number) {
   return {
     id: head.id,
     version: head.version,
@@ -363,8 +376,10 @@ function view(head: SegmentHead, count?: number) {
     createdAt: head.createdAt,
     updatedAt: head.updatedAt,
     updatedBy: head.updatedBy,
-    // Members enter and leave as their profiles change; existing members at `segments backfill`.
-    membership: { state: 'incremental', ...(count === undefined ? {} : { count }) },
+    membership: {
+      ...backfillView(job, head.id, head.version),
+      ...(count === undefined ? {} : { count }),
+    },
   };
 }
 

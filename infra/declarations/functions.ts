@@ -20,7 +20,8 @@ export type FunctionId =
   | 'historian'
   | 'query'
   | 'segments'
-  | 'segmenter';
+  | 'segmenter'
+  | 'backfiller';
 
 export const functions: Readonly<Record<FunctionId, FunctionDeclaration>> = {
   collect: {
@@ -76,6 +77,13 @@ export const functions: Readonly<Record<FunctionId, FunctionDeclaration>> = {
     id: 'segmenter',
     description: 'Keeps segment membership materialised from the profiles stream',
     entry: 'functions/segmenter/handler.ts',
+    memoryMiB: 1024,
+    timeoutSeconds: 120,
+  },
+  backfiller: {
+    id: 'backfiller',
+    description: 'Brings existing members into segments created or edited since, run by run',
+    entry: 'functions/backfiller/handler.ts',
     memoryMiB: 1024,
     timeoutSeconds: 120,
   },

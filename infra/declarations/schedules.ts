@@ -27,4 +27,16 @@ export const sweeperSchedule = {
   localEverySeconds: 5,
 } as const satisfies ScheduleDeclaration;
 
-export const schedules: readonly ScheduleDeclaration[] = [sweeperSchedule];
+/**
+ * The backfiller brings existing members into a segment created or edited since the last run; a
+ * run stops after about 50 s and the next continues the job, so a large backfill spans runs.
+ */
+export const backfillerSchedule = {
+  id: 'backfiller',
+  function: 'backfiller',
+  description: 'Backfill segments created or edited since the last run',
+  awsEveryMinutes: 1,
+  localEverySeconds: 2,
+} as const satisfies ScheduleDeclaration;
+
+export const schedules: readonly ScheduleDeclaration[] = [sweeperSchedule, backfillerSchedule];

@@ -21,10 +21,15 @@ import { environmentConfig } from '../../shared/config/environments.ts';
 import { runtimeEnvNames } from '../../shared/config/runtime.ts';
 import { configuredRuleCatalogue } from '../../shared/config/tag-catalogue.ts';
 import { generateWriteKey, hashWriteKey } from '../../shared/domain/keys/write-key.ts';
+import type { BackfillRun } from '../../shared/jobs/backfill-job.ts';
 import { type FunctionId, functions } from '../declarations/functions.ts';
 import { queues } from '../declarations/queues.ts';
 import { routes, type Scope } from '../declarations/routes.ts';
-import { sweeperSchedule } from '../declarations/schedules.ts';
+import {
+  backfillerSchedule,
+  type ScheduleDeclaration,
+  sweeperSchedule,
+} from '../declarations/schedules.ts';
 import { streamConsumers } from '../declarations/streams.ts';
 import type { TableId } from '../declarations/tables.ts';
 import {
@@ -75,6 +80,8 @@ export interface LocalRuntimeOptions {
   readonly clock?: () => number;
   /** Seconds between sweeps; 0 turns the timer off (tests call `sweep()`). @default the declaration's local period */
   readonly sweepEverySeconds?: number;
+  /** Seconds between backfiller runs; 0 turns the timer off (tests call `backfill()`). @default the declaration's local period */
+  readonly backfillEverySeconds?: number;
 }
 
 /** Where a running runtime can be reached; also written to `<dataDir>/runtime.json` for the CLI. */
@@ -98,6 +105,11 @@ export interface LocalRuntime extends RuntimeEndpoints {
   idle(): Promise<void>;
   /** Runs the sweeper now (waiting for a run in progress first) and returns its summary. */
   sweep(): Promise<SweepSummary>;
+  /**
+   * Runs the backfiller until the current set of segments is backfilled (waiting for a run in
+   * progress first) and returns the last run.
+   */
+  backfill(): Promise<BackfillRun>;
   stop(): Promise<void>;
 }
 
@@ -315,29 +327,46 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       stoppers.push(() => poller.stop());
     }
 
-    const sweeper = await loadHandler<unknown, SweepSummary>(sweeperSchedule.function);
-    let sweeping: Promise<SweepSummary> | undefined;
-    const sweep = async (): Promise<SweepSummary> => {
-      while (sweeping !== undefined) await sweeping.catch(() => undefined);
-      sweeping = sweeper({ source: 'portrait.local', 'detail-type': 'Scheduled Event' });
-      try {
-        return await sweeping;
-      } finally {
-        sweeping = undefined;
+    /** A scheduled function: one run at a time, on a timer unless `everySeconds` is 0. */
+    const scheduled = async <T>(schedule: ScheduleDeclaration, everySeconds: number) => {
+      const handler = await loadHandler<unknown, T>(schedule.function);
+      let running: Promise<T> | undefined;
+      const run = async (): Promise<T> => {
+        while (running !== undefined) await running.catch(() => undefined);
+        running = handler({ source: 'portrait.local', 'detail-type': 'Scheduled Event' });
+        try {
+          return await running;
+        } finally {
+          running = undefined;
+        }
+      };
+      if (everySeconds > 0) {
+        const timer = setInterval(() => {
+          if (running !== undefined) return;
+          run().catch((error: unknown) => log(`${schedule.id} failed: ${String(error)}`));
+        }, everySeconds * 1000);
+        timer.unref();
+        stoppers.push(async () => {
+          clearInterval(timer);
+          await running?.catch(() => undefined);
+        });
+      }
+      return run;
+    };
+    const sweep = await scheduled<SweepSummary>(
+      sweeperSchedule,
+      options.sweepEverySeconds ?? sweeperSchedule.localEverySeconds,
+    );
+    const backfillOnce = await scheduled<BackfillRun>(
+      backfillerSchedule,
+      options.backfillEverySeconds ?? backfillerSchedule.localEverySeconds,
+    );
+    const backfill = async (): Promise<BackfillRun> => {
+      for (;;) {
+        const run = await backfillOnce();
+        if (run.state !== 'running') return run;
       }
     };
-    const sweepEvery = options.sweepEverySeconds ?? sweeperSchedule.localEverySeconds;
-    if (sweepEvery > 0) {
-      const timer = setInterval(() => {
-        if (sweeping !== undefined) return;
-        sweep().catch((error: unknown) => log(`sweep failed: ${String(error)}`));
-      }, sweepEvery * 1000);
-      timer.unref();
-      stoppers.push(async () => {
-        clearInterval(timer);
-        await sweeping?.catch(() => undefined);
-      });
-    }
 
     const httpHandlers: Partial<Record<FunctionId, HttpHandler>> = {};
     for (const id of new Set(routes.map((route) => route.function))) {
@@ -378,6 +407,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
         for (const poller of pollers) await poller.drained();
       },
       sweep,
+      backfill,
       stop: stopAll,
     };
   } catch (error) {

@@ -2,8 +2,10 @@ import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import {
   type DynamoDBDocumentClient,
   GetCommand,
+  PutCommand,
   TransactWriteCommand,
 } from '@aws-sdk/lib-dynamodb';
+import type { BackfillJob } from '../domain/segments/backfill-state.ts';
 import type { SegmentDefinition } from '../domain/segments/segment-definition.ts';
 import { queryAll } from './dynamo-query.ts';
 
@@ -36,6 +38,8 @@ export class SegmentVersionConflictError extends Error {
 }
 
 const HEADS_PK = 'segments';
+/** The automatic backfill's job (`shared/jobs/backfill-job.ts`). */
+const JOB_KEY = { pk: 'jobs', sk: 'backfill' } as const;
 const versionsPk = (id: string) => `seg#${id}`;
 const versionSk = (version: number) => `v#${String(version).padStart(8, '0')}`;
 
@@ -71,6 +75,37 @@ export class SegmentStore {
       ConsistentRead: true,
     });
     return items.map(headFromItem);
+  }
+
+  /** The automatic backfill's current job, if one was ever started. */
+  async backfillJob(): Promise<BackfillJob | undefined> {
+    const { Item } = await this.client.send(
+      new GetCommand({ TableName: this.tableName, Key: JOB_KEY, ConsistentRead: true }),
+    );
+    return typeof Item?.job === 'string' ? (JSON.parse(Item.job) as BackfillJob) : undefined;
+  }
+
+  /** Saves the backfill job if the stored one is still at `expectedRev` (0: none); else false. */
+  async saveBackfillJob(job: BackfillJob, expectedRev: number): Promise<boolean> {
+    try {
+      await this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { ...JOB_KEY, job: JSON.stringify(job), rev: job.rev },
+          ConditionExpression: expectedRev === 0 ? 'attribute_not_exists(pk)' : '#rev = :expected',
+          ...(expectedRev === 0
+            ? {}
+            : {
+                ExpressionAttributeNames: { '#rev': 'rev' },
+                ExpressionAttributeValues: { ':expected': expectedRev },
+              }),
+        }),
+      );
+      return true;
+    } catch (error) {
+      if ((error as { name?: string }).name === 'ConditionalCheckFailedException') return false;
+      throw error;
+    }
   }
 
   async version(id: string, version: number): Promise<SegmentVersion | undefined> {

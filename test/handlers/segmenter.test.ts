@@ -20,6 +20,7 @@ import { createTableInput } from '../../infra/local/tables.ts';
 import { MembershipStore } from '../../shared/adapters/membership-store.ts';
 import { ProfileStore } from '../../shared/adapters/profile-store.ts';
 import { SegmentStore } from '../../shared/adapters/segment-store.ts';
+import { backfillView } from '../../shared/domain/segments/backfill-state.ts';
 import { evaluateSegments } from '../../shared/domain/segments/evaluate-segment.ts';
 import { membersAsOfPage, wasInBefore } from '../../shared/domain/segments/ledger.ts';
 import { segmentInputOf } from '../../shared/domain/segments/member-input.ts';
@@ -27,6 +28,7 @@ import type { SegmentDefinition } from '../../shared/domain/segments/segment-def
 import { defaultRuleCatalogue } from '../../shared/domain/tags/default-catalogue.ts';
 import { foldEvents } from '../../shared/domain/tags/fold.ts';
 import { emptyProfile } from '../../shared/domain/tags/profile.ts';
+import { advanceBackfill, type BackfillJobDeps } from '../../shared/jobs/backfill-job.ts';
 import { stepMember } from '../../shared/jobs/membership-step.ts';
 import { activeSegmentSet } from '../../shared/jobs/segment-set.ts';
 import { silentLogger } from '../../shared/logging/logger.ts';
@@ -260,6 +262,7 @@ describe('segmenter', () => {
             streams,
             t.names.profiles,
           )) as DynamoDBRecord[];
+          t.clock.ms += 1_000;
           expect((await handler({ Records: records.slice(delivered) })).batchItemFailures).toEqual(
             [],
           );
@@ -416,5 +419,120 @@ describe('segmenter', () => {
     expect((await t.memberships.member('u#racer'))?.segments.has('beijing')).toBe(false);
     expect(await t.memberships.members('beijing')).toEqual([]);
     expect(await t.memberships.count('beijing')).toBe(0);
+  });
+
+  it('backfills across runs of any length to full evaluation, and starts over when the set changes mid-job', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.integer({ min: 0, max: 2 }), { minLength: 1, maxLength: 10 }),
+        fc.integer({ min: 1, max: 4 }),
+        fc.integer({ min: 0, max: 3 }),
+        async (kinds, pagesPerRun, editAfterRun) => {
+          const t = await freshTables();
+          const save = (definition: SegmentDefinition | undefined) =>
+            t.segments.save(
+              undefined,
+              definition as SegmentDefinition,
+              'active',
+              't',
+              new Date(NOW),
+            );
+          await save(definitions.buyers);
+          // Members written before any segment is backfilled: only the backfill brings them in.
+          const members = kinds.map((_, i) => `u#b${i}`);
+          for (const [i, kind] of kinds.entries()) {
+            const key = members[i] as string;
+            await t.profiles.apply(key, () => ({
+              state: foldEvents(
+                emptyProfile(catalogue, zone),
+                [...events(key, 2 * i, kind), ...events(key, 2 * i + 1, 0)],
+                catalogue,
+                zone,
+              ).state,
+              tags: {},
+              appliedSeq: {},
+              nextChangeAt: undefined,
+            }));
+          }
+          // The real profile scan, served two keys a page, so a job spans runs.
+          const scanAll = async (part: number, total: number) => {
+            const keys: string[] = [];
+            let start: Record<string, unknown> | undefined;
+            do {
+              const page = await t.profiles.scanMembers(part, total, start);
+              keys.push(...page.memberKeys);
+              start = page.next;
+            } while (start);
+            return keys.sort();
+          };
+          const deps: BackfillJobDeps = {
+            segmentSet: async () => {
+              const heads = await t.segments.heads();
+              return {
+                set: activeSegmentSet(heads, catalogue, silentLogger),
+                versions: Object.fromEntries(
+                  heads.filter((h) => h.status === 'active').map((h) => [h.id, h.version]),
+                ),
+              };
+            },
+            loadJob: () => t.segments.backfillJob(),
+            saveJob: (job, rev) => t.segments.saveBackfillJob(job, rev),
+            scanMembers: async (part, total, start) => {
+              const keys = await scanAll(part, total);
+              const offset = Number(start?.offset ?? 0);
+              return {
+                memberKeys: keys.slice(offset, offset + 2),
+                next: offset + 2 < keys.length ? { offset: offset + 2 } : undefined,
+              };
+            },
+            resolveProfile: (key) => t.profiles.resolve(key),
+            member: (key) => t.memberships.member(key),
+            change: (entry) => t.memberships.change(entry),
+            saveMember: (previous, next) => t.memberships.saveMember(previous, next),
+            catalogue,
+            zone,
+            now: () => NOW,
+            parts: 3,
+          };
+          let edited = false;
+          // Segments saved since the last job that finished: they wait for their members.
+          const waiting = new Set(['buyers']);
+          for (let run = 0; run < 100; run += 1) {
+            const editedBefore = edited;
+            let pages = 0;
+            // Each part checks before each page: `pagesPerRun` checks pass per run.
+            const result = await advanceBackfill(deps, () => pages++ < pagesPerRun);
+            const job = await t.segments.backfillJob();
+            if (result.state === 'finished') waiting.clear();
+            if (result.state === 'running') {
+              // Segments waiting for this job show its progress; the others are kept already.
+              for (const head of await t.segments.heads()) {
+                expect(backfillView(job, head.id, head.version).state, head.id).toBe(
+                  waiting.has(head.id) ? 'backfilling' : 'incremental',
+                );
+              }
+            }
+            if (run === editAfterRun && !edited) {
+              // A new segment mid-job: the job starts over; an unfinished one still waits.
+              edited = true;
+              await save(definitions.car_fans);
+              waiting.add('car_fans');
+            }
+            if (result.state === 'idle' && editedBefore) break;
+          }
+          const job = await t.segments.backfillJob();
+          expect(job?.finishedAt).toBeDefined();
+          for (const head of await t.segments.heads()) {
+            expect(backfillView(job, head.id, head.version)).toEqual({ state: 'incremental' });
+          }
+          const expected = await fromScratch(t, members);
+          for (const [id, want] of expected) {
+            expect(await t.memberships.members(id), id).toEqual(want);
+            expect(await t.memberships.count(id), `${id} count`).toBe(want.length);
+          }
+        },
+      ),
+      { numRuns: Number(process.env.PORTRAIT_PROPERTY_RUNS ?? 6) },
+    );
   });
 });

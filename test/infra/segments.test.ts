@@ -33,6 +33,7 @@ function segmentsTemplates(env: string) {
     stateless: template,
     segments: functionIdByDescription(template, functions.segments.description),
     segmenter: functionIdByDescription(template, functions.segmenter.description),
+    backfiller: functionIdByDescription(template, functions.backfiller.description),
     query: functionIdByDescription(template, functions.query.description),
     segmentsTableId: tableId(segmentsTable.id),
     membershipsTableId: tableId(membershipsTable.id),
@@ -80,12 +81,13 @@ describe('segments on AWS', () => {
     expect(dev.nameResource(outputs.SegmentsTableName?.Value)).toBe('segments name');
   });
 
-  it('routes the definition, members and check routes to the segments function, and nothing else', () => {
+  it('routes the definition, members, changes and check routes to the segments function, and nothing else', () => {
     const routeKeys = segmentRoutes.map((route) => `${route.method} ${route.path}`).sort();
     expect(routeKeys).toEqual([
       'DELETE /v1/segments/{id}',
       'GET /v1/segments',
       'GET /v1/segments/{id}',
+      'GET /v1/segments/{id}/changes',
       'GET /v1/segments/{id}/members',
       'POST /v1/segments',
       'POST /v1/segments/{id}/check',
@@ -135,7 +137,7 @@ describe('segments on AWS', () => {
 
   it('grants no function but the segment engine and the query function access to the segments table', () => {
     const fns = dev.stateless.findResources('AWS::Lambda::Function') as Resources;
-    const readers = [dev.segments, dev.segmenter, dev.query];
+    const readers = [dev.segments, dev.segmenter, dev.backfiller, dev.query];
     for (const functionId of Object.keys(fns).filter((id) => !readers.includes(id))) {
       const permissions = dynamoPermissionsOfRole(
         dev.stateless,
@@ -283,9 +285,9 @@ describe('segmenter on AWS', () => {
     );
   });
 
-  it('grants no function but the segmenter, the segments function and the query function access to the memberships table', () => {
+  it('grants no function but the segmenter, the backfiller, the segments function and the query function access to the memberships table', () => {
     const fns = dev.stateless.findResources('AWS::Lambda::Function') as Resources;
-    const readers = [dev.segmenter, dev.segments, dev.query];
+    const readers = [dev.segmenter, dev.backfiller, dev.segments, dev.query];
     for (const functionId of Object.keys(fns).filter((id) => !readers.includes(id))) {
       const permissions = dynamoPermissionsOfRole(
         dev.stateless,
@@ -344,5 +346,57 @@ describe('segmenter on AWS', () => {
         Threshold: config.alarms.throttlesThreshold,
       });
     }
+  });
+});
+
+describe('backfiller on AWS', () => {
+  const dev = segmentsTemplates('dev');
+
+  it('grants the backfiller exactly the DynamoDB actions it calls, on exactly its tables', () => {
+    const permissions = dynamoPermissionsOfRole(
+      dev.stateless,
+      roleIdOfFunction(dev.stateless, dev.backfiller),
+      dev.nameResource,
+    );
+    expect(permissions).toEqual(
+      [
+        'dynamodb:Scan on profiles',
+        'dynamodb:GetItem on profiles',
+        'dynamodb:Query on segments',
+        'dynamodb:GetItem on segments',
+        'dynamodb:PutItem on segments',
+        'dynamodb:GetItem on memberships',
+        'dynamodb:PutItem on memberships',
+        'dynamodb:UpdateItem on memberships',
+        'dynamodb:DeleteItem on memberships',
+      ].sort(),
+    );
+  });
+
+  it('grants no other function a Scan', () => {
+    const fns = dev.stateless.findResources('AWS::Lambda::Function') as Resources;
+    for (const functionId of Object.keys(fns).filter((id) => id !== dev.backfiller)) {
+      const permissions = dynamoPermissionsOfRole(
+        dev.stateless,
+        roleIdOfFunction(dev.stateless, functionId),
+        dev.nameResource,
+      );
+      expect(permissions.filter((permission) => permission.startsWith('dynamodb:Scan'))).toEqual(
+        [],
+      );
+    }
+  });
+
+  it('runs the backfiller every minute from an EventBridge rule, never retrying a missed run', () => {
+    dev.stateless.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(1 minute)',
+      Description: Match.stringLikeRegexp('Backfill'),
+      Targets: Match.arrayWith([
+        Match.objectLike({
+          Arn: { 'Fn::GetAtt': [dev.backfiller, 'Arn'] },
+          RetryPolicy: Match.objectLike({ MaximumRetryAttempts: 0 }),
+        }),
+      ]),
+    });
   });
 });

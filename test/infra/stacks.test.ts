@@ -316,9 +316,10 @@ describe('stateless stack', () => {
         ),
       ),
     );
-    // No scan or batch write anywhere; stream reads come with the event source. UpdateItem and
-    // DeleteItem are the segmenter's, BatchGetItem the segments function's (its `check`), on
-    // memberships only (pinned in segments.test.ts).
+    // No batch write anywhere; stream reads come with the event source. UpdateItem and
+    // DeleteItem are the segmenter's and the backfiller's, BatchGetItem the segments function's
+    // (its `check`), on memberships only; Scan the backfiller's, on profiles only (pinned in
+    // segments.test.ts).
     expect([...dynamoActions].sort()).toEqual([
       'dynamodb:BatchGetItem',
       'dynamodb:DeleteItem',
@@ -329,6 +330,7 @@ describe('stateless stack', () => {
       'dynamodb:ListStreams',
       'dynamodb:PutItem',
       'dynamodb:Query',
+      'dynamodb:Scan',
       'dynamodb:UpdateItem',
     ]);
   });

@@ -5,19 +5,14 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MembershipStore } from '../../shared/adapters/membership-store.ts';
-import { ProfileStore } from '../../shared/adapters/profile-store.ts';
-import { SegmentStore } from '../../shared/adapters/segment-store.ts';
-import { defaultRuleCatalogue } from '../../shared/domain/tags/default-catalogue.ts';
-import { backfillSegments } from '../../shared/jobs/backfill-segments.ts';
-import { activeSegmentSet } from '../../shared/jobs/segment-set.ts';
-import { silentLogger } from '../../shared/logging/logger.ts';
 import { startTestRuntime, type TestRuntime } from '../support/runtime.ts';
 
 let t: TestRuntime;
 let memberships: MembershipStore;
 
 beforeAll(async () => {
-  t = await startTestRuntime({ sweepEverySeconds: 0 });
+  // The backfiller runs when the test says (`t.runtime.backfill()`), not on its timer.
+  t = await startTestRuntime({ sweepEverySeconds: 0, backfillEverySeconds: 0 });
   memberships = new MembershipStore(t.documents, t.runtime.tables.memberships);
 }, 120_000);
 
@@ -38,21 +33,9 @@ async function send(batch: unknown[]): Promise<void> {
   await t.runtime.idle();
 }
 
-function backfill() {
-  const catalogue = defaultRuleCatalogue();
-  const profiles = new ProfileStore(t.documents, t.runtime.tables.profiles);
-  const segments = new SegmentStore(t.documents, t.runtime.tables.segments);
-  return backfillSegments({
-    scanMembers: (segment, total, start) => profiles.scanMembers(segment, total, start),
-    resolveProfile: (key) => profiles.resolve(key),
-    segmentSet: async () => activeSegmentSet(await segments.heads(), catalogue, silentLogger),
-    member: (key) => memberships.member(key),
-    change: (entry) => memberships.change(entry),
-    saveMember: (previous, next) => memberships.saveMember(previous, next),
-    catalogue,
-    zone: 'Asia/Shanghai',
-    now: Date.now,
-  });
+/** The segment's membership state as the API shows it. */
+async function membershipOf(id: string): Promise<unknown> {
+  return ((await t.get(`/v1/segments/${id}`)).body as { membership: unknown }).membership;
 }
 
 const now = () => new Date().toISOString();
@@ -75,6 +58,9 @@ const identify = (userId: string, city: string, n = 0) => ({
 describe('segment membership through the local runtime', () => {
   it('moves members in as their profiles change, and backfills a segment created later', async () => {
     await createSegment('regulars', { aggregate: 'orders_365d', op: '>=', value: 2 });
+    expect(await membershipOf('regulars')).toEqual({ state: 'backfill_pending', count: 0 });
+    expect(await t.runtime.backfill()).toMatchObject({ state: 'finished', stepped: 0 });
+    expect(await membershipOf('regulars')).toEqual({ state: 'incremental', count: 0 });
     await send([
       identify('sm-1', '北京'),
       order('sm-1', 1),
@@ -91,12 +77,14 @@ describe('segment membership through the local runtime', () => {
       membership: { state: 'incremental', count: 2 },
     });
 
-    // Created after the members: nobody is in it until the backfill (or their next change).
+    // Created after the members: nobody is in it until the backfiller (or their next change).
     await createSegment('beijing', { trait: 'city', op: '=', value: '北京' });
     expect(await memberships.members('beijing')).toEqual([]);
-    const first = await backfill();
-    expect(first).toMatchObject({ done: 3, entered: 2, failed: 0 });
+    expect(await membershipOf('beijing')).toEqual({ state: 'backfill_pending', count: 0 });
+    expect(await t.runtime.backfill()).toMatchObject({ state: 'finished', stepped: 3 });
     expect(await memberships.members('beijing')).toEqual(['u#sm-1', 'u#sm-3']);
+    expect(await membershipOf('beijing')).toEqual({ state: 'incremental', count: 2 });
+    expect(await membershipOf('regulars')).toEqual({ state: 'incremental', count: 2 });
     const listed = (await t.get('/v1/segments')).body as {
       segments: { id: string; membership: { count: number } }[];
     };
@@ -104,7 +92,8 @@ describe('segment membership through the local runtime', () => {
       beijing: 2,
       regulars: 2,
     });
-    expect(await backfill()).toMatchObject({ entered: 0, exited: 0 });
+    // Nothing changed since: a run costs two reads.
+    expect(await t.runtime.backfill()).toMatchObject({ state: 'idle', stepped: 0 });
 
     // The read API: pages merged over the shards, stable cursors, the count kept.
     const seen: unknown[] = [];
@@ -171,7 +160,7 @@ describe('segment membership through the local runtime', () => {
       headers: { authorization: t.authorization },
     });
     expect(deleted.status).toBe(200);
-    expect(await backfill()).toMatchObject({ exited: 3 });
+    expect(await t.runtime.backfill()).toMatchObject({ state: 'finished', stepped: 3 });
     expect(await memberships.members('beijing')).toEqual([]);
     expect(await memberships.count('beijing')).toBe(0);
     const ledger = await memberships.ledger('beijing');

@@ -47,7 +47,7 @@ async function answerOf(response: Response): Promise<{ status: number; body: unk
 }
 
 export async function startTestRuntime(
-  options: Pick<LocalRuntimeOptions, 'clock' | 'sweepEverySeconds'> = {},
+  options: Pick<LocalRuntimeOptions, 'clock' | 'sweepEverySeconds' | 'backfillEverySeconds'> = {},
 ): Promise<TestRuntime> {
   const dataDir = mkdtempSync(join(tmpdir(), 'portrait-it-'));
   const runtime = await startLocalRuntime({ dataDir, port: 0, ...options });

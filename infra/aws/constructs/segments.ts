@@ -1,8 +1,12 @@
+import { Duration } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
+import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../../../shared/config/environments.ts';
 import { functions } from '../../declarations/index.ts';
+import { backfillerSchedule } from '../../declarations/schedules.ts';
 import { allow } from './grants.ts';
 import { PortraitFunction, type RuntimeSettings } from './portrait-function.ts';
 import { profileItemsOnly } from './tag-engine.ts';
@@ -18,6 +22,8 @@ export interface SegmentsProps {
   readonly membershipsTable: ITable;
   /** Hashed API keys; the segments function checks callers and their scopes against them. */
   readonly writeKeysTable: ITable;
+  /** Member profiles: the backfiller scans them and reads each member's newest profile. */
+  readonly profilesTable: ITable;
 }
 
 /**
@@ -30,6 +36,8 @@ export interface SegmentsProps {
 export class Segments extends Construct {
   readonly segments: PortraitFunction;
   readonly segmenter: PortraitFunction;
+  readonly backfiller: PortraitFunction;
+  readonly backfillerRule: Rule;
   /**
    * Stream event filters for `StreamConsumers`: the segmenter acts on profile items only (their
    * writes, links and removals), not on the history items in the same stream.
@@ -58,7 +66,8 @@ export class Segments extends Construct {
     // A segment's members page by page, one Query per shard partition (`sm#<segment>#<shard>`),
     // and its count by a Query on the counts partition (`sc#<segment>`); it writes no membership.
     // `check` reads member states in BatchGetItem chunks of 100; `changes` and `asOf` Query the
-    // ledger partitions (`sl#<segment>#<shard>`).
+    // ledger partitions (`sl#<segment>#<shard>`). The backfill job (shown as each segment's
+    // membership state) is read by key with the GetItem above.
     allow(
       this.segments.function,
       ['dynamodb:BatchGetItem', 'dynamodb:Query'],
@@ -83,10 +92,56 @@ export class Segments extends Construct {
       ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
       [props.membershipsTable.tableArn],
     );
+
+    this.backfiller = new PortraitFunction(this, 'Backfiller', {
+      declaration: functions.backfiller,
+      config,
+      settings,
+    });
+    // The members by a parallel Scan of the profiles table, each member's newest profile by key
+    // (following a link); the heads by a Query and the job by key, saved with a conditional Put;
+    // memberships as the segmenter writes them.
+    allow(
+      this.backfiller.function,
+      ['dynamodb:Scan', 'dynamodb:GetItem'],
+      [props.profilesTable.tableArn],
+    );
+    allow(
+      this.backfiller.function,
+      ['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:PutItem'],
+      [props.segmentsTable.tableArn],
+    );
+    allow(
+      this.backfiller.function,
+      ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
+      [props.membershipsTable.tableArn],
+    );
+    // A run stops after about 50 s and saves where it is; the next one continues. A missed run is
+    // never retried: the next, a minute later, does the same work.
+    const period = Duration.minutes(backfillerSchedule.awsEveryMinutes);
+    this.backfiller.function.configureAsyncInvoke({
+      retryAttempts: 0,
+      maxEventAge: Duration.minutes(1),
+    });
+    this.backfillerRule = new Rule(this, 'BackfillerSchedule', {
+      description: backfillerSchedule.description,
+      schedule: Schedule.rate(period),
+      targets: [
+        new LambdaFunction(this.backfiller.function, { retryAttempts: 0, maxEventAge: period }),
+      ],
+    });
   }
 
   /** The functions this construct built, by declaration id. */
-  get functions(): { readonly segments: IFunction; readonly segmenter: IFunction } {
-    return { segments: this.segments.function, segmenter: this.segmenter.function };
+  get functions(): {
+    readonly segments: IFunction;
+    readonly segmenter: IFunction;
+    readonly backfiller: IFunction;
+  } {
+    return {
+      segments: this.segments.function,
+      segmenter: this.segmenter.function,
+      backfiller: this.backfiller.function,
+    };
   }
 }

@@ -57,6 +57,7 @@ export class StatelessStack extends Stack {
       segmentsTable: eventStore.table('segments'),
       membershipsTable: eventStore.table('memberships'),
       writeKeysTable: eventStore.table('write-keys'),
+      profilesTable: eventStore.table('profiles'),
     });
     const functions: FunctionRegistry = {
       ...this.ingest.functions,
