@@ -19,6 +19,7 @@ import { type BackfillJob, backfillView } from '../../shared/domain/segments/bac
 import { membersAsOfPage, wasInBefore } from '../../shared/domain/segments/ledger.ts';
 import { loadSegmentDefinition } from '../../shared/domain/segments/load-segment-definition.ts';
 import {
+  type CompiledSegment,
   type SegmentDefinition,
   SegmentDefinitionError,
 } from '../../shared/domain/segments/segment-definition.ts';
@@ -38,6 +39,8 @@ import {
 import { httpErrorHandler } from '../../shared/http/middleware.ts';
 import { decodeRequestBody, header } from '../../shared/http/request.ts';
 import { jsonResponse } from '../../shared/http/responses.ts';
+import { readClosure, type SegmentPreview } from '../../shared/jobs/preview-segment.ts';
+import { activeSegmentSet } from '../../shared/jobs/segment-set.ts';
 import type { Logger } from '../../shared/logging/logger.ts';
 
 /** What the segments API needs; created once per cold start (or by a test). */
@@ -60,6 +63,15 @@ export interface SegmentsDeps {
     after?: string,
   ) => Promise<{ members: { memberKey: string; since: number }[]; more: boolean }>;
   readonly memberCount: (segmentId: string) => Promise<number>;
+  /**
+   * Evaluates `ordered` over the stored members for segment `id`, compared with today's
+   * membership when `compareWithToday` (`previewSegment`, with a time budget).
+   */
+  readonly preview: (
+    ordered: readonly CompiledSegment[],
+    id: string,
+    compareWithToday: boolean,
+  ) => Promise<SegmentPreview>;
   /** The automatic backfill's job (`SegmentStore.backfillJob`). */
   readonly backfillJob: () => Promise<BackfillJob | undefined>;
   /** One settled page of a segment's ledger (`MembershipStore.ledgerPage`). */
@@ -85,6 +97,7 @@ export const MAX_DEFINITION_BYTES = 256 * 1024;
 const routeKey = (route: { method: string; path: string }) => `${route.method} ${route.path}`;
 const [
   createRoute,
+  previewRoute,
   listRoute,
   getRoute,
   putRoute,
@@ -197,6 +210,36 @@ export function makeSegmentsHandler(deps: SegmentsDeps) {
       deps.logger.info('segment created', { requestId, id: head.id, version: head.version });
       return jsonResponse(201, view(head, await deps.backfillJob()), {
         location: `/v1/segments/${head.id}`,
+      });
+    }
+    if (key === routeKey(previewRoute)) {
+      await authorizeRequest(event, deps.lookupKey, previewRoute.scope);
+      const body = parseBody(event);
+      const { active, graph } = await context();
+      const compiled = compile(body, graph);
+      const saved = active.find((head) => head.id === compiled.id);
+      // The set as it would be with this definition saved: the others as they are.
+      const set = activeSegmentSet(
+        [
+          ...active.filter((head) => head.id !== compiled.id),
+          { ...(saved ?? placeholderHead(compiled.definition)), definition: compiled.definition },
+        ],
+        deps.catalogue,
+        deps.logger,
+      );
+      const ordered = readClosure(set.ordered, compiled.id);
+      const preview = await deps.preview(ordered, compiled.id, saved !== undefined);
+      const ids = (keys: readonly string[]) => keys.map(memberIdOf);
+      return jsonResponse(200, {
+        id: compiled.id,
+        comparedWith: saved ? { version: saved.version } : null,
+        count: preview.count,
+        exact: preview.exact,
+        coverage: preview.coverage,
+        scanned: preview.scanned,
+        sample: ids(preview.sample),
+        enter: { count: preview.enter.count, sample: ids(preview.enter.sample) },
+        leave: { count: preview.leave.count, sample: ids(preview.leave.sample) },
       });
     }
     if (key === routeKey(putRoute) && id) {
@@ -380,6 +423,19 @@ function view(head: SegmentHead, job: BackfillJob | undefined, count?: number) {
       ...backfillView(job, head.id, head.version),
       ...(count === undefined ? {} : { count }),
     },
+  };
+}
+
+/** A head for a definition never saved, so it can join a set for a preview. */
+function placeholderHead(definition: SegmentDefinition): SegmentHead {
+  return {
+    id: definition.id,
+    version: 0,
+    status: 'active',
+    definition,
+    createdAt: '',
+    updatedAt: '',
+    updatedBy: '',
   };
 }
 

@@ -81,6 +81,12 @@ export const memberRoutes = [
 /** The segment definitions API (issue #4; membership routes come with materialisation). */
 export const segmentRoutes = [
   { method: 'POST', path: '/v1/segments', function: 'segments', scope: 'segments:write' },
+  {
+    method: 'POST',
+    path: '/v1/segments/preview',
+    function: 'segments',
+    scope: 'segments:write',
+  },
   { method: 'GET', path: '/v1/segments', function: 'segments', scope: 'segments:read' },
   { method: 'GET', path: '/v1/segments/{id}', function: 'segments', scope: 'segments:read' },
   { method: 'PUT', path: '/v1/segments/{id}', function: 'segments', scope: 'segments:write' },

@@ -355,6 +355,31 @@ export class ProfileStore {
     return { memberKeys, next: result.LastEvaluatedKey };
   }
 
+  /**
+   * One page of one parallel-scan segment of the member profiles themselves (not links, not
+   * history): what a preview evaluates.
+   */
+  async scanProfiles(
+    segment: number,
+    totalSegments: number,
+    start?: Record<string, unknown>,
+  ): Promise<{ profiles: StoredProfile[]; next: Record<string, unknown> | undefined }> {
+    const result = await this.client.send(
+      new ScanCommand({
+        TableName: this.tableName,
+        Segment: segment,
+        TotalSegments: totalSegments,
+        FilterExpression: 'sk = :profile AND attribute_not_exists(mergedInto)',
+        ExpressionAttributeValues: { ':profile': PROFILE_SK },
+        ...(start ? { ExclusiveStartKey: start } : {}),
+      }),
+    );
+    const profiles = (result.Items ?? []).flatMap((item) =>
+      typeof item.pk === 'string' ? [fromItem(item.pk.slice(KEY_PREFIX.length), item)] : [],
+    );
+    return { profiles, next: result.LastEvaluatedKey };
+  }
+
   /** How many member profiles are stored (a counting scan; for progress bars). */
   async countMembers(): Promise<number> {
     let count = 0;

@@ -81,7 +81,7 @@ describe('segments on AWS', () => {
     expect(dev.nameResource(outputs.SegmentsTableName?.Value)).toBe('segments name');
   });
 
-  it('routes the definition, members, changes and check routes to the segments function, and nothing else', () => {
+  it('routes the definition, preview, members, changes and check routes to the segments function, and nothing else', () => {
     const routeKeys = segmentRoutes.map((route) => `${route.method} ${route.path}`).sort();
     expect(routeKeys).toEqual([
       'DELETE /v1/segments/{id}',
@@ -90,6 +90,7 @@ describe('segments on AWS', () => {
       'GET /v1/segments/{id}/changes',
       'GET /v1/segments/{id}/members',
       'POST /v1/segments',
+      'POST /v1/segments/preview',
       'POST /v1/segments/{id}/check',
       'PUT /v1/segments/{id}',
     ]);
@@ -120,6 +121,7 @@ describe('segments on AWS', () => {
         'dynamodb:Query on memberships',
         'dynamodb:BatchGetItem on memberships',
         'dynamodb:GetItem on write-keys',
+        'dynamodb:Scan on profiles',
       ].sort(),
     );
   });
@@ -373,9 +375,10 @@ describe('backfiller on AWS', () => {
     );
   });
 
-  it('grants no other function a Scan', () => {
+  it('grants no other function than the backfiller and the segments function (previews) a Scan', () => {
     const fns = dev.stateless.findResources('AWS::Lambda::Function') as Resources;
-    for (const functionId of Object.keys(fns).filter((id) => id !== dev.backfiller)) {
+    const scanners = [dev.backfiller, dev.segments];
+    for (const functionId of Object.keys(fns).filter((id) => !scanners.includes(id))) {
       const permissions = dynamoPermissionsOfRole(
         dev.stateless,
         roleIdOfFunction(dev.stateless, functionId),

@@ -318,7 +318,8 @@ describe('stateless stack', () => {
     );
     // No batch write anywhere; stream reads come with the event source. UpdateItem and
     // DeleteItem are the segmenter's and the backfiller's, BatchGetItem the segments function's
-    // (its `check`), on memberships only; Scan the backfiller's, on profiles only (pinned in
+    // (its `check`), on memberships only; Scan the backfiller's and the segments function's
+    // (previews), on profiles only (pinned in
     // segments.test.ts).
     expect([...dynamoActions].sort()).toEqual([
       'dynamodb:BatchGetItem',

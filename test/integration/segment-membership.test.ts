@@ -154,6 +154,49 @@ describe('segment membership through the local runtime', () => {
     await send([identify('sm-2', '北京', 1)]);
     expect(await memberships.members('beijing')).toEqual(['u#sm-1', 'u#sm-2', 'u#sm-3']);
 
+    // A dry run of an edit: who would enter and leave, compared with today's members.
+    const preview = await t.post('/v1/segments/preview', {
+      id: 'regulars',
+      labels,
+      purpose: 'marketing',
+      expression: { aggregate: 'orders_365d', op: '>=', value: 3 },
+    });
+    expect(preview.status, JSON.stringify(preview.body)).toBe(200);
+    expect(preview.body).toEqual({
+      id: 'regulars',
+      comparedWith: { version: 1 },
+      count: 1,
+      exact: true,
+      coverage: 1,
+      scanned: 3,
+      sample: [{ userId: 'sm-2' }],
+      enter: { count: 0, sample: [] },
+      leave: { count: 1, sample: [{ userId: 'sm-1' }] },
+    });
+    // Of a new segment reading another: everyone it holds would enter; nothing is saved.
+    const fresh = await t.post('/v1/segments/preview', {
+      id: 'beijing_regulars',
+      labels,
+      purpose: 'marketing',
+      expression: { all: [{ segment: 'regulars' }, { trait: 'city', op: '=', value: '北京' }] },
+    });
+    expect(fresh.body).toMatchObject({
+      comparedWith: null,
+      count: 2,
+      exact: true,
+      enter: { count: 2, sample: [{ userId: 'sm-1' }, { userId: 'sm-2' }] },
+      leave: { count: 0 },
+    });
+    expect((await t.get('/v1/segments/beijing_regulars')).status).toBe(404);
+    const invalid = await t.post('/v1/segments/preview', {
+      id: 'x',
+      labels,
+      purpose: 'marketing',
+      expression: { aggregate: 'no_such_aggregate', op: '>=', value: 3 },
+    });
+    expect(invalid.status).toBe(400);
+    expect(invalid.body).toMatchObject({ issues: [{ pointer: '/expression/aggregate' }] });
+
     // Deleted: its members leave at the backfill, and the ledger says when and why.
     const deleted = await fetch(`${t.runtime.apiUrl}/v1/segments/beijing`, {
       method: 'DELETE',

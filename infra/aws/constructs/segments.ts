@@ -63,6 +63,9 @@ export class Segments extends Construct {
       [props.segmentsTable.tableArn],
     );
     allow(this.segments.function, ['dynamodb:GetItem'], [props.writeKeysTable.tableArn]);
+    // A preview evaluates a definition over the stored members: a parallel Scan of the profiles
+    // table, stopped after a few seconds (then the answer is an estimate).
+    allow(this.segments.function, ['dynamodb:Scan'], [props.profilesTable.tableArn]);
     // A segment's members page by page, one Query per shard partition (`sm#<segment>#<shard>`),
     // and its count by a Query on the counts partition (`sc#<segment>`); it writes no membership.
     // `check` reads member states in BatchGetItem chunks of 100; `changes` and `asOf` Query the
