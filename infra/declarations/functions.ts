@@ -20,7 +20,10 @@ export type FunctionId =
   | 'historian'
   | 'query'
   | 'segments'
-  | 'segmenter';
+  | 'segmenter'
+  | 'webhooks'
+  | 'notifier'
+  | 'deliverer';
 
 export const functions: Readonly<Record<FunctionId, FunctionDeclaration>> = {
   collect: {
@@ -78,5 +81,26 @@ export const functions: Readonly<Record<FunctionId, FunctionDeclaration>> = {
     entry: 'functions/segmenter/handler.ts',
     memoryMiB: 1024,
     timeoutSeconds: 120,
+  },
+  webhooks: {
+    id: 'webhooks',
+    description: 'Segment webhooks API: subscribe, list, unsubscribe',
+    entry: 'functions/webhooks/handler.ts',
+    memoryMiB: 256,
+    timeoutSeconds: 10,
+  },
+  notifier: {
+    id: 'notifier',
+    description: 'Turns segment ledger entries into webhook deliveries on the webhook queue',
+    entry: 'functions/notifier/handler.ts',
+    memoryMiB: 256,
+    timeoutSeconds: 60,
+  },
+  deliverer: {
+    id: 'deliverer',
+    description: 'Posts signed webhook deliveries to subscribers, retrying with backoff',
+    entry: 'functions/deliverer/handler.ts',
+    memoryMiB: 256,
+    timeoutSeconds: 60,
   },
 };
