@@ -533,6 +533,39 @@ describe('webhook delivery', () => {
     expect(await t.depth(t.dlqUrl)).toBe(0);
   });
 
+  it('fails the batch from the earliest record of a segment whose deliveries could not be queued', async () => {
+    const t = await setUp();
+    await subscribe(t, 'vip', 'https://hooks.example.com/a');
+    await subscribe(t, 'lapsed', 'https://hooks.example.com/b');
+    await t.memberships.change(entry('vip', 'u#f-1', 'enter'));
+    await t.memberships.change(entry('lapsed', 'u#f-2', 'enter'));
+    await t.memberships.change(entry('lapsed', 'u#f-3', 'enter'));
+    const records = await readAllStreamRecords(clients.dynamo, streams, t.names.memberships);
+    const sent: string[] = [];
+    const notifier = makeNotifierHandler({
+      subscriptionsOf: async (segmentId) => (await t.hooks.list(segmentId)).map((hook) => hook.id),
+      sendBatches: async (batches) => {
+        const bodies = batches.flat();
+        if (bodies.some((body) => body.includes('"segment":"lapsed"'))) {
+          throw new Error('queue unavailable');
+        }
+        sent.push(...bodies);
+      },
+      now: Date.now,
+      logger: silentLogger,
+    });
+    const answer = await notifier({ Records: records } as DynamoDBStreamEvent);
+    const lapsedLedger = records.filter((record) =>
+      String(record.dynamodb?.Keys?.pk?.S).startsWith('sl#lapsed#'),
+    );
+    const earliest = lapsedLedger
+      .map((record) => record.dynamodb?.SequenceNumber ?? '')
+      .sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1))[0];
+    expect(answer).toEqual({ batchItemFailures: [{ itemIdentifier: earliest }] });
+    expect(sent).toHaveLength(1);
+    expect(JSON.parse(sent[0] ?? '{}')).toMatchObject({ segment: 'vip' });
+  });
+
   it('sends the same delivery ids again when a stream batch is replayed', async () => {
     const t = await setUp();
     const receiver = await startWebhookReceiver();
