@@ -55,7 +55,7 @@ const orders = (userId: string) =>
   }));
 
 describe('segment webhooks through the local runtime', () => {
-  it('delivers a signed segment.entered, and redrives dead-lettered deliveries from the CLI', async () => {
+  it('delivers a signed segment.entered, redrives dead-lettered deliveries from the CLI, unsubscribes', async () => {
     const created = await t.post('/v1/segments', {
       id: 'regulars',
       labels: { 'zh-CN': '常客', en: 'Regulars' },
@@ -112,5 +112,15 @@ describe('segment webhooks through the local runtime', () => {
       events: [{ type: 'segment.entered', memberId: { userId: 'wh-2' } }],
     });
     expect((await cli('webhooks', 'count')).stdout).toContain('0 delivery(ies)');
+
+    const deleted = await fetch(`${t.runtime.apiUrl}/v1/segments/regulars/webhooks/${hookId}`, {
+      method: 'DELETE',
+      headers: { authorization: t.authorization },
+    });
+    expect(deleted.status).toBe(200);
+    expect((await t.get('/v1/segments/regulars/webhooks')).body).toEqual({
+      segment: 'regulars',
+      webhooks: [],
+    });
   });
 });
