@@ -18,6 +18,7 @@ import { runtimeEnvNames } from '../shared/config/runtime.ts';
 import { configuredRuleCatalogue } from '../shared/config/tag-catalogue.ts';
 import { generateWriteKey } from '../shared/domain/keys/write-key.ts';
 import { backfillSegments } from '../shared/jobs/backfill-segments.ts';
+import { redriveWebhooks } from '../shared/jobs/redrive-webhooks.ts';
 import { reevaluateProfiles } from '../shared/jobs/reevaluate-profiles.ts';
 import { activeSegmentSet } from '../shared/jobs/segment-set.ts';
 import { createLogger } from '../shared/logging/logger.ts';
@@ -42,6 +43,9 @@ Commands
   segments backfill                                                   evaluate every member against the current
                                                                       segment definitions (after a create, edit or
                                                                       delete), with a progress bar
+  webhooks count                                                      deliveries in the webhook dead-letter queue
+  webhooks redrive [--segment ID] [--max N]                           move dead-lettered webhook deliveries back to
+                                                                      the webhook queue (all, or one segment's)
 
 Target (default: the local runtime's data folder)
   --data-dir DIR          local data folder (default .portrait)
@@ -53,6 +57,8 @@ Target (default: the local runtime's data folder)
   --events-table NAME     events table (stack output EventsTableName)
   --segments-table NAME   segments table (stack output SegmentsTableName)
   --memberships-table NAME  memberships table (stack output MembershipsTableName)
+  --webhook-queue-url URL   webhook queue URL (stack output WebhookQueueUrl)
+  --webhook-dlq-url URL     webhook dead-letter queue URL (stack output WebhookDeadLetterQueueUrl)
   --env NAME              environment whose brand time zone applies (default local)
   --catalogue FILE        rule catalogue (default PORTRAIT_TAG_CATALOGUE, else tags/catalogue.json)
 `;
@@ -78,6 +84,8 @@ interface Target {
   sqs?: SQSClient;
   queueUrl?: string;
   dlqUrl?: string;
+  webhookQueueUrl?: string;
+  webhookDlqUrl?: string;
   close(): Promise<void>;
 }
 
@@ -108,6 +116,8 @@ async function localTarget(dataDir: string, needQueue: boolean): Promise<Target>
       sqs: new SQSClient({ ...config, endpoint: running.sqsEndpoint }),
       queueUrl: running.queueUrls.events,
       dlqUrl: running.queueUrls['events-dlq'],
+      webhookQueueUrl: running.queueUrls.webhooks,
+      webhookDlqUrl: running.queueUrls['webhooks-dlq'],
       close: async () => {},
     };
   }
@@ -135,7 +145,11 @@ function awsTarget(values: Record<string, string | boolean | undefined>): Target
   const dynamo = new DynamoDBClient({});
   const keysTable = values['keys-table'];
   const profilesTable = values['profiles-table'];
-  if (typeof keysTable !== 'string' && typeof profilesTable !== 'string') {
+  if (
+    typeof keysTable !== 'string' &&
+    typeof profilesTable !== 'string' &&
+    typeof values['webhook-dlq-url'] !== 'string'
+  ) {
     throw new CliError(
       '--aws needs --keys-table NAME (keys) or --profiles-table NAME (tags, segments)',
     );
@@ -154,6 +168,10 @@ function awsTarget(values: Record<string, string | boolean | undefined>): Target
     sqs: new SQSClient({}),
     queueUrl: typeof values['queue-url'] === 'string' ? values['queue-url'] : undefined,
     dlqUrl: typeof values['dlq-url'] === 'string' ? values['dlq-url'] : undefined,
+    webhookQueueUrl:
+      typeof values['webhook-queue-url'] === 'string' ? values['webhook-queue-url'] : undefined,
+    webhookDlqUrl:
+      typeof values['webhook-dlq-url'] === 'string' ? values['webhook-dlq-url'] : undefined,
     close: async () => {},
   };
 }
@@ -286,6 +304,49 @@ async function backfillCommand(
   if (summary.failed > 0) process.exitCode = 1;
 }
 
+async function webhooksCommand(
+  target: Target,
+  command: 'count' | 'redrive',
+  values: Record<string, string | boolean | undefined>,
+): Promise<void> {
+  if (!target.sqs || !target.webhookDlqUrl || !target.webhookQueueUrl) {
+    throw new CliError(
+      'webhooks commands need --webhook-queue-url and --webhook-dlq-url with --aws',
+    );
+  }
+  if (command === 'count') {
+    const attributes = await target.sqs.send(
+      new GetQueueAttributesCommand({
+        QueueUrl: target.webhookDlqUrl,
+        AttributeNames: ['ApproximateNumberOfMessages'],
+      }),
+    );
+    const count = Number(attributes.Attributes?.ApproximateNumberOfMessages ?? 0);
+    console.log(`${count} delivery(ies) in the webhook dead-letter queue`);
+    return;
+  }
+  let max: number | undefined;
+  if (typeof values.max === 'string') {
+    max = Number(values.max);
+    if (!Number.isInteger(max) || max < 1) {
+      throw new CliError(`--max is a positive whole number, not "${values.max}"`);
+    }
+  }
+  const segment = typeof values.segment === 'string' ? values.segment : undefined;
+  const summary = await redriveWebhooks({
+    sqs: target.sqs,
+    deadLetterQueueUrl: target.webhookDlqUrl,
+    queueUrl: target.webhookQueueUrl,
+    segment,
+    max,
+  });
+  console.log(
+    `Redrove ${summary.moved} webhook delivery(ies) to the webhook queue` +
+      `${segment === undefined ? '' : ` (segment "${segment}")`}; ` +
+      `${summary.skipped} of other segments and ${summary.unreadable} unreadable left in the dead-letter queue.`,
+  );
+}
+
 /**
  * A progress bar on stderr: redrawn in place on a terminal, a line every 10 % otherwise (CI logs).
  */
@@ -343,6 +404,10 @@ async function main(argv: string[]): Promise<void> {
       catalogue: { type: 'string' },
       rebuild: { type: 'string', default: 'needed' },
       member: { type: 'string' },
+      segment: { type: 'string' },
+      max: { type: 'string' },
+      'webhook-queue-url': { type: 'string' },
+      'webhook-dlq-url': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -351,7 +416,7 @@ async function main(argv: string[]): Promise<void> {
     console.log(usage);
     return;
   }
-  const needQueue = group === 'dlq';
+  const needQueue = group === 'dlq' || group === 'webhooks';
   const target = values.aws
     ? awsTarget(values)
     : await localTarget(resolve(values['data-dir']), needQueue);
@@ -443,6 +508,10 @@ async function main(argv: string[]): Promise<void> {
       console.log(
         `Redriving ${count} message(s) back to the ${values.queue} queue (task ${task.TaskHandle ?? 'started'}).`,
       );
+      return;
+    }
+    if (group === 'webhooks' && (command === 'count' || command === 'redrive')) {
+      await webhooksCommand(target, command, values);
       return;
     }
     if (group === 'segments' && command === 'backfill') {

@@ -21,7 +21,10 @@ export type FunctionId =
   | 'query'
   | 'segments'
   | 'segmenter'
-  | 'backfiller';
+  | 'backfiller'
+  | 'webhooks'
+  | 'notifier'
+  | 'deliverer';
 
 export const functions: Readonly<Record<FunctionId, FunctionDeclaration>> = {
   collect: {
@@ -86,5 +89,26 @@ export const functions: Readonly<Record<FunctionId, FunctionDeclaration>> = {
     entry: 'functions/backfiller/handler.ts',
     memoryMiB: 1024,
     timeoutSeconds: 120,
+  },
+  webhooks: {
+    id: 'webhooks',
+    description: 'Segment webhooks API: subscribe, list, unsubscribe',
+    entry: 'functions/webhooks/handler.ts',
+    memoryMiB: 256,
+    timeoutSeconds: 10,
+  },
+  notifier: {
+    id: 'notifier',
+    description: 'Turns segment ledger entries into webhook deliveries on the webhook queue',
+    entry: 'functions/notifier/handler.ts',
+    memoryMiB: 256,
+    timeoutSeconds: 60,
+  },
+  deliverer: {
+    id: 'deliverer',
+    description: 'Posts signed webhook deliveries to subscribers, retrying with backoff',
+    entry: 'functions/deliverer/handler.ts',
+    memoryMiB: 256,
+    timeoutSeconds: 60,
   },
 };

@@ -34,7 +34,28 @@ export const eventsQueue: QueueDeclaration = {
   consumer: { function: 'ingest', batchSize: 10, maxBatchingWindowSeconds: 1, maxConcurrency: 20 },
 };
 
-export const queues = [eventsQueue] as const;
+/**
+ * Webhook deliveries from the notifier to the deliverer. A failed delivery is put off by the
+ * deliverer itself (ChangeMessageVisibility, doubling per receive), so the visibility timeout
+ * only covers a deliverer that dies mid-batch; after 8 receives the delivery is dead-lettered.
+ */
+export const webhooksQueue: QueueDeclaration = {
+  id: 'webhooks',
+  description: 'Signed webhook deliveries, produced by the notifier, posted by the deliverer',
+  // Six times the deliverer timeout, as for the events queue.
+  visibilityTimeoutSeconds: 360,
+  maxReceiveCount: 8,
+  retentionSeconds: 14 * 24 * 3600,
+  deadLetterRetentionSeconds: 14 * 24 * 3600,
+  consumer: {
+    function: 'deliverer',
+    batchSize: 10,
+    maxBatchingWindowSeconds: 0,
+    maxConcurrency: 5,
+  },
+};
+
+export const queues = [eventsQueue, webhooksQueue] as const;
 
 /**
  * Limits of one SQS message and one SendMessageBatch request. Collect packs events into

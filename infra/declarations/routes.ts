@@ -111,6 +111,28 @@ export const segmentRoutes = [
   },
 ] as const satisfies readonly RouteDeclaration[];
 
+/** Webhook subscriptions of a segment (issue #4 part 7; see docs/WEBHOOKS.md). */
+export const webhookRoutes = [
+  {
+    method: 'POST',
+    path: '/v1/segments/{id}/webhooks',
+    function: 'webhooks',
+    scope: 'segments:write',
+  },
+  {
+    method: 'GET',
+    path: '/v1/segments/{id}/webhooks',
+    function: 'webhooks',
+    scope: 'segments:read',
+  },
+  {
+    method: 'DELETE',
+    path: '/v1/segments/{id}/webhooks/{hookId}',
+    function: 'webhooks',
+    scope: 'segments:write',
+  },
+] as const satisfies readonly RouteDeclaration[];
+
 /** Every HTTP route, read by the CDK HTTP API and by the local gateway. */
 export const routes: readonly RouteDeclaration[] = [
   ...[...ingestPaths, ...Object.keys(ingestAliases)].map(
@@ -123,4 +145,5 @@ export const routes: readonly RouteDeclaration[] = [
   ),
   ...memberRoutes,
   ...segmentRoutes,
+  ...webhookRoutes,
 ];

@@ -58,4 +58,17 @@ export const streamConsumers: readonly StreamConsumerDeclaration[] = [
     bisectBatchOnError: true,
     reportBatchItemFailures: true,
   },
+  /**
+   * Every new segment ledger entry becomes webhook deliveries (on AWS a filter passes ledger
+   * items only). Deliveries have deterministic ids, so a replayed batch only re-sends them.
+   */
+  {
+    table: 'memberships',
+    function: 'notifier',
+    batchSize: 100,
+    maxBatchingWindowSeconds: 1,
+    retryAttempts: 10,
+    bisectBatchOnError: true,
+    reportBatchItemFailures: true,
+  },
 ];

@@ -100,12 +100,15 @@ export const segmentsTable = {
  * Materialised segment membership: per member its segments and what they read of it
  * (`mm#<member>`), per segment and shard its members (`sm#<segment>#<shard>`) and ledger of
  * enters and exits (`sl#<segment>#<shard>`), and kept counts (`sc#<segment>`).
+ * The stream carries new ledger entries to the webhook notifier.
  */
 export const membershipsTable = {
   id: 'memberships',
   description: 'Segment membership: member states, member rows per shard, ledger, counts',
   partitionKey: { name: 'pk', type: 'S' },
   sortKey: { name: 'sk', type: 'S' },
+  // New ledger entries feed the webhook notifier.
+  stream: 'NEW_IMAGE',
   stateful: true,
 } as const satisfies TableDeclaration;
 

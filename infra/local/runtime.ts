@@ -60,6 +60,9 @@ export const STREAM_FAILURE_QUEUE = 'portrait-stream-failures';
  */
 export const LOCAL_MAX_CONCURRENT_BATCHES = 2;
 
+/** First webhook retry delay locally (doubling per attempt), so a failing receiver is seen soon. */
+export const LOCAL_WEBHOOK_RETRY_BASE_SECONDS = 5;
+
 export interface LocalRuntimeOptions {
   /** Folder for all local state (tables, queue log, checkpoints). @default `.portrait` */
   readonly dataDir?: string;
@@ -268,6 +271,12 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       [runtimeEnvNames.maxFutureSkewSeconds]: String(config.maxFutureSkewSeconds),
       [runtimeEnvNames.brandTimeZone]: config.brandTimeZone,
       [runtimeEnvNames.logLevel]: process.env[runtimeEnvNames.logLevel] ?? config.logLevel,
+      // Local receivers may listen on plain http on this machine; retries start after 5 s.
+      [runtimeEnvNames.webhooksQueueUrl]: queueUrls.webhooks,
+      [runtimeEnvNames.webhookAllowLoopbackHttp]: 'true',
+      [runtimeEnvNames.webhookRetryBaseSeconds]:
+        process.env[runtimeEnvNames.webhookRetryBaseSeconds] ??
+        String(LOCAL_WEBHOOK_RETRY_BASE_SECONDS),
     });
 
     const sqsClient = new SQSClient({ ...clientConfig, endpoint: sqsServer.endpoint });
@@ -405,6 +414,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
         // In declaration order, so a consumer's writes (tagger → profiles) are in the next
         // stream (profiles → segmenter, historian) before that one is waited for.
         for (const poller of pollers) await poller.drained();
+        // The last stream consumer (the webhook notifier) feeds a queue again.
+        await Promise.all(sources.map((source) => source.idle()));
       },
       sweep,
       backfill,

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { type AttributeValue, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import {
   BatchGetCommand,
   type DynamoDBDocumentClient,
@@ -8,6 +8,7 @@ import {
   TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { shardOf } from '../domain/keys/shard.ts';
 import type { SegmentInput } from '../domain/segments/evaluate-segment.ts';
 import {
@@ -514,4 +515,28 @@ export class MembershipStore {
     );
     return shards.flat();
   }
+}
+
+/**
+ * A ledger entry from a memberships stream record's keys and new image (DynamoDB JSON), with
+ * `key`, its table keys, stable per entry; undefined for any other item of the table.
+ */
+export function ledgerEntryFromStreamImage(
+  image: Record<string, AttributeValue> | undefined,
+): (LedgerEntry & { readonly key: string }) | undefined {
+  const pk = image?.pk?.S;
+  const sk = image?.sk?.S;
+  if (!image || !pk?.startsWith('sl#') || sk === undefined) return undefined;
+  const item = unmarshall(image);
+  const segmentId = pk.slice('sl#'.length, pk.lastIndexOf('#'));
+  if (segmentId === '' || typeof item.memberKey !== 'string') return undefined;
+  return {
+    key: `${pk}|${sk}`,
+    segmentId,
+    memberKey: item.memberKey,
+    change: item.change === 'exit' ? 'exit' : 'enter',
+    at: Number(item.at),
+    seq: Number(item.seq),
+    cause: item.cause as MembershipCause,
+  };
 }

@@ -19,6 +19,9 @@ export const runtimeEnvNames = {
   brandTimeZone: 'PORTRAIT_BRAND_TIME_ZONE',
   environment: 'PORTRAIT_ENV',
   logLevel: 'PORTRAIT_LOG_LEVEL',
+  webhooksQueueUrl: 'PORTRAIT_WEBHOOKS_QUEUE_URL',
+  webhookAllowLoopbackHttp: 'PORTRAIT_WEBHOOK_ALLOW_LOOPBACK_HTTP',
+  webhookRetryBaseSeconds: 'PORTRAIT_WEBHOOK_RETRY_BASE_SECONDS',
 } as const;
 
 export interface RuntimeConfig {
@@ -35,6 +38,36 @@ export interface RuntimeConfig {
   readonly maxFutureSkewSeconds: number;
   readonly brandTimeZone: string;
   readonly logLevel: LogLevel;
+  /** The webhook queue (notifier → deliverer); empty where a test does not set it. */
+  readonly webhooksQueueUrl: string;
+  /**
+   * Webhook URLs may also be `http://` to 127.0.0.1, localhost or [::1] (the local runtime);
+   * otherwise https only. @default false
+   */
+  readonly webhookAllowLoopbackHttp: boolean;
+  /** First webhook retry delay, doubled per attempt. @default 60 */
+  readonly webhookRetryBaseSeconds: number;
+}
+
+/** The first webhook retry delay on AWS, in seconds. */
+export const DEFAULT_WEBHOOK_RETRY_BASE_SECONDS = 60;
+
+function flag(env: NodeJS.ProcessEnv, name: string): boolean {
+  const raw = (env[name] ?? '').trim().toLowerCase();
+  if (raw !== '' && raw !== 'true' && raw !== 'false') {
+    throw new MissingConfigurationError(`${name} (true or false, got "${raw}")`);
+  }
+  return raw === 'true';
+}
+
+function wholeSeconds(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 0) {
+    throw new MissingConfigurationError(`${name} (whole seconds ≥ 0, got "${raw}")`);
+  }
+  return value;
 }
 
 export class MissingConfigurationError extends Error {
@@ -97,5 +130,12 @@ export function readRuntimeConfig(env: NodeJS.ProcessEnv = process.env): Runtime
     ),
     brandTimeZone: env[n.brandTimeZone] ?? baseEnvironment.brandTimeZone,
     logLevel: logLevel(env[n.logLevel]),
+    webhooksQueueUrl: env[n.webhooksQueueUrl] ?? '',
+    webhookAllowLoopbackHttp: flag(env, n.webhookAllowLoopbackHttp),
+    webhookRetryBaseSeconds: wholeSeconds(
+      env,
+      n.webhookRetryBaseSeconds,
+      DEFAULT_WEBHOOK_RETRY_BASE_SECONDS,
+    ),
   };
 }

@@ -153,3 +153,29 @@ export class InvalidSegmentDefinitionError extends PortraitHttpError {
     super(400, 'invalid_segment_definition', message, { issues });
   }
 }
+
+export class InvalidWebhookError extends PortraitHttpError {
+  constructor(issues: readonly { pointer: string; code: string; message: string }[]) {
+    super(400, 'invalid_webhook', 'The webhook subscription is invalid; see issues.', { issues });
+  }
+}
+
+export class WebhookNotFoundError extends PortraitHttpError {
+  constructor(segmentId: string, hookId: string) {
+    super(404, 'webhook_not_found', `Segment "${segmentId}" has no webhook "${hookId}".`, {
+      id: segmentId,
+      hookId,
+    });
+  }
+}
+
+export class WebhookLimitError extends PortraitHttpError {
+  constructor(segmentId: string, limit: number) {
+    super(
+      409,
+      'webhook_limit_reached',
+      `Segment "${segmentId}" already has ${limit} webhooks, the most it may have; delete one first.`,
+      { id: segmentId, limit },
+    );
+  }
+}

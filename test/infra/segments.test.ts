@@ -34,6 +34,9 @@ function segmentsTemplates(env: string) {
     segments: functionIdByDescription(template, functions.segments.description),
     segmenter: functionIdByDescription(template, functions.segmenter.description),
     backfiller: functionIdByDescription(template, functions.backfiller.description),
+    webhookFunctions: (['webhooks', 'notifier', 'deliverer'] as const).map((id) =>
+      functionIdByDescription(template, functions[id].description),
+    ),
     query: functionIdByDescription(template, functions.query.description),
     segmentsTableId: tableId(segmentsTable.id),
     membershipsTableId: tableId(membershipsTable.id),
@@ -137,9 +140,16 @@ describe('segments on AWS', () => {
     expect(others).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents']);
   });
 
-  it('grants no function but the segment engine and the query function access to the segments table', () => {
+  it('grants no function but the segment engine, the query function and the webhook functions access to the segments table', () => {
     const fns = dev.stateless.findResources('AWS::Lambda::Function') as Resources;
-    const readers = [dev.segments, dev.segmenter, dev.backfiller, dev.query];
+    // The webhook functions' grants are checked in test/infra/webhooks.test.ts.
+    const readers = [
+      dev.segments,
+      dev.segmenter,
+      dev.backfiller,
+      dev.query,
+      ...dev.webhookFunctions,
+    ];
     for (const functionId of Object.keys(fns).filter((id) => !readers.includes(id))) {
       const permissions = dynamoPermissionsOfRole(
         dev.stateless,
@@ -183,7 +193,7 @@ describe('segmenter on AWS', () => {
   const dev = segmentsTemplates('dev');
   const prod = segmentsTemplates('prod');
 
-  it('builds the memberships table keyed by pk and sk, on-demand, with no stream and no index', () => {
+  it('builds the memberships table keyed by pk and sk, on-demand, with a new-image stream and no index', () => {
     const tables = dev.stateful.findResources('AWS::DynamoDB::Table') as Resources;
     const table = tables[dev.membershipsTableId];
     expect(table?.Properties).toMatchObject({
@@ -197,7 +207,8 @@ describe('segmenter on AWS', () => {
       ],
       BillingMode: 'PAY_PER_REQUEST',
     });
-    expect(table?.Properties.StreamSpecification).toBeUndefined();
+    // New ledger entries feed the webhook notifier.
+    expect(table?.Properties.StreamSpecification).toEqual({ StreamViewType: 'NEW_IMAGE' });
     expect(table?.Properties.GlobalSecondaryIndexes).toBeUndefined();
     expect(table?.Properties.TimeToLiveSpecification).toBeUndefined();
   });
@@ -289,7 +300,9 @@ describe('segmenter on AWS', () => {
 
   it('grants no function but the segmenter, the backfiller, the segments function and the query function access to the memberships table', () => {
     const fns = dev.stateless.findResources('AWS::Lambda::Function') as Resources;
-    const readers = [dev.segmenter, dev.backfiller, dev.segments, dev.query];
+    // The notifier reads the table's stream only (test/infra/webhooks.test.ts).
+    const notifier = dev.webhookFunctions[1];
+    const readers = [dev.segmenter, dev.backfiller, dev.segments, dev.query, notifier];
     for (const functionId of Object.keys(fns).filter((id) => !readers.includes(id))) {
       const permissions = dynamoPermissionsOfRole(
         dev.stateless,

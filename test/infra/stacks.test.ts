@@ -125,7 +125,7 @@ describe('stateful stack', () => {
     });
   });
 
-  it('refuses plain-HTTP access to both queues', () => {
+  it('refuses plain-HTTP access to every queue', () => {
     const policies = dev.stateful.findResources('AWS::SQS::QueuePolicy', {
       Properties: {
         PolicyDocument: {
@@ -138,7 +138,8 @@ describe('stateful stack', () => {
         },
       },
     });
-    expect(Object.keys(policies)).toHaveLength(2);
+    // The events queue and the webhook queue, each with its dead-letter queue.
+    expect(Object.keys(policies)).toHaveLength(4);
   });
 
   it('keeps prod queues on stack deletion and drops dev ones', () => {
@@ -354,8 +355,8 @@ describe('stateless stack', () => {
           Threshold: alarms.dlqDepthThreshold,
           ComparisonOperator: 'GreaterThanOrEqualToThreshold',
         },
-        // The events dead-letter queue and, with stream consumers declared, their failure queue.
-        streamConsumers.length > 0 ? 2 : 1,
+        // The events and webhook dead-letter queues and, with stream consumers, their failure queue.
+        streamConsumers.length > 0 ? 3 : 2,
       );
       for (const [metric, threshold] of [
         ['Errors', alarms.functionErrorsThreshold],

@@ -124,7 +124,11 @@ export function consumerStack(
   const queue = new EventQueue(stack, 'EventQueue', { config });
   const ingest = new Ingest(stack, 'Ingest', {
     config,
-    settings: runtimeSettings(config, { tables: store.tables, eventsQueue: queue.queue }),
+    settings: runtimeSettings(config, {
+      tables: store.tables,
+      eventsQueue: queue.queue,
+      webhooksQueue: queue.queue,
+    }),
     eventsTable: store.table('events'),
     writeKeysTable: store.table('write-keys'),
     eventsQueue: queue.queue,

@@ -10,7 +10,10 @@ import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../../../shared/config/environments.ts';
-import { runtimeEnvNames } from '../../../shared/config/runtime.ts';
+import {
+  DEFAULT_WEBHOOK_RETRY_BASE_SECONDS,
+  runtimeEnvNames,
+} from '../../../shared/config/runtime.ts';
 import type { FunctionDeclaration, TableId } from '../../declarations/index.ts';
 import { dataRemovalPolicy } from './removal.ts';
 
@@ -50,6 +53,8 @@ export interface RuntimeResources {
   readonly tables: Readonly<Record<TableId, ITable>>;
   /** The queue collect sends to. */
   readonly eventsQueue: IQueue;
+  /** The queue the webhook notifier sends deliveries to. */
+  readonly webhooksQueue: IQueue;
 }
 
 /**
@@ -74,6 +79,10 @@ export function runtimeSettings(
     maxFutureSkewSeconds: String(config.maxFutureSkewSeconds),
     brandTimeZone: config.brandTimeZone,
     logLevel: config.logLevel,
+    webhooksQueueUrl: resources.webhooksQueue.queueUrl,
+    // Deployed webhooks are https only; the loopback exception is for the local runtime.
+    webhookAllowLoopbackHttp: 'false',
+    webhookRetryBaseSeconds: String(DEFAULT_WEBHOOK_RETRY_BASE_SECONDS),
   };
 }
 

@@ -1,6 +1,7 @@
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../../../shared/config/environments.ts';
+import { webhooksQueue } from '../../declarations/index.ts';
 import { EventQueue } from '../constructs/event-queue.ts';
 import { EventStore } from '../constructs/event-store.ts';
 
@@ -12,11 +13,17 @@ export interface StatefulStackProps extends StackProps {
 export class StatefulStack extends Stack {
   readonly eventStore: EventStore;
   readonly eventQueue: EventQueue;
+  /** Webhook deliveries and their dead-letter queue (see `Webhooks`). */
+  readonly webhookQueue: EventQueue;
 
   constructor(scope: Construct, id: string, props: StatefulStackProps) {
     super(scope, id, props);
     this.eventStore = new EventStore(this, 'EventStore', { config: props.config });
     this.eventQueue = new EventQueue(this, 'EventQueue', { config: props.config });
+    this.webhookQueue = new EventQueue(this, 'WebhookQueue', {
+      config: props.config,
+      declaration: webhooksQueue,
+    });
 
     // Names the operator CLI (`npm run cli -- --aws ...`) is pointed at.
     new CfnOutput(this, 'EventsTableName', { value: this.eventStore.table('events').tableName });
@@ -35,6 +42,10 @@ export class StatefulStack extends Stack {
     new CfnOutput(this, 'EventsQueueUrl', { value: this.eventQueue.queue.queueUrl });
     new CfnOutput(this, 'EventsDeadLetterQueueUrl', {
       value: this.eventQueue.deadLetterQueue.queueUrl,
+    });
+    new CfnOutput(this, 'WebhookQueueUrl', { value: this.webhookQueue.queue.queueUrl });
+    new CfnOutput(this, 'WebhookDeadLetterQueueUrl', {
+      value: this.webhookQueue.deadLetterQueue.queueUrl,
     });
   }
 }

@@ -9,6 +9,7 @@ import { PublicApi } from '../constructs/public-api.ts';
 import { Segments } from '../constructs/segments.ts';
 import { StreamConsumers } from '../constructs/stream-consumers.ts';
 import { TagEngine } from '../constructs/tag-engine.ts';
+import { Webhooks } from '../constructs/webhooks.ts';
 import type { StatefulStack } from './stateful-stack.ts';
 
 export interface StatelessStackProps extends StackProps {
@@ -22,6 +23,7 @@ export class StatelessStack extends Stack {
   readonly ingest: Ingest;
   readonly tagEngine: TagEngine;
   readonly segments: Segments;
+  readonly webhooks: Webhooks;
   readonly api: PublicApi;
   readonly streamConsumers: StreamConsumers;
   readonly alarms: Alarms;
@@ -29,10 +31,11 @@ export class StatelessStack extends Stack {
   constructor(scope: Construct, id: string, props: StatelessStackProps) {
     super(scope, id, props);
     const { config } = props;
-    const { eventStore, eventQueue } = props.stateful;
+    const { eventStore, eventQueue, webhookQueue } = props.stateful;
     const settings = runtimeSettings(config, {
       tables: eventStore.tables,
       eventsQueue: eventQueue.queue,
+      webhooksQueue: webhookQueue.queue,
     });
 
     this.ingest = new Ingest(this, 'Ingest', {
@@ -59,10 +62,18 @@ export class StatelessStack extends Stack {
       writeKeysTable: eventStore.table('write-keys'),
       profilesTable: eventStore.table('profiles'),
     });
+    this.webhooks = new Webhooks(this, 'Webhooks', {
+      config,
+      settings,
+      segmentsTable: eventStore.table('segments'),
+      writeKeysTable: eventStore.table('write-keys'),
+      queue: webhookQueue.queue,
+    });
     const functions: FunctionRegistry = {
       ...this.ingest.functions,
       ...this.tagEngine.functions,
       ...this.segments.functions,
+      ...this.webhooks.functions,
     };
 
     this.api = new PublicApi(this, 'PublicApi', { config, functions });
@@ -71,10 +82,17 @@ export class StatelessStack extends Stack {
       config,
       tables: eventStore.tables,
       functions,
-      filters: { ...this.tagEngine.streamFilters, ...this.segments.streamFilters },
+      filters: {
+        ...this.tagEngine.streamFilters,
+        ...this.segments.streamFilters,
+        ...this.webhooks.streamFilters,
+      },
     });
 
-    const deadLetterQueues = { [eventQueue.declaration.id]: eventQueue.deadLetterQueue };
+    const deadLetterQueues = {
+      [eventQueue.declaration.id]: eventQueue.deadLetterQueue,
+      [webhookQueue.declaration.id]: webhookQueue.deadLetterQueue,
+    };
     if (this.streamConsumers.failureQueue) {
       deadLetterQueues['stream-failures'] = this.streamConsumers.failureQueue;
     }
