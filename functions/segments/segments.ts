@@ -15,6 +15,7 @@ import {
   SegmentVersionConflictError,
 } from '../../shared/adapters/segment-store.ts';
 import type { WriteKeyRecord } from '../../shared/adapters/write-key-store.ts';
+import { memberIdOf } from '../../shared/domain/keys/member-id.ts';
 import { type BackfillJob, backfillView } from '../../shared/domain/segments/backfill-state.ts';
 import { membersAsOfPage, wasInBefore } from '../../shared/domain/segments/ledger.ts';
 import { loadSegmentDefinition } from '../../shared/domain/segments/load-segment-definition.ts';
@@ -459,13 +460,6 @@ function checkIds(body: unknown): string[] {
     }
   });
   return ids as string[];
-}
-
-/** A member key as the API shows it: the userId, or the anonymousId of a visitor. */
-function memberIdOf(memberKey: string): { userId: string } | { anonymousId: string } {
-  return memberKey.startsWith('a#')
-    ? { anonymousId: memberKey.slice(2) }
-    : { userId: memberKey.slice(2) };
 }
 
 function pageLimit(raw: string | undefined): number {

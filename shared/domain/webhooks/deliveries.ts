@@ -3,6 +3,7 @@
  * the deterministic ids receivers dedupe by, the payload, the retry schedule and the URL rule.
  */
 import { createHash } from 'node:crypto';
+import { memberIdOf } from '../keys/member-id.ts';
 
 /** One enter or exit from a segment's ledger, as the notifier reads it from the stream. */
 export interface WebhookLedgerEntry {
@@ -60,13 +61,6 @@ export function eventIdOf(ledgerKey: string): string {
 /** The delivery id of a subscription's events: `dlv_` and 32 hex digits of SHA-256. */
 export function deliveryIdOf(subscriptionId: string, eventIds: readonly string[]): string {
   return `dlv_${sha256Hex(`${subscriptionId}\n${eventIds.join('\n')}`).slice(0, 32)}`;
-}
-
-/** A member key as the API shows it: the userId, or the anonymousId of a visitor. */
-export function memberIdOf(memberKey: string): WebhookEvent['memberId'] {
-  return memberKey.startsWith('a#')
-    ? { anonymousId: memberKey.slice(2) }
-    : { userId: memberKey.slice(2) };
 }
 
 export function webhookEventOf(entry: WebhookLedgerEntry): WebhookEvent {
