@@ -337,17 +337,7 @@ export class ProfileStore {
     totalSegments: number,
     start?: Record<string, unknown>,
   ): Promise<{ memberKeys: string[]; next: Record<string, unknown> | undefined }> {
-    const result = await this.client.send(
-      new ScanCommand({
-        TableName: this.tableName,
-        Segment: segment,
-        TotalSegments: totalSegments,
-        FilterExpression: 'sk = :profile AND attribute_not_exists(mergedInto)',
-        ExpressionAttributeValues: { ':profile': PROFILE_SK },
-        ProjectionExpression: 'pk',
-        ...(start ? { ExclusiveStartKey: start } : {}),
-      }),
-    );
+    const result = await this.scanProfileItems(segment, totalSegments, start, 'pk');
     const memberKeys: string[] = [];
     for (const item of result.Items ?? []) {
       if (typeof item.pk === 'string') memberKeys.push(item.pk.slice(KEY_PREFIX.length));
@@ -364,20 +354,31 @@ export class ProfileStore {
     totalSegments: number,
     start?: Record<string, unknown>,
   ): Promise<{ profiles: StoredProfile[]; next: Record<string, unknown> | undefined }> {
-    const result = await this.client.send(
+    const result = await this.scanProfileItems(segment, totalSegments, start);
+    const profiles = (result.Items ?? []).flatMap((item) =>
+      typeof item.pk === 'string' ? [fromItem(item.pk.slice(KEY_PREFIX.length), item)] : [],
+    );
+    return { profiles, next: result.LastEvaluatedKey };
+  }
+
+  /** One page of a parallel-scan segment of the profile items (members, not links or history). */
+  private scanProfileItems(
+    segment: number,
+    totalSegments: number,
+    start: Record<string, unknown> | undefined,
+    projection?: string,
+  ) {
+    return this.client.send(
       new ScanCommand({
         TableName: this.tableName,
         Segment: segment,
         TotalSegments: totalSegments,
         FilterExpression: 'sk = :profile AND attribute_not_exists(mergedInto)',
         ExpressionAttributeValues: { ':profile': PROFILE_SK },
+        ...(projection ? { ProjectionExpression: projection } : {}),
         ...(start ? { ExclusiveStartKey: start } : {}),
       }),
     );
-    const profiles = (result.Items ?? []).flatMap((item) =>
-      typeof item.pk === 'string' ? [fromItem(item.pk.slice(KEY_PREFIX.length), item)] : [],
-    );
-    return { profiles, next: result.LastEvaluatedKey };
   }
 
   /** How many member profiles are stored (a counting scan; for progress bars). */

@@ -2,8 +2,8 @@ import { mapBounded } from '../async/map-bounded.ts';
 import { type BackfillJob, changedSince } from '../domain/segments/backfill-state.ts';
 import { fieldsRead } from '../domain/segments/member-input.ts';
 import type { SegmentSet } from '../domain/segments/membership.ts';
-import type { BackfillDeps } from './backfill-segments.ts';
-import { type MembershipStepDeps, stepMember } from './membership-step.ts';
+import { type BackfillDeps, stepStoredMember } from './backfill-segments.ts';
+import type { MembershipStepDeps } from './membership-step.ts';
 
 export interface BackfillJobDeps
   extends Pick<BackfillDeps, 'scanMembers' | 'resolveProfile'>,
@@ -92,15 +92,7 @@ export async function advanceBackfill(
         let failed = 0;
         await mapBounded(page.memberKeys, concurrency, async (memberKey) => {
           try {
-            const { memberKey: owner, profile } = await deps.resolveProfile(memberKey);
-            if (!profile || owner !== memberKey) return;
-            const counts = await stepMember(
-              { kind: 'profile', memberKey, profile },
-              set,
-              deps.now(),
-              deps,
-              fields,
-            );
+            const counts = await stepStoredMember(memberKey, set, deps, fields);
             entered += counts.entered;
             exited += counts.exited;
           } catch {

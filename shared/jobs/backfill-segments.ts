@@ -49,15 +49,7 @@ export async function backfillSegments(deps: BackfillDeps): Promise<BackfillSumm
     deps.scanMembers,
     { segments, concurrency },
     async (memberKey) => {
-      const { memberKey: owner, profile } = await deps.resolveProfile(memberKey);
-      if (!profile || owner !== memberKey) return;
-      const counts = await stepMember(
-        { kind: 'profile', memberKey, profile },
-        set,
-        deps.now(),
-        deps,
-        fields,
-      );
+      const counts = await stepStoredMember(memberKey, set, deps, fields);
       entered += counts.entered;
       exited += counts.exited;
     },
@@ -67,4 +59,19 @@ export async function backfillSegments(deps: BackfillDeps): Promise<BackfillSumm
     },
   );
   return { done, entered, exited, failed: failures.length, setTag: set.tag, failures };
+}
+
+/**
+ * Steps one scanned member against `set`: its newest profile, when the key is still a member of
+ * its own (a key merged into another is stepped through the member it joined).
+ */
+export async function stepStoredMember(
+  memberKey: string,
+  set: SegmentSet,
+  deps: Pick<BackfillDeps, 'resolveProfile' | 'now'> & MembershipStepDeps,
+  fields: ReadonlySet<string>,
+): Promise<{ entered: number; exited: number }> {
+  const { memberKey: owner, profile } = await deps.resolveProfile(memberKey);
+  if (!profile || owner !== memberKey) return { entered: 0, exited: 0 };
+  return stepMember({ kind: 'profile', memberKey, profile }, set, deps.now(), deps, fields);
 }
