@@ -20,7 +20,8 @@ export type FunctionId =
   | 'historian'
   | 'query'
   | 'segments'
-  | 'segmenter';
+  | 'segmenter'
+  | 'openapi';
 
 export const functions: Readonly<Record<FunctionId, FunctionDeclaration>> = {
   collect: {
@@ -78,5 +79,12 @@ export const functions: Readonly<Record<FunctionId, FunctionDeclaration>> = {
     entry: 'functions/segmenter/handler.ts',
     memoryMiB: 1024,
     timeoutSeconds: 120,
+  },
+  openapi: {
+    id: 'openapi',
+    description: 'Serves the OpenAPI 3.1 document of the HTTP API, generated from its schemas',
+    entry: 'functions/openapi/handler.ts',
+    memoryMiB: 256,
+    timeoutSeconds: 10,
   },
 };
