@@ -16,6 +16,7 @@ import { type WriteKeyRecord, WriteKeyStore } from '../shared/adapters/write-key
 import { environmentConfig } from '../shared/config/environments.ts';
 import { runtimeEnvNames } from '../shared/config/runtime.ts';
 import { configuredRuleCatalogue } from '../shared/config/tag-catalogue.ts';
+import { checkRateLimit, type RateLimit } from '../shared/domain/keys/rate-limit.ts';
 import { generateWriteKey } from '../shared/domain/keys/write-key.ts';
 import { backfillSegments } from '../shared/jobs/backfill-segments.ts';
 import { redriveWebhooks } from '../shared/jobs/redrive-webhooks.ts';
@@ -32,7 +33,9 @@ const usage = `Usage: npm run cli -- <command> [options]
 
 Commands
   keys create --name NAME [--source ID] [--scopes events:write,...]   create a key (shown once)
-  keys list                                                           list keys (hashes only)
+              [--rate N [--burst M]]                                  its own limit: N requests/s, bursts of M
+                                                                      (default 2N); else its scope's default
+  keys list                                                           list keys (hashes only) and their limits
   keys revoke HASH_PREFIX                                             revoke a key (prefix from keys list)
   dlq count [--queue events]                                          messages in the dead-letter queue
   dlq redrive [--queue events]                                        move dead letters back to the queue
@@ -188,6 +191,28 @@ function sourceIdFromName(name: string): string {
     .replace(/^-+|-+$/g, '');
   if (!sourceId) throw new CliError(`Cannot derive a source id from "${name}"; pass --source ID`);
   return sourceId;
+}
+
+/** `--rate N [--burst M]` as a limit (burst defaults to 2N), or undefined without `--rate`. */
+function rateLimitOption(
+  rate: string | undefined,
+  burst: string | undefined,
+): RateLimit | undefined {
+  if (rate === undefined) {
+    if (burst !== undefined) throw new CliError('--burst needs --rate');
+    return undefined;
+  }
+  const perSecond = Number(rate);
+  const limit = { perSecond, burst: burst === undefined ? perSecond * 2 : Number(burst) };
+  try {
+    return checkRateLimit(limit);
+  } catch (error) {
+    throw new CliError(error instanceof Error ? error.message : String(error));
+  }
+}
+
+function describeLimit(limit: RateLimit | undefined): string {
+  return limit ? `rate ${limit.perSecond}/s burst ${limit.burst}` : 'rate default';
 }
 
 function arnOfLocalQueue(url: string): string {
@@ -408,6 +433,8 @@ async function main(argv: string[]): Promise<void> {
       max: { type: 'string' },
       'webhook-queue-url': { type: 'string' },
       'webhook-dlq-url': { type: 'string' },
+      rate: { type: 'string' },
+      burst: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -431,13 +458,17 @@ async function main(argv: string[]): Promise<void> {
         );
       }
       const sourceId = values.source ?? sourceIdFromName(values.name);
+      const rateLimit = rateLimitOption(values.rate, values.burst);
       const rawKey = generateWriteKey(values.aws ? 'live' : 'dev');
       await new WriteKeyStore(target.documents, target.keysTable).create(rawKey, {
         sourceId,
         name: values.name,
         scopes,
+        ...(rateLimit ? { rateLimit } : {}),
       });
-      console.log(`Created key for source "${sourceId}" with scopes ${scopes.join(', ')}.`);
+      console.log(
+        `Created key for source "${sourceId}" with scopes ${scopes.join(', ')}, ${describeLimit(rateLimit)}.`,
+      );
       console.log('Store it now; it is not shown again (only its hash is kept):');
       console.log(rawKey);
       return;
@@ -451,6 +482,7 @@ async function main(argv: string[]): Promise<void> {
             record.sourceId,
             record.name,
             record.scopes.join(','),
+            describeLimit(record.rateLimit),
             record.createdAt,
             record.revoked ? 'revoked' : 'active',
           ].join('\t'),

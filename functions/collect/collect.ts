@@ -13,20 +13,15 @@ import { ingestAnswer, sortResults } from '../../shared/domain/ingest/answer.ts'
 import { packMessages } from '../../shared/domain/ingest/pack-messages.ts';
 import { parseIngestBody } from '../../shared/domain/ingest/parse-request.ts';
 import { writeKeyFromAuthorization } from '../../shared/domain/keys/write-key.ts';
-import {
-  InsufficientScopeError,
-  InvalidWriteKeyError,
-  MissingWriteKeyError,
-  QueueUnavailableError,
-  RouteNotFoundError,
-} from '../../shared/http/errors.ts';
+import { authorizeKey, type KeyGate } from '../../shared/http/auth.ts';
+import { QueueUnavailableError, RouteNotFoundError } from '../../shared/http/errors.ts';
 import { httpErrorHandler } from '../../shared/http/middleware.ts';
 import { decodeRequestBody, header, isGzipped } from '../../shared/http/request.ts';
 import { jsonResponse } from '../../shared/http/responses.ts';
 import type { Logger } from '../../shared/logging/logger.ts';
 
 /** What collect needs; created once per cold start (or by a test). */
-export interface CollectDeps {
+export interface CollectDeps extends KeyGate {
   readonly lookupKey: (rawKey: string) => Promise<WriteKeyRecord | undefined>;
   readonly queue: EventQueue;
   readonly logger: Logger;
@@ -44,13 +39,8 @@ export function makeCollectHandler(deps: CollectDeps) {
   const now = deps.now ?? (() => new Date());
   const newMessageId = deps.newMessageId ?? (() => crypto.randomUUID());
 
-  const authenticate = async (rawKey: string | undefined): Promise<WriteKeyRecord> => {
-    if (!rawKey) throw new MissingWriteKeyError();
-    const record = await deps.lookupKey(rawKey);
-    if (!record) throw new InvalidWriteKeyError();
-    if (!record.scopes.includes('events:write')) throw new InsufficientScopeError('events:write');
-    return record;
-  };
+  const authenticate = (rawKey: string | undefined): Promise<WriteKeyRecord> =>
+    authorizeKey(rawKey, deps, 'events:write');
 
   const collect = async (
     event: APIGatewayProxyEventV2,

@@ -2,7 +2,9 @@ import { awsClients } from '../../shared/adapters/aws-clients.ts';
 import { SqsEventQueue } from '../../shared/adapters/event-queue.ts';
 import { WriteKeyStore } from '../../shared/adapters/write-key-store.ts';
 import { clock } from '../../shared/config/clock.ts';
+import { environmentConfig } from '../../shared/config/environments.ts';
 import { readRuntimeConfig } from '../../shared/config/runtime.ts';
+import { processKeyRateLimiter } from '../../shared/http/key-rate-limiter.ts';
 import { createLogger } from '../../shared/logging/logger.ts';
 import { type CollectDeps, makeCollectHandler } from './collect.ts';
 
@@ -13,6 +15,7 @@ export function defaultDeps(): CollectDeps {
   const keys = new WriteKeyStore(clients.documents, config.writeKeysTable);
   return {
     lookupKey: (rawKey) => keys.lookup(rawKey),
+    rateLimiter: processKeyRateLimiter(environmentConfig(config.environment).keyRateLimits),
     queue: new SqsEventQueue(clients.sqs, config.eventsQueueUrl),
     logger: createLogger({ service: 'collect', level: config.logLevel }),
     maxFutureSkewSeconds: config.maxFutureSkewSeconds,

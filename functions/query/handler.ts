@@ -4,8 +4,10 @@ import { ProfileStore } from '../../shared/adapters/profile-store.ts';
 import { SegmentStore } from '../../shared/adapters/segment-store.ts';
 import { WriteKeyStore } from '../../shared/adapters/write-key-store.ts';
 import { clock } from '../../shared/config/clock.ts';
+import { environmentConfig } from '../../shared/config/environments.ts';
 import { readRuntimeConfig } from '../../shared/config/runtime.ts';
 import { configuredRuleCatalogue } from '../../shared/config/tag-catalogue.ts';
+import { processKeyRateLimiter } from '../../shared/http/key-rate-limiter.ts';
 import { createLogger } from '../../shared/logging/logger.ts';
 import { makeQueryHandler, type QueryDeps } from './query.ts';
 
@@ -21,6 +23,7 @@ export function defaultDeps(): QueryDeps {
   const segments = new SegmentStore(clients.documents, config.segmentsTable);
   return {
     lookupKey: (rawKey) => keys.lookup(rawKey),
+    rateLimiter: processKeyRateLimiter(environmentConfig(config.environment).keyRateLimits),
     findMember: (sourceKey) => profiles.get(sourceKey),
     history: (memberKey, limit, cursor) => profiles.history(memberKey, limit, cursor),
     membership: (memberKey) => memberships.member(memberKey),

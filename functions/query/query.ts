@@ -13,7 +13,8 @@ import type { WriteKeyRecord } from '../../shared/adapters/write-key-store.ts';
 import { memberSegmentsView, segmentInputOf } from '../../shared/domain/segments/member-input.ts';
 import { memberView } from '../../shared/domain/tags/member-view.ts';
 import type { RuleCatalogue } from '../../shared/domain/tags/rule-catalogue.ts';
-import { authorizeRequest } from '../../shared/http/auth.ts';
+import { HISTORY_PAGE, integerParameter, queryParameters } from '../../shared/http/api-requests.ts';
+import { authorizeRequest, type KeyGate } from '../../shared/http/auth.ts';
 import {
   InvalidQueryParameterError,
   MemberNotFoundError,
@@ -25,7 +26,7 @@ import { activeSegmentSet } from '../../shared/jobs/segment-set.ts';
 import type { Logger } from '../../shared/logging/logger.ts';
 
 /** What the read API needs; created once per cold start (or by a test). */
-export interface QueryDeps {
+export interface QueryDeps extends KeyGate {
   readonly lookupKey: (rawKey: string) => Promise<WriteKeyRecord | undefined>;
   /** The member a source key (`u#…`, `a#…`) belongs to, with its profile; `undefined` if none. */
   readonly findMember: (sourceKey: string) => Promise<StoredProfile | undefined>;
@@ -40,7 +41,7 @@ export interface QueryDeps {
   readonly logger: Logger;
 }
 
-export const HISTORY_PAGE = { default: 50, max: 500 } as const;
+export { HISTORY_PAGE } from '../../shared/http/api-requests.ts';
 
 const [memberRoute, historyRoute, segmentsRoute] = memberRoutes;
 
@@ -51,7 +52,7 @@ const [memberRoute, historyRoute, segmentsRoute] = memberRoutes;
  */
 export function makeQueryHandler(deps: QueryDeps) {
   const authorize = async (event: APIGatewayProxyEventV2, scope: Scope): Promise<void> => {
-    await authorizeRequest(event, deps.lookupKey, scope);
+    await authorizeRequest(event, deps, scope);
   };
 
   const resolve = async (id: string): Promise<StoredProfile> => {
@@ -84,7 +85,9 @@ export function makeQueryHandler(deps: QueryDeps) {
     }
     if (routeKey === `${historyRoute.method} ${historyRoute.path}` && id) {
       await authorize(event, historyRoute.scope);
-      const limit = pageLimit(event.queryStringParameters?.limit);
+      const limit =
+        integerParameter(event.queryStringParameters, queryParameters.historyLimit) ??
+        HISTORY_PAGE.default;
       const cursor = event.queryStringParameters?.cursor;
       const profile = await resolve(id);
       let page: HistoryPage;
@@ -125,16 +128,4 @@ export function makeQueryHandler(deps: QueryDeps) {
   return middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>(query).use(
     httpErrorHandler(deps.logger),
   );
-}
-
-function pageLimit(raw: string | undefined): number {
-  if (raw === undefined) return HISTORY_PAGE.default;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 1 || value > HISTORY_PAGE.max) {
-    throw new InvalidQueryParameterError(
-      'limit',
-      `an integer from 1 to ${HISTORY_PAGE.max}, got "${raw}"`,
-    );
-  }
-  return value;
 }

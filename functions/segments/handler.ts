@@ -4,8 +4,10 @@ import { ProfileStore } from '../../shared/adapters/profile-store.ts';
 import { SegmentStore } from '../../shared/adapters/segment-store.ts';
 import { WriteKeyStore } from '../../shared/adapters/write-key-store.ts';
 import { clock } from '../../shared/config/clock.ts';
+import { environmentConfig } from '../../shared/config/environments.ts';
 import { readRuntimeConfig } from '../../shared/config/runtime.ts';
 import { configuredRuleCatalogue } from '../../shared/config/tag-catalogue.ts';
+import { processKeyRateLimiter } from '../../shared/http/key-rate-limiter.ts';
 import { previewSegment } from '../../shared/jobs/preview-segment.ts';
 import { createLogger } from '../../shared/logging/logger.ts';
 import { makeSegmentsHandler, type SegmentsDeps } from './segments.ts';
@@ -26,6 +28,7 @@ export function defaultDeps(): SegmentsDeps {
   });
   return {
     lookupKey: (rawKey) => keys.lookup(rawKey),
+    rateLimiter: processKeyRateLimiter(environmentConfig(config.environment).keyRateLimits),
     head: (id) => segments.head(id),
     heads: () => segments.heads(),
     version: (id, version) => segments.version(id, version),

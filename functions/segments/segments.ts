@@ -25,7 +25,13 @@ import {
   SegmentDefinitionError,
 } from '../../shared/domain/segments/segment-definition.ts';
 import type { RuleCatalogue } from '../../shared/domain/tags/rule-catalogue.ts';
-import { authorizeRequest } from '../../shared/http/auth.ts';
+import {
+  integerParameter,
+  MEMBERS_PAGE,
+  queryParameters,
+  readCheckRequest,
+} from '../../shared/http/api-requests.ts';
+import { authorizeRequest, type KeyGate } from '../../shared/http/auth.ts';
 import {
   AsOfTooFarError,
   InvalidBodyError,
@@ -45,7 +51,7 @@ import { activeSegmentSet } from '../../shared/jobs/segment-set.ts';
 import type { Logger } from '../../shared/logging/logger.ts';
 
 /** What the segments API needs; created once per cold start (or by a test). */
-export interface SegmentsDeps {
+export interface SegmentsDeps extends KeyGate {
   readonly lookupKey: (rawKey: string) => Promise<WriteKeyRecord | undefined>;
   readonly head: (id: string) => Promise<SegmentHead | undefined>;
   readonly heads: () => Promise<SegmentHead[]>;
@@ -111,11 +117,7 @@ const [
 /** Changes a member page `asOf` an instant may read to correct today's members. */
 export const MAX_AS_OF_CHANGES = 100_000;
 
-/** Member ids one `check` may ask about. */
-export const MAX_CHECK_IDS = 1_000;
-
-/** Members per page of `GET /v1/segments/{id}/members`. */
-export const MEMBERS_PAGE = { default: 100, max: 1_000 } as const;
+export { MAX_CHECK_IDS, MEMBERS_PAGE } from '../../shared/http/api-requests.ts';
 
 /**
  * The segment definitions API: `POST /v1/segments` creates, `PUT /v1/segments/{id}` saves a new
@@ -172,7 +174,7 @@ export function makeSegmentsHandler(deps: SegmentsDeps) {
     const id = event.pathParameters?.id;
 
     if (key === routeKey(listRoute)) {
-      await authorizeRequest(event, deps.lookupKey, listRoute.scope);
+      await authorizeRequest(event, deps, listRoute.scope);
       const heads = (await deps.heads()).filter((head) => head.status === 'active');
       const [counts, job] = await Promise.all([
         Promise.all(heads.map((head) => deps.memberCount(head.id))),
@@ -183,13 +185,9 @@ export function makeSegmentsHandler(deps: SegmentsDeps) {
       });
     }
     if (key === routeKey(getRoute) && id) {
-      await authorizeRequest(event, deps.lookupKey, getRoute.scope);
-      const raw = event.queryStringParameters?.version;
-      if (raw !== undefined) {
-        const version = Number(raw);
-        if (!Number.isInteger(version) || version < 1) {
-          throw new InvalidQueryParameterError('version', `a positive integer, got "${raw}"`);
-        }
+      await authorizeRequest(event, deps, getRoute.scope);
+      const version = integerParameter(event.queryStringParameters, queryParameters.segmentVersion);
+      if (version !== undefined) {
         const saved = await deps.version(id, version);
         if (!saved) throw new SegmentNotFoundError(id, version);
         return jsonResponse(200, saved);
@@ -200,7 +198,7 @@ export function makeSegmentsHandler(deps: SegmentsDeps) {
       return jsonResponse(200, view(head, job, count));
     }
     if (key === routeKey(createRoute)) {
-      const caller = await authorizeRequest(event, deps.lookupKey, createRoute.scope);
+      const caller = await authorizeRequest(event, deps, createRoute.scope);
       const body = parseBody(event);
       const { graph } = await context();
       const compiled = compile(body, graph);
@@ -214,7 +212,7 @@ export function makeSegmentsHandler(deps: SegmentsDeps) {
       });
     }
     if (key === routeKey(previewRoute)) {
-      await authorizeRequest(event, deps.lookupKey, previewRoute.scope);
+      await authorizeRequest(event, deps, previewRoute.scope);
       const body = parseBody(event);
       const { active, graph } = await context();
       const compiled = compile(body, graph);
@@ -244,7 +242,7 @@ export function makeSegmentsHandler(deps: SegmentsDeps) {
       });
     }
     if (key === routeKey(putRoute) && id) {
-      const caller = await authorizeRequest(event, deps.lookupKey, putRoute.scope);
+      const caller = await authorizeRequest(event, deps, putRoute.scope);
       const body = parseBody(event);
       if (isObject(body) && body.id !== undefined && body.id !== id) {
         throw new InvalidSegmentDefinitionError('The body names another segment than the path.', [
@@ -265,9 +263,9 @@ export function makeSegmentsHandler(deps: SegmentsDeps) {
       return jsonResponse(200, view(head, await deps.backfillJob()));
     }
     if (key === routeKey(membersRoute) && id) {
-      await authorizeRequest(event, deps.lookupKey, membersRoute.scope);
+      await authorizeRequest(event, deps, membersRoute.scope);
       const query = event.queryStringParameters ?? {};
-      const limit = pageLimit(query.limit);
+      const limit = integerParameter(query, queryParameters.membersLimit) ?? MEMBERS_PAGE.default;
       const cursor = query.cursor === undefined ? undefined : decodeMembersCursor(query.cursor);
       const asOf = asOfParameter(query.asOf, cursor?.asOf);
       const head = await deps.head(id);
@@ -289,9 +287,9 @@ export function makeSegmentsHandler(deps: SegmentsDeps) {
       });
     }
     if (key === routeKey(changesRoute) && id) {
-      await authorizeRequest(event, deps.lookupKey, changesRoute.scope);
+      await authorizeRequest(event, deps, changesRoute.scope);
       const query = event.queryStringParameters ?? {};
-      const limit = pageLimit(query.limit);
+      const limit = integerParameter(query, queryParameters.changesLimit) ?? MEMBERS_PAGE.default;
       const after = query.since === undefined ? undefined : decodeChangesCursor(query.since, id);
       const head = await deps.head(id);
       if (!head) throw new SegmentNotFoundError(id);
@@ -310,8 +308,8 @@ export function makeSegmentsHandler(deps: SegmentsDeps) {
       });
     }
     if (key === routeKey(checkRoute) && id) {
-      await authorizeRequest(event, deps.lookupKey, checkRoute.scope);
-      const ids = checkIds(parseBody(event));
+      await authorizeRequest(event, deps, checkRoute.scope);
+      const ids = readCheckRequest(parseBody(event));
       const head = await deps.head(id);
       if (!head || head.status === 'deleted') throw new SegmentNotFoundError(id);
       // A userId, or an anonymousId not linked to a user (as in the member API).
@@ -327,7 +325,7 @@ export function makeSegmentsHandler(deps: SegmentsDeps) {
       });
     }
     if (key === routeKey(deleteRoute) && id) {
-      const caller = await authorizeRequest(event, deps.lookupKey, deleteRoute.scope);
+      const caller = await authorizeRequest(event, deps, deleteRoute.scope);
       const existing = await deps.head(id);
       if (!existing || existing.status === 'deleted') throw new SegmentNotFoundError(id);
       checkIfMatch(event, existing);
@@ -438,40 +436,6 @@ function placeholderHead(definition: SegmentDefinition): SegmentHead {
     updatedAt: '',
     updatedBy: '',
   };
-}
-
-/** The `memberIds` of a check body: 1 to 1,000 non-empty strings. */
-function checkIds(body: unknown): string[] {
-  const ids = isObject(body) ? body.memberIds : undefined;
-  const problem = (pointer: string, message: string) =>
-    new InvalidSegmentDefinitionError('The check body is invalid; see issues.', [
-      { pointer, code: 'invalid_value', message },
-    ]);
-  if (!Array.isArray(ids)) throw problem('/memberIds', 'an array of member ids is required');
-  if (ids.length === 0 || ids.length > MAX_CHECK_IDS) {
-    throw problem('/memberIds', `from 1 to ${MAX_CHECK_IDS} ids, got ${ids.length}`);
-  }
-  ids.forEach((memberId, i) => {
-    if (typeof memberId !== 'string' || memberId.length === 0 || memberId.length > 512) {
-      throw problem(
-        `/memberIds/${i}`,
-        'a member id is a non-empty string of at most 512 characters',
-      );
-    }
-  });
-  return ids as string[];
-}
-
-function pageLimit(raw: string | undefined): number {
-  if (raw === undefined) return MEMBERS_PAGE.default;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 1 || value > MEMBERS_PAGE.max) {
-    throw new InvalidQueryParameterError(
-      'limit',
-      `an integer from 1 to ${MEMBERS_PAGE.max}, got "${raw}"`,
-    );
-  }
-  return value;
 }
 
 /** Opaque to callers: the last member key of the page (and the instant of an `asOf` read). */

@@ -7,7 +7,9 @@ import {
 } from '../../shared/adapters/webhook-store.ts';
 import { WriteKeyStore } from '../../shared/adapters/write-key-store.ts';
 import { clock } from '../../shared/config/clock.ts';
+import { environmentConfig } from '../../shared/config/environments.ts';
 import { readRuntimeConfig } from '../../shared/config/runtime.ts';
+import { processKeyRateLimiter } from '../../shared/http/key-rate-limiter.ts';
 import { createLogger } from '../../shared/logging/logger.ts';
 import { makeWebhooksHandler, type WebhooksDeps } from './webhooks.ts';
 
@@ -20,6 +22,7 @@ export function defaultDeps(): WebhooksDeps {
   const keys = new WriteKeyStore(clients.documents, config.writeKeysTable);
   return {
     lookupKey: (rawKey) => keys.lookup(rawKey),
+    rateLimiter: processKeyRateLimiter(environmentConfig(config.environment).keyRateLimits),
     head: (id) => segments.head(id),
     list: (segmentId) => hooks.list(segmentId),
     create: (subscription) => hooks.create(subscription),

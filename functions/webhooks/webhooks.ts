@@ -7,9 +7,8 @@ import type {
 import { webhookRoutes } from '../../infra/declarations/routes.ts';
 import type { SegmentHead } from '../../shared/adapters/segment-store.ts';
 import type { WebhookSubscription } from '../../shared/adapters/webhook-store.ts';
-import type { WriteKeyRecord } from '../../shared/adapters/write-key-store.ts';
 import { webhookUrlProblem } from '../../shared/domain/webhooks/deliveries.ts';
-import { authorizeRequest } from '../../shared/http/auth.ts';
+import { authorizeRequest, type KeyGate } from '../../shared/http/auth.ts';
 import {
   InvalidBodyError,
   InvalidWebhookError,
@@ -24,8 +23,7 @@ import { jsonResponse } from '../../shared/http/responses.ts';
 import type { Logger } from '../../shared/logging/logger.ts';
 
 /** What the webhooks API needs; created once per cold start (or by a test). */
-export interface WebhooksDeps {
-  readonly lookupKey: (rawKey: string) => Promise<WriteKeyRecord | undefined>;
+export interface WebhooksDeps extends KeyGate {
   readonly head: (segmentId: string) => Promise<SegmentHead | undefined>;
   readonly list: (segmentId: string) => Promise<WebhookSubscription[]>;
   readonly create: (subscription: WebhookSubscription) => Promise<void>;
@@ -69,7 +67,7 @@ export function makeWebhooksHandler(deps: WebhooksDeps) {
     const id = event.pathParameters?.id;
 
     if (key === routeKey(createRoute) && id) {
-      const caller = await authorizeRequest(event, deps.lookupKey, createRoute.scope);
+      const caller = await authorizeRequest(event, deps, createRoute.scope);
       const request = subscriptionRequest(parseBody(event), deps.allowLoopbackHttp);
       await activeSegment(id);
       if ((await deps.list(id)).length >= MAX_WEBHOOKS_PER_SEGMENT) {
@@ -93,13 +91,13 @@ export function makeWebhooksHandler(deps: WebhooksDeps) {
       );
     }
     if (key === routeKey(listRoute) && id) {
-      await authorizeRequest(event, deps.lookupKey, listRoute.scope);
+      await authorizeRequest(event, deps, listRoute.scope);
       await activeSegment(id);
       return jsonResponse(200, { segment: id, webhooks: (await deps.list(id)).map(view) });
     }
     const hookId = event.pathParameters?.hookId;
     if (key === routeKey(deleteRoute) && id && hookId) {
-      await authorizeRequest(event, deps.lookupKey, deleteRoute.scope);
+      await authorizeRequest(event, deps, deleteRoute.scope);
       // A deleted segment's webhooks can still be removed; an unknown segment has none.
       if (!(await deps.head(id))) throw new SegmentNotFoundError(id);
       if (!(await deps.remove(id, hookId))) throw new WebhookNotFoundError(id, hookId);

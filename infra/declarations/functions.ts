@@ -24,7 +24,8 @@ export type FunctionId =
   | 'backfiller'
   | 'webhooks'
   | 'notifier'
-  | 'deliverer';
+  | 'deliverer'
+  | 'openapi';
 
 export const functions: Readonly<Record<FunctionId, FunctionDeclaration>> = {
   collect: {
@@ -110,5 +111,12 @@ export const functions: Readonly<Record<FunctionId, FunctionDeclaration>> = {
     entry: 'functions/deliverer/handler.ts',
     memoryMiB: 256,
     timeoutSeconds: 60,
+  },
+  openapi: {
+    id: 'openapi',
+    description: 'Serves the OpenAPI 3.1 document of the HTTP API, generated from its schemas',
+    entry: 'functions/openapi/handler.ts',
+    memoryMiB: 256,
+    timeoutSeconds: 10,
   },
 };

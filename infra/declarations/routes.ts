@@ -16,8 +16,8 @@ export interface RouteDeclaration {
   /** API Gateway route path, e.g. `/v1/track` or `/v1/members/{id}`. */
   readonly path: string;
   readonly function: FunctionId;
-  /** Scope the caller's key must hold. */
-  readonly scope: Scope;
+  /** Scope the caller's key must hold; `null` for a public route that takes no key. */
+  readonly scope: Scope | null;
 }
 
 /** The Segment Spec ingest routes (DESIGN §2 Events). */
@@ -133,6 +133,11 @@ export const webhookRoutes = [
   },
 ] as const satisfies readonly RouteDeclaration[];
 
+/** The API document (DESIGN §2 HTTP API): public, so tools can fetch it without a key. */
+export const documentRoutes = [
+  { method: 'GET', path: '/v1/openapi.json', function: 'openapi', scope: null },
+] as const satisfies readonly RouteDeclaration[];
+
 /** Every HTTP route, read by the CDK HTTP API and by the local gateway. */
 export const routes: readonly RouteDeclaration[] = [
   ...[...ingestPaths, ...Object.keys(ingestAliases)].map(
@@ -146,4 +151,5 @@ export const routes: readonly RouteDeclaration[] = [
   ...memberRoutes,
   ...segmentRoutes,
   ...webhookRoutes,
+  ...documentRoutes,
 ];

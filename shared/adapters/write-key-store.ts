@@ -6,6 +6,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { Scope } from '../../infra/declarations/routes.ts';
+import { checkRateLimit, type RateLimit } from '../domain/keys/rate-limit.ts';
 import { hashWriteKey } from '../domain/keys/write-key.ts';
 
 /** What a key grants, as stored (the raw key is never stored). */
@@ -16,6 +17,15 @@ export interface WriteKeyRecord {
   readonly scopes: readonly Scope[];
   readonly createdAt: string;
   readonly revoked: boolean;
+  /** The key's own request limit; absent: its scope family's default (docs/API.md). */
+  readonly rateLimit?: RateLimit;
+}
+
+/** The stored limit of an item, when it holds a well-formed one. */
+function storedRateLimit(item: Record<string, unknown>): { rateLimit?: RateLimit } {
+  const raw = item.rateLimit as { perSecond?: unknown; burst?: unknown } | undefined;
+  if (typeof raw?.perSecond !== 'number' || typeof raw.burst !== 'number') return {};
+  return { rateLimit: { perSecond: raw.perSecond, burst: raw.burst } };
 }
 
 const itemKey = (keyHash: string) => ({ pk: `key#${keyHash}` });
@@ -53,6 +63,7 @@ export class WriteKeyStore {
             scopes: (item.scopes as Scope[]) ?? [],
             createdAt: String(item.createdAt),
             revoked: false,
+            ...storedRateLimit(item),
           }
         : undefined;
     if (this.cache.size > 10_000) this.cache.clear();
@@ -63,9 +74,15 @@ export class WriteKeyStore {
   /** Stores a new key by its hash. */
   async create(
     rawKey: string,
-    details: { sourceId: string; name: string; scopes: readonly Scope[] },
+    details: {
+      sourceId: string;
+      name: string;
+      scopes: readonly Scope[];
+      rateLimit?: RateLimit;
+    },
   ): Promise<WriteKeyRecord> {
     const record: WriteKeyRecord = {
+      ...(details.rateLimit ? { rateLimit: checkRateLimit(details.rateLimit) } : {}),
       keyHash: hashWriteKey(rawKey),
       sourceId: details.sourceId,
       name: details.name,
@@ -113,6 +130,7 @@ export class WriteKeyStore {
           scopes: (item.scopes as Scope[]) ?? [],
           createdAt: String(item.createdAt),
           revoked: item.revoked === true,
+          ...storedRateLimit(item),
         });
       }
       startKey = page.LastEvaluatedKey;

@@ -1,4 +1,9 @@
 import type { LogLevel } from '../logging/logger.ts';
+import {
+  defaultKeyRateLimits,
+  type KeyRateLimitDefaults,
+  noDefaultKeyRateLimits,
+} from './rate-limits.ts';
 
 /**
  * Per-environment configuration, typed, in one place. The CDK app picks one with `-c env=NAME`;
@@ -25,6 +30,8 @@ export interface EnvironmentConfig {
     readonly throttleRateLimit: number;
     readonly throttleBurstLimit: number;
   };
+  /** Per-key limits by scope family, for keys created without `--rate` (docs/API.md). */
+  readonly keyRateLimits: KeyRateLimitDefaults;
   readonly alarms: {
     /** Messages in the dead-letter queue before the alarm fires. */
     readonly dlqDepthThreshold: number;
@@ -47,6 +54,7 @@ export const baseEnvironment = {
   maxFutureSkewSeconds: 24 * 3600,
   logRetentionDays: 30,
   logLevel: 'info',
+  keyRateLimits: defaultKeyRateLimits,
 } as const;
 
 export const environments: Readonly<Record<string, EnvironmentConfig>> = {
@@ -57,6 +65,7 @@ export const environments: Readonly<Record<string, EnvironmentConfig>> = {
     pointInTimeRecovery: false,
     deletionProtection: false,
     logRetentionDays: 7,
+    keyRateLimits: noDefaultKeyRateLimits,
     api: { throttleRateLimit: 10_000, throttleBurstLimit: 20_000 },
     alarms: { dlqDepthThreshold: 1, functionErrorsThreshold: 1, throttlesThreshold: 1 },
   },

@@ -10,6 +10,8 @@ export class PortraitHttpError extends Error {
     readonly code: string,
     message: string,
     readonly details?: Record<string, unknown>,
+    /** Response headers the error implies (e.g. `Retry-After`). */
+    readonly headers?: Readonly<Record<string, string>>,
   ) {
     super(message);
     this.name = new.target.name;
@@ -41,6 +43,18 @@ export class InsufficientScopeError extends PortraitHttpError {
       {
         requiredScope: required,
       },
+    );
+  }
+}
+
+export class RateLimitedError extends PortraitHttpError {
+  constructor(retryAfterSeconds: number, limit: { perSecond: number; burst: number }) {
+    super(
+      429,
+      'rate_limited',
+      `This key is over its limit of ${limit.perSecond} requests per second (burst ${limit.burst}); retry after ${retryAfterSeconds} s.`,
+      { retryAfterSeconds, limit: { perSecond: limit.perSecond, burst: limit.burst } },
+      { 'retry-after': String(retryAfterSeconds) },
     );
   }
 }

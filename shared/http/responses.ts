@@ -29,13 +29,17 @@ export function errorResponse(
       const cause = 'internalCause' in error ? error.internalCause : undefined;
       logger.error(error.message, { code: error.code, requestId, cause, ...error.details });
     }
-    return jsonResponse(error.status, {
-      success: false,
-      code: error.code,
-      message: error.message,
-      ...(error.details ?? {}),
-      requestId,
-    });
+    return jsonResponse(
+      error.status,
+      {
+        success: false,
+        code: error.code,
+        message: error.message,
+        ...(error.details ?? {}),
+        requestId,
+      },
+      { ...error.headers },
+    );
   }
   logger.error('unexpected error', { requestId, error });
   return jsonResponse(500, {

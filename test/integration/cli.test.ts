@@ -194,6 +194,43 @@ describe('operator CLI against the running local runtime', () => {
     expect((await cli('keys', 'revoke', 'abc')).code).toBe(2);
   });
 
+  it('creates a key with its own rate limit: listed, and answered 429 past its burst', async () => {
+    const created = await cli(
+      'keys',
+      'create',
+      '--name',
+      'Slow POS',
+      '--rate',
+      '1',
+      '--burst',
+      '1',
+    );
+    expect(created.code, created.stderr).toBe(0);
+    expect(created.stdout).toContain('rate 1/s burst 1');
+    const row = (await cli('keys', 'list')).stdout.split('\n').find((r) => r.includes('Slow POS'));
+    expect(row?.split('\t')[4]).toBe('rate 1/s burst 1');
+    const key = keyFrom(created);
+    expect((await track(key, 'cli-user-4', `cli-${randomUUID()}`)).status).toBe(200);
+    const refused = await track(key, 'cli-user-4', `cli-${randomUUID()}`);
+    expect(refused.status).toBe(429);
+    expect(refused.body.code).toBe('rate_limited');
+
+    expect((await cli('keys', 'create', '--name', 'Default POS')).code).toBe(0);
+    const defaulted = (await cli('keys', 'list')).stdout
+      .split('\n')
+      .find((r) => r.includes('Default POS'));
+    expect(defaulted?.split('\t')[4]).toBe('rate default');
+    for (const bad of [
+      ['--rate', '0'],
+      ['--rate', '1.5'],
+      ['--burst', '3'],
+    ]) {
+      const result = await cli('keys', 'create', '--name', 'Bad', ...bad);
+      expect(result.code, bad.join(' ')).toBe(2);
+      expect(result.stdout).toBe('');
+    }
+  });
+
   it('refuses an unknown scope with exit code 2, naming the known scopes', async () => {
     const result = await cli('keys', 'create', '--name', 'POS', '--scopes', 'events:write,god');
     expect(result.code).toBe(2);

@@ -124,9 +124,12 @@ export class PublicApi extends Construct {
         Validations.of(created).acknowledge({
           id: 'AwsSolutions-APIG4',
           reason:
-            `${route.method} ${route.path} is authorised by the ${route.function} function, which ` +
-            `checks the caller's hashed key and its "${route.scope}" scope; Segment clients may send ` +
-            'the write key as `writeKey` in the JSON body, which no API Gateway authorizer can read.',
+            route.scope === null
+              ? `${route.method} ${route.path} is public by design: it serves the API document, ` +
+                'which holds no data, so that tools can fetch it without a key.'
+              : `${route.method} ${route.path} is authorised by the ${route.function} function, which ` +
+                `checks the caller's hashed key and its "${route.scope}" scope; Segment clients may send ` +
+                'the write key as `writeKey` in the JSON body, which no API Gateway authorizer can read.',
         });
       }
     }

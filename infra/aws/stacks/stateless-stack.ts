@@ -2,6 +2,7 @@ import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../../../shared/config/environments.ts';
 import { Alarms } from '../constructs/alarms.ts';
+import { ApiDocument } from '../constructs/api-document.ts';
 import type { FunctionRegistry } from '../constructs/function-registry.ts';
 import { Ingest } from '../constructs/ingest.ts';
 import { runtimeSettings } from '../constructs/portrait-function.ts';
@@ -25,6 +26,7 @@ export class StatelessStack extends Stack {
   readonly segments: Segments;
   readonly webhooks: Webhooks;
   readonly api: PublicApi;
+  readonly apiDocument: ApiDocument;
   readonly streamConsumers: StreamConsumers;
   readonly alarms: Alarms;
 
@@ -69,11 +71,13 @@ export class StatelessStack extends Stack {
       writeKeysTable: eventStore.table('write-keys'),
       queue: webhookQueue.queue,
     });
+    this.apiDocument = new ApiDocument(this, 'ApiDocument', { config, settings });
     const functions: FunctionRegistry = {
       ...this.ingest.functions,
       ...this.tagEngine.functions,
       ...this.segments.functions,
       ...this.webhooks.functions,
+      ...this.apiDocument.functions,
     };
 
     this.api = new PublicApi(this, 'PublicApi', { config, functions });
