@@ -189,12 +189,14 @@ export function makeSegmentsHandler(deps: SegmentsDeps) {
       const query = event.queryStringParameters ?? {};
       const limit = pageLimit(query.limit);
       const after = query.cursor === undefined ? undefined : decodeMembersCursor(query.cursor);
-      const head = await deps.head(id);
-      if (!head || head.status === 'deleted') throw new SegmentNotFoundError(id);
-      const [page, count] = await Promise.all([
+      // One round trip: the head, the page and the count are read at once (a page of a missing
+      // segment is empty and discarded).
+      const [head, page, count] = await Promise.all([
+        deps.head(id),
         deps.membersPage(id, limit, after),
         deps.memberCount(id),
       ]);
+      if (!head || head.status === 'deleted') throw new SegmentNotFoundError(id);
       const last = page.members[page.members.length - 1];
       return jsonResponse(200, {
         segment: id,
