@@ -20,7 +20,8 @@ export type FunctionId =
   | 'historian'
   | 'query'
   | 'segments'
-  | 'segmenter';
+  | 'segmenter'
+  | 'exporter';
 
 export const functions: Readonly<Record<FunctionId, FunctionDeclaration>> = {
   collect: {
@@ -78,5 +79,13 @@ export const functions: Readonly<Record<FunctionId, FunctionDeclaration>> = {
     entry: 'functions/segmenter/handler.ts',
     memoryMiB: 1024,
     timeoutSeconds: 120,
+  },
+  exporter: {
+    id: 'exporter',
+    description: 'Streams a whole segment as NDJSON or CSV (Lambda response streaming)',
+    entry: 'functions/exporter/handler.ts',
+    memoryMiB: 512,
+    // The longest Lambda allows: a segment of millions streams for minutes.
+    timeoutSeconds: 900,
   },
 };

@@ -21,6 +21,7 @@ import { environmentConfig } from '../../shared/config/environments.ts';
 import { runtimeEnvNames } from '../../shared/config/runtime.ts';
 import { configuredRuleCatalogue } from '../../shared/config/tag-catalogue.ts';
 import { generateWriteKey, hashWriteKey } from '../../shared/domain/keys/write-key.ts';
+import type { StreamingHandler } from '../../shared/http/response-stream.ts';
 import { type FunctionId, functions } from '../declarations/functions.ts';
 import { queues } from '../declarations/queues.ts';
 import { routes, type Scope } from '../declarations/routes.ts';
@@ -32,8 +33,13 @@ import {
   localAwsClientConfig,
   startDynamoDbLocal,
 } from './dynamodb-local.ts';
-import { type Gateway, type HttpHandler, startGateway } from './gateway.ts';
-import { invokeLocally, type LambdaHandler } from './lambda-invoke.ts';
+import {
+  type Gateway,
+  type HttpHandler,
+  type StreamingHttpHandler,
+  startGateway,
+} from './gateway.ts';
+import { invokeLocally, invokeStreamingLocally, type LambdaHandler } from './lambda-invoke.ts';
 import { SqsEventSource } from './queue/sqs-event-source.ts';
 import { startLocalSqs } from './queue/sqs-server.ts';
 import { FileCheckpointStore, StreamPoller } from './stream-poller.ts';
@@ -164,6 +170,14 @@ async function loadHandler<E, R>(id: FunctionId): Promise<(event: E) => Promise<
     handler: LambdaHandler<E, R>;
   };
   return invokeLocally(functions[id], module.handler);
+}
+
+/** Loads a streaming function's `handler` (`streamifyResponse`) and wraps it as Lambda calls it. */
+async function loadStreamingHandler(id: FunctionId): Promise<StreamingHttpHandler> {
+  const module = (await import(pathToFileURL(join(repoRoot, functions[id].entry)).href)) as {
+    handler: StreamingHandler<APIGatewayProxyEventV2>;
+  };
+  return invokeStreamingLocally(functions[id], module.handler);
 }
 
 /**
@@ -340,12 +354,17 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     }
 
     const httpHandlers: Partial<Record<FunctionId, HttpHandler>> = {};
-    for (const id of new Set(routes.map((route) => route.function))) {
+    const streamingHandlers: Partial<Record<FunctionId, StreamingHttpHandler>> = {};
+    for (const id of new Set(routes.filter((r) => !r.streaming).map((r) => r.function))) {
       httpHandlers[id] = await loadHandler<APIGatewayProxyEventV2, APIGatewayProxyResultV2>(id);
+    }
+    for (const id of new Set(routes.filter((r) => r.streaming).map((r) => r.function))) {
+      streamingHandlers[id] = await loadStreamingHandler(id);
     }
     const gateway: Gateway = await startGateway({
       routes,
       handlers: httpHandlers,
+      streamingHandlers,
       port: options.port ?? 3000,
       host: options.host ?? '127.0.0.1',
       onError: (error) => log(`handler error: ${String(error)}`),

@@ -133,9 +133,10 @@ describe('segments on AWS', () => {
     expect(others).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents']);
   });
 
-  it('grants no function but the segment engine and the query function access to the segments table', () => {
+  it('grants no function but the segment engine, the query function and the exporter access to the segments table', () => {
     const fns = dev.stateless.findResources('AWS::Lambda::Function') as Resources;
-    const readers = [dev.segments, dev.segmenter, dev.query];
+    const exporter = functionIdByDescription(dev.stateless, functions.exporter.description);
+    const readers = [dev.segments, dev.segmenter, dev.query, exporter];
     for (const functionId of Object.keys(fns).filter((id) => !readers.includes(id))) {
       const permissions = dynamoPermissionsOfRole(
         dev.stateless,
@@ -283,9 +284,10 @@ describe('segmenter on AWS', () => {
     );
   });
 
-  it('grants no function but the segmenter, the segments function and the query function access to the memberships table', () => {
+  it('grants no function but the segmenter, the segments function, the query function and the exporter access to the memberships table', () => {
     const fns = dev.stateless.findResources('AWS::Lambda::Function') as Resources;
-    const readers = [dev.segmenter, dev.segments, dev.query];
+    const exporter = functionIdByDescription(dev.stateless, functions.exporter.description);
+    const readers = [dev.segmenter, dev.segments, dev.query, exporter];
     for (const functionId of Object.keys(fns).filter((id) => !readers.includes(id))) {
       const permissions = dynamoPermissionsOfRole(
         dev.stateless,

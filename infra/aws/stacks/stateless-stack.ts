@@ -6,6 +6,7 @@ import type { FunctionRegistry } from '../constructs/function-registry.ts';
 import { Ingest } from '../constructs/ingest.ts';
 import { runtimeSettings } from '../constructs/portrait-function.ts';
 import { PublicApi } from '../constructs/public-api.ts';
+import { SegmentExport } from '../constructs/segment-export.ts';
 import { Segments } from '../constructs/segments.ts';
 import { StreamConsumers } from '../constructs/stream-consumers.ts';
 import { TagEngine } from '../constructs/tag-engine.ts';
@@ -22,6 +23,7 @@ export class StatelessStack extends Stack {
   readonly ingest: Ingest;
   readonly tagEngine: TagEngine;
   readonly segments: Segments;
+  readonly segmentExport: SegmentExport;
   readonly api: PublicApi;
   readonly streamConsumers: StreamConsumers;
   readonly alarms: Alarms;
@@ -58,14 +60,26 @@ export class StatelessStack extends Stack {
       membershipsTable: eventStore.table('memberships'),
       writeKeysTable: eventStore.table('write-keys'),
     });
+    this.segmentExport = new SegmentExport(this, 'SegmentExport', {
+      config,
+      settings,
+      segmentsTable: eventStore.table('segments'),
+      membershipsTable: eventStore.table('memberships'),
+      writeKeysTable: eventStore.table('write-keys'),
+    });
     const functions: FunctionRegistry = {
       ...this.ingest.functions,
       ...this.tagEngine.functions,
       ...this.segments.functions,
+      ...this.segmentExport.functions,
     };
 
     this.api = new PublicApi(this, 'PublicApi', { config, functions });
     new CfnOutput(this, 'ApiUrl', { value: this.api.url });
+    new CfnOutput(this, 'ExportUrl', {
+      description: 'Base URL of GET /v1/segments/{id}/export (Lambda response streaming)',
+      value: this.segmentExport.url.url,
+    });
     this.streamConsumers = new StreamConsumers(this, 'StreamConsumers', {
       config,
       tables: eventStore.tables,
