@@ -81,6 +81,11 @@ export interface LocalRuntimeOptions {
   readonly clock?: () => number;
   /** Seconds between sweeps; 0 turns the timer off (tests call `sweep()`). @default the declaration's local period */
   readonly sweepEverySeconds?: number;
+  /**
+   * Keep DynamoDB Local's data in memory (lost at stop), for benchmarks that load millions of
+   * items quickly. @default false: data on disk in the data folder
+   */
+  readonly inMemory?: boolean;
 }
 
 /** Where a running runtime can be reached; also written to `<dataDir>/runtime.json` for the CLI. */
@@ -207,7 +212,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   try {
     log('starting DynamoDB Local ...');
     const dynamo: DynamoDbLocalHandle = await startDynamoDbLocal({
-      dbPath: join(dataDir, 'dynamodb'),
+      ...(options.inMemory ? {} : { dbPath: join(dataDir, 'dynamodb') }),
     });
     writeFileSync(join(dataDir, 'dynamodb.pid'), String(dynamo.process.pid ?? 0));
     stoppers.push(() => dynamo.stop());
