@@ -268,13 +268,19 @@ export function makeSegmentsHandler(deps: SegmentsDeps) {
       const limit = integerParameter(query, queryParameters.membersLimit) ?? MEMBERS_PAGE.default;
       const cursor = query.cursor === undefined ? undefined : decodeMembersCursor(query.cursor);
       const asOf = asOfParameter(query.asOf, cursor?.asOf);
-      const head = await deps.head(id);
-      if (!head || head.status === 'deleted') throw new SegmentNotFoundError(id);
-      if (asOf !== undefined) return membersAsOf(id, asOf, limit, cursor?.after);
-      const [page, count] = await Promise.all([
+      if (asOf !== undefined) {
+        const head = await deps.head(id);
+        if (!head || head.status === 'deleted') throw new SegmentNotFoundError(id);
+        return membersAsOf(id, asOf, limit, cursor?.after);
+      }
+      // One round trip: the head, the page and the count are read at once (a page of a missing
+      // segment is empty and discarded).
+      const [head, page, count] = await Promise.all([
+        deps.head(id),
         deps.membersPage(id, limit, cursor?.after),
         deps.memberCount(id),
       ]);
+      if (!head || head.status === 'deleted') throw new SegmentNotFoundError(id);
       const last = page.members[page.members.length - 1];
       return jsonResponse(200, {
         segment: id,

@@ -25,7 +25,8 @@ export type FunctionId =
   | 'webhooks'
   | 'notifier'
   | 'deliverer'
-  | 'openapi';
+  | 'openapi'
+  | 'exporter';
 
 export const functions: Readonly<Record<FunctionId, FunctionDeclaration>> = {
   collect: {
@@ -118,5 +119,13 @@ export const functions: Readonly<Record<FunctionId, FunctionDeclaration>> = {
     entry: 'functions/openapi/handler.ts',
     memoryMiB: 256,
     timeoutSeconds: 10,
+  },
+  exporter: {
+    id: 'exporter',
+    description: 'Streams a whole segment as NDJSON or CSV (Lambda response streaming)',
+    entry: 'functions/exporter/handler.ts',
+    memoryMiB: 512,
+    // The longest Lambda allows: a segment of millions streams for minutes.
+    timeoutSeconds: 900,
   },
 };

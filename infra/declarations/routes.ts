@@ -18,6 +18,12 @@ export interface RouteDeclaration {
   readonly function: FunctionId;
   /** Scope the caller's key must hold; `null` for a public route that takes no key. */
   readonly scope: Scope | null;
+  /**
+   * The handler streams its answer (Lambda response streaming, `streamifyResponse`). On AWS such
+   * a route is served by the function's URL, not the HTTP API, which cannot stream and caps
+   * answers at 6 MB; the local gateway streams it at the same path. @default false
+   */
+  readonly streaming?: boolean;
 }
 
 /** The Segment Spec ingest routes (DESIGN §2 Events). */
@@ -138,6 +144,15 @@ export const documentRoutes = [
   { method: 'GET', path: '/v1/openapi.json', function: 'openapi', scope: null },
 ] as const satisfies readonly RouteDeclaration[];
 
+/** The streaming export of a whole segment (docs/SEGMENTS.md § Export). */
+export const exportRoute = {
+  method: 'GET',
+  path: '/v1/segments/{id}/export',
+  function: 'exporter',
+  scope: 'segments:read',
+  streaming: true,
+} as const satisfies RouteDeclaration;
+
 /** Every HTTP route, read by the CDK HTTP API and by the local gateway. */
 export const routes: readonly RouteDeclaration[] = [
   ...[...ingestPaths, ...Object.keys(ingestAliases)].map(
@@ -152,4 +167,5 @@ export const routes: readonly RouteDeclaration[] = [
   ...segmentRoutes,
   ...webhookRoutes,
   ...documentRoutes,
+  exportRoute,
 ];

@@ -1,12 +1,23 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { PassThrough, type Writable } from 'node:stream';
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2 } from 'aws-lambda';
+import { splitPrelude } from '../../shared/http/response-stream.ts';
 import type { FunctionId } from '../declarations/functions.ts';
 import { corsPolicy, type RouteDeclaration } from '../declarations/routes.ts';
 
 /** An HTTP API (v2 payload) handler, as exported by `functions/<name>/handler.ts`. */
 export type HttpHandler = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyResultV2>;
+
+/**
+ * A streaming handler (`streaming: true` routes), as Lambda's `streamifyResponse` calls it: it
+ * writes the status and headers as a prelude, then the body, to `responseStream`.
+ */
+export type StreamingHttpHandler = (
+  event: APIGatewayProxyEventV2,
+  responseStream: Writable,
+) => Promise<void>;
 
 /** Lambda's synchronous request limit, the tighter of it and HTTP API's 10 MB. */
 const MAX_PAYLOAD_BYTES = 6 * 1024 * 1024;
@@ -129,6 +140,75 @@ function send(response: ServerResponse, result: APIGatewayProxyResultV2): void {
   response.end(result.isBase64Encoded ? Buffer.from(body, 'base64') : body);
 }
 
+/**
+ * Runs a streaming handler and relays what it writes as it writes it, the way a Function URL in
+ * `RESPONSE_STREAM` mode does: the prelude becomes the status line and headers (none: 200
+ * `application/octet-stream`), the rest is sent chunked, with backpressure both ways. A handler
+ * that fails before the prelude is a 500; after it, the connection is cut. A client that leaves
+ * ends the handler's stream, so its next write fails.
+ */
+function relayStream(
+  response: ServerResponse,
+  run: (stream: Writable) => Promise<void>,
+  onError: (error: unknown) => void,
+): void {
+  const stream = new PassThrough();
+  let head: Buffer | undefined = Buffer.alloc(0);
+  const sendHead = (
+    statusCode: number,
+    headers: Record<string, string>,
+    cookies?: readonly string[],
+  ) => {
+    response.writeHead(statusCode, {
+      ...corsHeaders,
+      ...headers,
+      ...(cookies?.length ? { 'set-cookie': [...cookies] } : {}),
+    });
+  };
+  const forward = (chunk: Buffer) => {
+    if (chunk.byteLength === 0 || response.write(chunk)) return;
+    stream.pause();
+    response.once('drain', () => stream.resume());
+  };
+  stream.on('data', (chunk: Buffer) => {
+    if (head === undefined) {
+      forward(chunk);
+      return;
+    }
+    head = Buffer.concat([head, chunk]);
+    const split = splitPrelude(head);
+    if (!split) return;
+    head = undefined;
+    sendHead(split.metadata.statusCode, { ...split.metadata.headers }, split.metadata.cookies);
+    forward(split.rest);
+  });
+  stream.on('end', () => {
+    if (head !== undefined) {
+      sendHead(200, { 'content-type': 'application/octet-stream' });
+      response.end(head);
+      return;
+    }
+    response.end();
+  });
+  response.on('close', () => {
+    if (!response.writableFinished) stream.destroy();
+  });
+  run(stream).then(
+    () => {
+      if (!stream.writableEnded) stream.end();
+    },
+    (error: unknown) => {
+      onError(error);
+      if (head !== undefined && !response.headersSent) {
+        sendJson(response, 500, { message: 'Internal Server Error' });
+      } else {
+        response.destroy();
+      }
+      stream.destroy();
+    },
+  );
+}
+
 function sendJson(response: ServerResponse, status: number, body: unknown): void {
   response.writeHead(status, { ...corsHeaders, 'content-type': 'application/json' });
   response.end(JSON.stringify(body));
@@ -147,6 +227,8 @@ export interface Gateway {
 export async function startGateway(options: {
   readonly routes: readonly RouteDeclaration[];
   readonly handlers: Partial<Record<FunctionId, HttpHandler>>;
+  /** Handlers of `streaming: true` routes. */
+  readonly streamingHandlers?: Partial<Record<FunctionId, StreamingHttpHandler>>;
   readonly port?: number;
   readonly host?: string;
   readonly onError?: (error: unknown) => void;
@@ -176,12 +258,25 @@ export async function startGateway(options: {
       sendJson(response, 400, { message: 'Bad Request' });
       return;
     }
+    const event = toHttpApiEvent(request, body, match.entry.route, pathParameters);
+    if (match.entry.route.streaming) {
+      const streaming = options.streamingHandlers?.[match.entry.route.function];
+      if (!streaming) {
+        sendJson(response, 500, { message: 'Internal Server Error' });
+        return;
+      }
+      relayStream(
+        response,
+        (stream) => streaming(event, stream),
+        (error) => options.onError?.(error),
+      );
+      return;
+    }
     const handler = options.handlers[match.entry.route.function];
     if (!handler) {
       sendJson(response, 500, { message: 'Internal Server Error' });
       return;
     }
-    const event = toHttpApiEvent(request, body, match.entry.route, pathParameters);
     handler(event).then(
       (result) => send(response, result),
       (error: unknown) => {

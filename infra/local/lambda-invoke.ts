@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { Writable } from 'node:stream';
 import type { Context } from 'aws-lambda';
 import type { FunctionDeclaration } from '../declarations/functions.ts';
 
@@ -52,5 +53,29 @@ export function invokeLocally<E, R>(
       );
     });
     return Promise.race([handler(event, context), timeout]).finally(() => clearTimeout(timer));
+  };
+}
+
+/**
+ * Calls a streaming handler (`streamifyResponse`) the way Lambda does: with the response stream, a
+ * context and the declared timeout; past it the stream is cut, as on AWS.
+ */
+export function invokeStreamingLocally<E>(
+  declaration: FunctionDeclaration,
+  handler: (event: E, responseStream: Writable, context: Context) => Promise<void>,
+): (event: E, responseStream: Writable) => Promise<void> {
+  return (event, responseStream) => {
+    const timeoutMs = declaration.timeoutSeconds * 1000;
+    const context = localLambdaContext(declaration, Date.now() + timeoutMs);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        responseStream.destroy();
+        reject(new LocalInvocationTimeoutError(declaration.id, declaration.timeoutSeconds));
+      }, timeoutMs);
+    });
+    return Promise.race([handler(event, responseStream, context), timeout]).finally(() =>
+      clearTimeout(timer),
+    );
   };
 }

@@ -21,6 +21,7 @@ import { environmentConfig } from '../../shared/config/environments.ts';
 import { runtimeEnvNames } from '../../shared/config/runtime.ts';
 import { configuredRuleCatalogue } from '../../shared/config/tag-catalogue.ts';
 import { generateWriteKey, hashWriteKey } from '../../shared/domain/keys/write-key.ts';
+import type { StreamingHandler } from '../../shared/http/response-stream.ts';
 import type { BackfillRun } from '../../shared/jobs/backfill-job.ts';
 import { type FunctionId, functions } from '../declarations/functions.ts';
 import { queues } from '../declarations/queues.ts';
@@ -37,8 +38,13 @@ import {
   localAwsClientConfig,
   startDynamoDbLocal,
 } from './dynamodb-local.ts';
-import { type Gateway, type HttpHandler, startGateway } from './gateway.ts';
-import { invokeLocally, type LambdaHandler } from './lambda-invoke.ts';
+import {
+  type Gateway,
+  type HttpHandler,
+  type StreamingHttpHandler,
+  startGateway,
+} from './gateway.ts';
+import { invokeLocally, invokeStreamingLocally, type LambdaHandler } from './lambda-invoke.ts';
 import { SqsEventSource } from './queue/sqs-event-source.ts';
 import { startLocalSqs } from './queue/sqs-server.ts';
 import { FileCheckpointStore, StreamPoller } from './stream-poller.ts';
@@ -85,6 +91,11 @@ export interface LocalRuntimeOptions {
   readonly sweepEverySeconds?: number;
   /** Seconds between backfiller runs; 0 turns the timer off (tests call `backfill()`). @default the declaration's local period */
   readonly backfillEverySeconds?: number;
+  /**
+   * Keep DynamoDB Local's data in memory (lost at stop), for benchmarks that load millions of
+   * items quickly. @default false: data on disk in the data folder
+   */
+  readonly inMemory?: boolean;
 }
 
 /** Where a running runtime can be reached; also written to `<dataDir>/runtime.json` for the CLI. */
@@ -181,6 +192,14 @@ async function loadHandler<E, R>(id: FunctionId): Promise<(event: E) => Promise<
   return invokeLocally(functions[id], module.handler);
 }
 
+/** Loads a streaming function's `handler` (`streamifyResponse`) and wraps it as Lambda calls it. */
+async function loadStreamingHandler(id: FunctionId): Promise<StreamingHttpHandler> {
+  const module = (await import(pathToFileURL(join(repoRoot, functions[id].entry)).href)) as {
+    handler: StreamingHandler<APIGatewayProxyEventV2>;
+  };
+  return invokeStreamingLocally(functions[id], module.handler);
+}
+
 /**
  * Starts the whole pipeline on this machine: DynamoDB Local with data on disk, tables from the
  * declarations, a durable SQS stand-in, the queue and stream event sources, and the HTTP gateway
@@ -208,7 +227,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   try {
     log('starting DynamoDB Local ...');
     const dynamo: DynamoDbLocalHandle = await startDynamoDbLocal({
-      dbPath: join(dataDir, 'dynamodb'),
+      ...(options.inMemory ? {} : { dbPath: join(dataDir, 'dynamodb') }),
     });
     writeFileSync(join(dataDir, 'dynamodb.pid'), String(dynamo.process.pid ?? 0));
     stoppers.push(() => dynamo.stop());
@@ -378,12 +397,17 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     };
 
     const httpHandlers: Partial<Record<FunctionId, HttpHandler>> = {};
-    for (const id of new Set(routes.map((route) => route.function))) {
+    const streamingHandlers: Partial<Record<FunctionId, StreamingHttpHandler>> = {};
+    for (const id of new Set(routes.filter((r) => !r.streaming).map((r) => r.function))) {
       httpHandlers[id] = await loadHandler<APIGatewayProxyEventV2, APIGatewayProxyResultV2>(id);
+    }
+    for (const id of new Set(routes.filter((r) => r.streaming).map((r) => r.function))) {
+      streamingHandlers[id] = await loadStreamingHandler(id);
     }
     const gateway: Gateway = await startGateway({
       routes,
       handlers: httpHandlers,
+      streamingHandlers,
       port: options.port ?? 3000,
       host: options.host ?? '127.0.0.1',
       onError: (error) => log(`handler error: ${String(error)}`),

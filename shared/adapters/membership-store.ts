@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type AttributeValue, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import {
   BatchGetCommand,
+  BatchWriteCommand,
   type DynamoDBDocumentClient,
   GetCommand,
   QueryCommand,
@@ -11,13 +12,9 @@ import {
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { shardOf } from '../domain/keys/shard.ts';
 import type { SegmentInput } from '../domain/segments/evaluate-segment.ts';
-import {
-  compareBytes,
-  ledgerKey,
-  ledgerKeyAfter,
-  mergeShardPages,
-} from '../domain/segments/ledger.ts';
+import { compareBytes, ledgerKey, ledgerKeyAfter } from '../domain/segments/ledger.ts';
 import type { MembershipState } from '../domain/segments/membership.ts';
+import { mergeShardPages, type ShardRead } from '../domain/segments/merge-shard-pages.ts';
 import { queryAll } from './dynamo-query.ts';
 
 /** Shards of one segment's members and ledger: writes spread over them, reads merge them. */
@@ -364,44 +361,100 @@ export class MembershipStore {
   }
 
   /**
-   * One page of a segment's members in member-key order, after `after` (exclusive): each shard is
-   * queried from that key and the answers merged, so a page costs one Query per shard and stays
-   * stable while members come and go elsewhere in the order.
+   * One page of a segment's members in member-key order (UTF-8 bytes, DynamoDB's order), after
+   * `after` (exclusive). Each shard is queried from that key for about `limit / shards` rows (plus
+   * a margin) and the answers merged; a shard whose rows run out first while it may hold more is
+   * queried again from its last key (`mergeShardPages`). So a page reads about `limit` rows, not
+   * `limit` per shard, and stays stable while members come and go elsewhere in the order.
    */
   async page(
     segmentId: string,
     limit: number,
     after?: string,
   ): Promise<{ members: { memberKey: string; since: number }[]; more: boolean }> {
-    const shards = await Promise.all(
-      Array.from({ length: SEGMENT_SHARDS }, async (_, shard) => {
-        const page = await this.client.send(
-          new QueryCommand({
-            TableName: this.tableName,
-            KeyConditionExpression: after === undefined ? 'pk = :pk' : 'pk = :pk AND sk > :after',
-            ExpressionAttributeValues: {
-              ':pk': rowsPk(segmentId, shard),
-              ...(after === undefined ? {} : { ':after': after }),
-            },
-            Limit: limit,
-          }),
-        );
-        return {
-          rows: (page.Items ?? []).map((item) => ({
-            memberKey: String(item.sk),
-            since: Number(item.since),
-          })),
-          more: page.LastEvaluatedKey !== undefined,
-        };
+    const { rows, more } = await mergeShardPages(
+      SEGMENT_SHARDS,
+      limit,
+      after,
+      (shard, from, shardLimit) => this.shardPage(segmentId, shard, from, shardLimit),
+    );
+    return { members: rows.map(({ key, since }) => ({ memberKey: key, since })), more };
+  }
+
+  /** Up to `limit` member rows of one shard after `after`, in key order. */
+  private async shardPage(
+    segmentId: string,
+    shard: number,
+    after: string | undefined,
+    limit: number,
+  ): Promise<ShardRead<{ key: string; since: number }>> {
+    const page = await this.client.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        KeyConditionExpression: after === undefined ? 'pk = :pk' : 'pk = :pk AND sk > :after',
+        ExpressionAttributeValues: {
+          ':pk': rowsPk(segmentId, shard),
+          ...(after === undefined ? {} : { ':after': after }),
+        },
+        Limit: limit,
       }),
     );
-    // DynamoDB orders sort keys by their UTF-8 bytes; merge in the same order, so `sk > after`
-    // continues exactly where the page ended (UTF-16 order differs above U+FFFF).
-    const merged = shards
-      .flatMap((shard) => shard.rows)
-      .sort((a, b) => Buffer.compare(Buffer.from(a.memberKey), Buffer.from(b.memberKey)));
-    const members = merged.slice(0, limit);
-    return { members, more: merged.length > limit || shards.some((shard) => shard.more) };
+    const rows = (page.Items ?? []).map((item) => ({
+      key: String(item.sk),
+      since: Number(item.since),
+    }));
+    const last = page.LastEvaluatedKey?.sk;
+    return { rows, continueAfter: last === undefined ? undefined : String(last) };
+  }
+
+  /**
+   * Writes member rows of a segment straight into its shards with `BatchWriteItem` and adds them
+   * to the kept counts, with no ledger entries and no member states. A shortcut for benchmarks
+   * and tests that need large segments fast; the product enters members with {@link change}.
+   * The members must not be in the segment yet (the counts would drift).
+   */
+  async bulkLoad(
+    segmentId: string,
+    members: readonly { readonly memberKey: string; readonly since: number }[],
+    concurrency = 8,
+  ): Promise<void> {
+    const perShard = new Map<number, number>();
+    const chunks: Record<string, unknown>[][] = [];
+    for (let i = 0; i < members.length; i += 25) {
+      chunks.push(
+        members.slice(i, i + 25).map(({ memberKey, since }) => {
+          const shard = segmentShardOf(memberKey);
+          perShard.set(shard, (perShard.get(shard) ?? 0) + 1);
+          return { PutRequest: { Item: { pk: rowsPk(segmentId, shard), sk: memberKey, since } } };
+        }),
+      );
+    }
+    let next = 0;
+    const worker = async () => {
+      for (let chunk = chunks[next++]; chunk; chunk = chunks[next++]) {
+        let requests = chunk;
+        for (let attempt = 0; requests.length > 0; attempt += 1) {
+          if (attempt > 0) await sleep(Math.min(1_000, 20 * 2 ** attempt));
+          if (attempt > 10) throw new Error('BatchWriteItem kept leaving items unprocessed');
+          const result = await this.client.send(
+            new BatchWriteCommand({ RequestItems: { [this.tableName]: requests } }),
+          );
+          requests = (result.UnprocessedItems?.[this.tableName] ?? []) as Record<string, unknown>[];
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: concurrency }, worker));
+    for (const [shard, added] of perShard) {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: countPk(segmentId), sk: String(shard) },
+          UpdateExpression: 'ADD #count :delta',
+          ExpressionAttributeNames: { '#count': 'count' },
+          ExpressionAttributeValues: { ':delta': added },
+        }),
+      );
+    }
   }
 
   /** Every member of a segment (all shards), sorted. For tests and exports of small segments. */
@@ -443,29 +496,38 @@ export class MembershipStore {
     if (compareBytes(from, end) >= 0) {
       return { entries: [], next: from, more: false, settledUntil };
     }
-    const shards = await Promise.all(
-      Array.from({ length: SEGMENT_SHARDS }, async (_, shard) => {
+    // Every shard read between the position and the settled end: BETWEEN includes `from`, the
+    // previous page's last entry, so one more is asked for and that one dropped.
+    const { rows, more } = await mergeShardPages(
+      SEGMENT_SHARDS,
+      limit,
+      after,
+      async (shard, position, shardLimit) => {
+        const start = position ?? from;
         const page = await this.client.send(
           new QueryCommand({
             TableName: this.tableName,
             KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :end',
             ExpressionAttributeValues: {
               ':pk': ledgerPk(segmentId, shard),
-              ':from': from,
+              ':from': start,
               ':end': end,
             },
-            Limit: limit + 1,
+            Limit: shardLimit + 1,
             ConsistentRead: true,
           }),
         );
-        // BETWEEN includes `from`, which is the previous page's last entry.
-        const items = (page.Items ?? [])
+        const entries = (page.Items ?? [])
           .map((item) => ledgerEntryOf(segmentId, item))
-          .filter((entry) => entry.key !== from);
-        return { items, more: page.LastEvaluatedKey !== undefined };
-      }),
+          .filter((entry) => entry.key !== start);
+        const lastRead = page.LastEvaluatedKey?.sk;
+        return {
+          rows: entries,
+          continueAfter: typeof lastRead === 'string' ? lastRead : undefined,
+        };
+      },
     );
-    const { items, more } = mergeShardPages(shards, (entry) => entry.key, limit);
+    const items = rows;
     const last = items[items.length - 1];
     return { entries: items, next: more && last ? last.key : end, more, settledUntil };
   }

@@ -250,6 +250,13 @@ const operationDetails: Readonly<Record<string, OperationDetails>> = {
     success: { status: 200, description: 'For each id, whether it is in.' },
     errors: [invalidBody, tooLarge, invalidDefinition, segmentNotFound],
   },
+  [routeKey('GET', '/v1/segments/{id}/export')]: {
+    summary: 'Stream a whole segment as NDJSON or CSV',
+    description:
+      '`?format=ndjson|csv` (or `Accept: text/csv`). Streamed: on AWS served at the stack output `ExportUrl` (a Lambda Function URL), not at the HTTP API. See docs/SEGMENTS.md.',
+    success: { status: 200, description: 'One line per member, in member order.' },
+    errors: [segmentNotFound, invalidQuery],
+  },
   [routeKey('GET', '/v1/openapi.json')]: {
     summary: 'This document',
     description: 'Public: no key needed.',

@@ -140,7 +140,7 @@ describe('segments on AWS', () => {
     expect(others).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents']);
   });
 
-  it('grants no function but the segment engine, the query function and the webhook functions access to the segments table', () => {
+  it('grants no function but the segment engine, the query function, the webhook functions and the exporter access to the segments table', () => {
     const fns = dev.stateless.findResources('AWS::Lambda::Function') as Resources;
     // The webhook functions' grants are checked in test/infra/webhooks.test.ts.
     const readers = [
@@ -149,6 +149,7 @@ describe('segments on AWS', () => {
       dev.backfiller,
       dev.query,
       ...dev.webhookFunctions,
+      functionIdByDescription(dev.stateless, functions.exporter.description),
     ];
     for (const functionId of Object.keys(fns).filter((id) => !readers.includes(id))) {
       const permissions = dynamoPermissionsOfRole(
@@ -298,11 +299,12 @@ describe('segmenter on AWS', () => {
     );
   });
 
-  it('grants no function but the segmenter, the backfiller, the segments function and the query function access to the memberships table', () => {
+  it('grants no function but the segmenter, the backfiller, the segments function, the query function, the notifier (stream) and the exporter access to the memberships table', () => {
     const fns = dev.stateless.findResources('AWS::Lambda::Function') as Resources;
     // The notifier reads the table's stream only (test/infra/webhooks.test.ts).
     const notifier = dev.webhookFunctions[1];
-    const readers = [dev.segmenter, dev.backfiller, dev.segments, dev.query, notifier];
+    const exporter = functionIdByDescription(dev.stateless, functions.exporter.description);
+    const readers = [dev.segmenter, dev.backfiller, dev.segments, dev.query, notifier, exporter];
     for (const functionId of Object.keys(fns).filter((id) => !readers.includes(id))) {
       const permissions = dynamoPermissionsOfRole(
         dev.stateless,

@@ -244,9 +244,10 @@ describe('stateless stack', () => {
     );
   });
 
-  it('exposes every declared route on the HTTP API', () => {
-    dev.stateless.resourceCountIs('AWS::ApiGatewayV2::Route', routes.length);
-    for (const route of routes) {
+  it('exposes every declared route on the HTTP API, but streaming ones (on function URLs)', () => {
+    const buffered = routes.filter((route) => !route.streaming);
+    dev.stateless.resourceCountIs('AWS::ApiGatewayV2::Route', buffered.length);
+    for (const route of buffered) {
       dev.stateless.hasResourceProperties('AWS::ApiGatewayV2::Route', {
         RouteKey: `${route.method} ${route.path}`,
       });

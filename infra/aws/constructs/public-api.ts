@@ -108,7 +108,8 @@ export class PublicApi extends Construct {
     });
 
     const integrations = new Map<FunctionId, HttpLambdaIntegration>();
-    for (const route of props.routes ?? declaredRoutes) {
+    // A streaming route is served by its function's URL (`SegmentExport`): HTTP API cannot stream.
+    for (const route of (props.routes ?? declaredRoutes).filter((r) => !r.streaming)) {
       let integration = integrations.get(route.function);
       if (!integration) {
         const handler = requireFunction(props.functions, route.function, `Route ${route.path}`);

@@ -7,6 +7,7 @@ import type { FunctionRegistry } from '../constructs/function-registry.ts';
 import { Ingest } from '../constructs/ingest.ts';
 import { runtimeSettings } from '../constructs/portrait-function.ts';
 import { PublicApi } from '../constructs/public-api.ts';
+import { SegmentExport } from '../constructs/segment-export.ts';
 import { Segments } from '../constructs/segments.ts';
 import { StreamConsumers } from '../constructs/stream-consumers.ts';
 import { TagEngine } from '../constructs/tag-engine.ts';
@@ -25,6 +26,7 @@ export class StatelessStack extends Stack {
   readonly tagEngine: TagEngine;
   readonly segments: Segments;
   readonly webhooks: Webhooks;
+  readonly segmentExport: SegmentExport;
   readonly api: PublicApi;
   readonly apiDocument: ApiDocument;
   readonly streamConsumers: StreamConsumers;
@@ -72,16 +74,28 @@ export class StatelessStack extends Stack {
       queue: webhookQueue.queue,
     });
     this.apiDocument = new ApiDocument(this, 'ApiDocument', { config, settings });
+    this.segmentExport = new SegmentExport(this, 'SegmentExport', {
+      config,
+      settings,
+      segmentsTable: eventStore.table('segments'),
+      membershipsTable: eventStore.table('memberships'),
+      writeKeysTable: eventStore.table('write-keys'),
+    });
     const functions: FunctionRegistry = {
       ...this.ingest.functions,
       ...this.tagEngine.functions,
       ...this.segments.functions,
       ...this.webhooks.functions,
       ...this.apiDocument.functions,
+      ...this.segmentExport.functions,
     };
 
     this.api = new PublicApi(this, 'PublicApi', { config, functions });
     new CfnOutput(this, 'ApiUrl', { value: this.api.url });
+    new CfnOutput(this, 'ExportUrl', {
+      description: 'Base URL of GET /v1/segments/{id}/export (Lambda response streaming)',
+      value: this.segmentExport.url.url,
+    });
     this.streamConsumers = new StreamConsumers(this, 'StreamConsumers', {
       config,
       tables: eventStore.tables,

@@ -3,6 +3,7 @@
  * and who was in the segment at an earlier instant. The memberships store keeps the entries; the
  * segments API pages through them.
  */
+import { compareUtf8 } from './merge-shard-pages.ts';
 
 /** One enter or exit of one member, as the ledger orders it. */
 export interface LedgerChange {
@@ -38,9 +39,7 @@ export function ledgerKeyTime(key: string): number {
 }
 
 /** Compares strings in UTF-8 byte order, the order DynamoDB sorts keys in. */
-export function compareBytes(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
-}
+export const compareBytes = compareUtf8;
 
 /** The members a ledger leaves in the segment, replayed from empty in ledger order. */
 export function replayLedger(entries: Iterable<LedgerChange>): Set<string> {
@@ -51,40 +50,6 @@ export function replayLedger(entries: Iterable<LedgerChange>): Set<string> {
     else members.delete(entry.memberKey);
   }
   return members;
-}
-
-/** One shard's answer to a sorted query: its items in key order, and whether it has more. */
-export interface ShardPage<T> {
-  readonly items: readonly T[];
-  readonly more: boolean;
-}
-
-/**
- * Merges sorted pages of several shards into one page of at most `limit` items in key order.
- * A shard that has more items than it returned bounds the page: nothing after its last key is
- * emitted, since its next items could come before. Each shard queried with `limit` items, the
- * page is full whenever any shard has more.
- */
-export function mergeShardPages<T>(
-  shards: readonly ShardPage<T>[],
-  keyOf: (item: T) => string,
-  limit: number,
-): { items: T[]; more: boolean } {
-  let bound: string | undefined;
-  for (const shard of shards) {
-    const last = shard.items[shard.items.length - 1];
-    if (!shard.more || last === undefined) continue;
-    const key = keyOf(last);
-    if (bound === undefined || compareBytes(key, bound) < 0) bound = key;
-  }
-  const merged = shards
-    .flatMap((shard) => shard.items)
-    .filter((item) => bound === undefined || compareBytes(keyOf(item), bound) <= 0)
-    .sort((a, b) => compareBytes(keyOf(a), keyOf(b)));
-  return {
-    items: merged.slice(0, limit),
-    more: merged.length > limit || shards.some((shard) => shard.more),
-  };
 }
 
 /**

@@ -1,5 +1,5 @@
 /**
- * The ledger's pure parts against plain references: merging sorted shard pages, and who was in a
+ * The ledger's pure parts against plain references (the shard merge has its own tests): replay, and who was in a
  * segment at an earlier instant (today's members corrected by the changes since, page by page)
  * against replaying the ledger up to that instant.
  */
@@ -11,7 +11,6 @@ import {
   ledgerKey,
   ledgerKeyAfter,
   membersAsOfPage,
-  mergeShardPages,
   replayLedger,
   wasInBefore,
 } from '../../../shared/domain/segments/ledger.ts';
@@ -58,43 +57,6 @@ function pager(members: Iterable<string>) {
 }
 
 describe('ledger', () => {
-  it('merges shard pages into every item once, in byte order, whatever the page size', async () => {
-    await fc.assert(
-      fc.asyncProperty(
-        fc.array(fc.uniqueArray(memberKey, { maxLength: 20 }), { minLength: 1, maxLength: 8 }),
-        fc.integer({ min: 1, max: 7 }),
-        async (shardKeys, limit) => {
-          // Keys unique across shards, each shard sorted as DynamoDB sorts.
-          const owner = new Map<string, number>();
-          shardKeys.forEach((keys, shard) => {
-            for (const key of keys) if (!owner.has(key)) owner.set(key, shard);
-          });
-          const shards = shardKeys.map((_, shard) =>
-            [...owner]
-              .filter(([, s]) => s === shard)
-              .map(([key]) => key)
-              .sort(compareBytes),
-          );
-          const read: string[] = [];
-          let after: string | undefined;
-          for (let guard = 0; guard < 1_000; guard += 1) {
-            const pages = shards.map((keys) => {
-              const rest = keys.filter((k) => after === undefined || compareBytes(k, after) > 0);
-              return { items: rest.slice(0, limit), more: rest.length > limit };
-            });
-            const page = mergeShardPages(pages, (key) => key, limit);
-            if (page.more) expect(page.items.length, 'a page is full while more').toBe(limit);
-            read.push(...page.items);
-            if (!page.more) break;
-            after = page.items[page.items.length - 1];
-          }
-          expect(read).toEqual([...owner.keys()].sort(compareBytes));
-        },
-      ),
-      { numRuns: runs },
-    );
-  });
-
   it('orders a member’s entries by time, and replays to the members whose last change is an enter', () => {
     fc.assert(
       fc.property(ledger, (entries) => {
