@@ -19,8 +19,17 @@ describe('ensureTables', () => {
     const names = await ensureTables(clients.dynamo, prefix);
 
     expect(names).toEqual(Object.fromEntries(tables.map((t) => [t.id, tableName(prefix, t.id)])));
-    const listed = await clients.dynamo.send(new ListTablesCommand({}));
-    for (const name of Object.values(names)) expect(listed.TableNames).toContain(name);
+    // ListTables answers 100 names a page, and other test files share this emulator.
+    const listed: string[] = [];
+    let start: string | undefined;
+    do {
+      const page = await clients.dynamo.send(
+        new ListTablesCommand({ ExclusiveStartTableName: start }),
+      );
+      listed.push(...(page.TableNames ?? []));
+      start = page.LastEvaluatedTableName;
+    } while (start);
+    for (const name of Object.values(names)) expect(listed).toContain(name);
   });
 
   it('sets keys, on-demand billing, streams and TTL as declared', async () => {
