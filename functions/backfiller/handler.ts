@@ -6,7 +6,7 @@ import { SegmentStore } from '../../shared/adapters/segment-store.ts';
 import { clock } from '../../shared/config/clock.ts';
 import { readRuntimeConfig } from '../../shared/config/runtime.ts';
 import { configuredRuleCatalogue } from '../../shared/config/tag-catalogue.ts';
-import { activeSegmentSet } from '../../shared/jobs/segment-set.ts';
+import { activeSegmentSet, activeSegmentVersions } from '../../shared/jobs/segment-set.ts';
 import { createLogger } from '../../shared/logging/logger.ts';
 import { type BackfillerDeps, makeBackfillerHandler } from './backfiller.ts';
 
@@ -24,10 +24,9 @@ export function defaultDeps(): BackfillerDeps {
   return {
     segmentSet: async () => {
       const heads = await segments.heads();
-      const active = heads.filter((head) => head.status === 'active');
       return {
         set: activeSegmentSet(heads, catalogue, logger),
-        versions: Object.fromEntries(active.map((head) => [head.id, head.version])),
+        versions: activeSegmentVersions(heads),
       };
     },
     loadJob: () => segments.backfillJob(),

@@ -14,7 +14,6 @@ import {
   type SegmentVersion,
   SegmentVersionConflictError,
 } from '../../shared/adapters/segment-store.ts';
-import type { WriteKeyRecord } from '../../shared/adapters/write-key-store.ts';
 import { memberIdOf } from '../../shared/domain/keys/member-id.ts';
 import { type BackfillJob, backfillView } from '../../shared/domain/segments/backfill-state.ts';
 import { membersAsOfPage, wasInBefore } from '../../shared/domain/segments/ledger.ts';
@@ -46,13 +45,11 @@ import {
 import { httpErrorHandler } from '../../shared/http/middleware.ts';
 import { decodeRequestBody, header } from '../../shared/http/request.ts';
 import { jsonResponse } from '../../shared/http/responses.ts';
-import { readClosure, type SegmentPreview } from '../../shared/jobs/preview-segment.ts';
-import { activeSegmentSet } from '../../shared/jobs/segment-set.ts';
+import { previewSet, type SegmentPreview } from '../../shared/jobs/preview-segment.ts';
 import type { Logger } from '../../shared/logging/logger.ts';
 
 /** What the segments API needs; created once per cold start (or by a test). */
 export interface SegmentsDeps extends KeyGate {
-  readonly lookupKey: (rawKey: string) => Promise<WriteKeyRecord | undefined>;
   readonly head: (id: string) => Promise<SegmentHead | undefined>;
   readonly heads: () => Promise<SegmentHead[]>;
   readonly version: (id: string, version: number) => Promise<SegmentVersion | undefined>;
@@ -216,17 +213,12 @@ export function makeSegmentsHandler(deps: SegmentsDeps) {
       const body = parseBody(event);
       const { active, graph } = await context();
       const compiled = compile(body, graph);
-      const saved = active.find((head) => head.id === compiled.id);
-      // The set as it would be with this definition saved: the others as they are.
-      const set = activeSegmentSet(
-        [
-          ...active.filter((head) => head.id !== compiled.id),
-          { ...(saved ?? placeholderHead(compiled.definition)), definition: compiled.definition },
-        ],
+      const { ordered, saved } = previewSet(
+        active,
+        compiled.definition,
         deps.catalogue,
         deps.logger,
       );
-      const ordered = readClosure(set.ordered, compiled.id);
       const preview = await deps.preview(ordered, compiled.id, saved !== undefined);
       const ids = (keys: readonly string[]) => keys.map(memberIdOf);
       return jsonResponse(200, {
@@ -428,19 +420,6 @@ function view(head: SegmentHead, job: BackfillJob | undefined, count?: number) {
       ...backfillView(job, head.id, head.version),
       ...(count === undefined ? {} : { count }),
     },
-  };
-}
-
-/** A head for a definition never saved, so it can join a set for a preview. */
-function placeholderHead(definition: SegmentDefinition): SegmentHead {
-  return {
-    id: definition.id,
-    version: 0,
-    status: 'active',
-    definition,
-    createdAt: '',
-    updatedAt: '',
-    updatedBy: '',
   };
 }
 

@@ -12,9 +12,13 @@ import {
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { shardOf } from '../domain/keys/shard.ts';
 import type { SegmentInput } from '../domain/segments/evaluate-segment.ts';
-import { compareBytes, ledgerKey, ledgerKeyAfter } from '../domain/segments/ledger.ts';
+import { ledgerKey, ledgerKeyAfter } from '../domain/segments/ledger.ts';
 import type { MembershipState } from '../domain/segments/membership.ts';
-import { mergeShardPages, type ShardRead } from '../domain/segments/merge-shard-pages.ts';
+import {
+  compareUtf8,
+  mergeShardPages,
+  type ShardRead,
+} from '../domain/segments/merge-shard-pages.ts';
 import { queryAll } from './dynamo-query.ts';
 
 /** Shards of one segment's members and ledger: writes spread over them, reads merge them. */
@@ -94,7 +98,9 @@ export class MembershipConflictError extends Error {
 
 const memberPk = (memberKey: string) => `mm#${memberKey}`;
 const rowsPk = (segmentId: string, shard: number) => `sm#${segmentId}#${shard}`;
-const ledgerPk = (segmentId: string, shard: number) => `sl#${segmentId}#${shard}`;
+/** Partition keys of ledger items begin so (stream filters select them by it). */
+export const LEDGER_PK_PREFIX = 'sl#';
+const ledgerPk = (segmentId: string, shard: number) => `${LEDGER_PK_PREFIX}${segmentId}#${shard}`;
 const countPk = (segmentId: string) => `sc#${segmentId}`;
 const STATE_SK = 'state';
 /** On the member's state item: the time of its last ledger entry in a segment. */
@@ -468,7 +474,7 @@ export class MembershipStore {
     const items = await this.allShards((shard) => ledgerPk(segmentId, shard));
     return items
       .map((item) => ledgerEntryOf(segmentId, item))
-      .sort((a, b) => compareBytes(a.key, b.key));
+      .sort((a, b) => compareUtf8(a.key, b.key));
   }
 
   /**
@@ -493,7 +499,7 @@ export class MembershipStore {
     const settledUntil = this.settledUntil();
     const end = ledgerKeyAfter(settledUntil);
     const from = after ?? '0';
-    if (compareBytes(from, end) >= 0) {
+    if (compareUtf8(from, end) >= 0) {
       return { entries: [], next: from, more: false, settledUntil };
     }
     // Every shard read between the position and the settled end: BETWEEN includes `from`, the
@@ -527,9 +533,8 @@ export class MembershipStore {
         };
       },
     );
-    const items = rows;
-    const last = items[items.length - 1];
-    return { entries: items, next: more && last ? last.key : end, more, settledUntil };
+    const last = rows[rows.length - 1];
+    return { entries: rows, next: more && last ? last.key : end, more, settledUntil };
   }
 
   /**
@@ -588,9 +593,9 @@ export function ledgerEntryFromStreamImage(
 ): (LedgerEntry & { readonly key: string }) | undefined {
   const pk = image?.pk?.S;
   const sk = image?.sk?.S;
-  if (!image || !pk?.startsWith('sl#') || sk === undefined) return undefined;
+  if (!image || !pk?.startsWith(LEDGER_PK_PREFIX) || sk === undefined) return undefined;
   const item = unmarshall(image);
-  const segmentId = pk.slice('sl#'.length, pk.lastIndexOf('#'));
+  const segmentId = pk.slice(LEDGER_PK_PREFIX.length, pk.lastIndexOf('#'));
   if (segmentId === '' || typeof item.memberKey !== 'string') return undefined;
   return {
     key: `${pk}|${sk}`,

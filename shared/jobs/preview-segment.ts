@@ -1,10 +1,13 @@
 import type { StoredProfile } from '../adapters/profile-store.ts';
+import type { SegmentHead } from '../adapters/segment-store.ts';
 import { mapBounded } from '../async/map-bounded.ts';
 import { evaluateSegments } from '../domain/segments/evaluate-segment.ts';
-import { compareBytes } from '../domain/segments/ledger.ts';
 import { segmentInputOf } from '../domain/segments/member-input.ts';
-import type { CompiledSegment } from '../domain/segments/segment-definition.ts';
+import { compareUtf8 } from '../domain/segments/merge-shard-pages.ts';
+import type { CompiledSegment, SegmentDefinition } from '../domain/segments/segment-definition.ts';
 import type { RuleCatalogue } from '../domain/tags/rule-catalogue.ts';
+import type { Logger } from '../logging/logger.ts';
+import { activeSegmentSet } from './segment-set.ts';
 
 export interface PreviewDeps {
   /** One page of one parallel-scan part of the profiles (`ProfileStore.scanProfiles`). */
@@ -102,7 +105,7 @@ export async function previewSegment(
   const coverage = finished.length / parts;
   const scale = (n: number) => (coverage === 0 ? 0 : Math.round(n / coverage));
   const tally = (pick: (part: (typeof finished)[number]) => string[]): Tally => {
-    const all = finished.flatMap(pick).sort(compareBytes);
+    const all = finished.flatMap(pick).sort(compareUtf8);
     return { count: scale(all.length), sample: all.slice(0, sampleSize) };
   };
   const held = tally((part) => part.in);
@@ -128,4 +131,36 @@ export function readClosure(ordered: readonly CompiledSegment[], id: string): Co
   };
   visit(id);
   return ordered.filter((segment) => needed.has(segment.id));
+}
+
+/**
+ * The segments a preview of `definition` evaluates: the active set as it would be with the
+ * definition saved (the others as they are), reduced to it and what it reads; and the saved head
+ * of the same id, if any, to compare with.
+ */
+export function previewSet(
+  active: readonly SegmentHead[],
+  definition: SegmentDefinition,
+  catalogue: RuleCatalogue,
+  logger: Logger,
+): { ordered: CompiledSegment[]; saved: SegmentHead | undefined } {
+  const saved = active.find((head) => head.id === definition.id);
+  // A definition never saved joins the set at version 0.
+  const candidate: SegmentHead = saved
+    ? { ...saved, definition }
+    : {
+        id: definition.id,
+        version: 0,
+        status: 'active',
+        definition,
+        createdAt: '',
+        updatedAt: '',
+        updatedBy: '',
+      };
+  const set = activeSegmentSet(
+    [...active.filter((head) => head.id !== definition.id), candidate],
+    catalogue,
+    logger,
+  );
+  return { ordered: readClosure(set.ordered, definition.id), saved };
 }

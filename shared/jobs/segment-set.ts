@@ -30,3 +30,10 @@ export function activeSegmentSet(
   // A segment reading one that was left out reads "not a member".
   return segmentSet(compiled, new Map(active.map((head) => [head.id, head.version])));
 }
+
+/** The version of each active segment: what a backfill job records of its set. */
+export function activeSegmentVersions(heads: readonly SegmentHead[]): Record<string, number> {
+  return Object.fromEntries(
+    heads.filter((head) => head.status === 'active').map((head) => [head.id, head.version]),
+  );
+}

@@ -30,7 +30,7 @@ import { foldEvents } from '../../shared/domain/tags/fold.ts';
 import { emptyProfile } from '../../shared/domain/tags/profile.ts';
 import { advanceBackfill, type BackfillJobDeps } from '../../shared/jobs/backfill-job.ts';
 import { stepMember } from '../../shared/jobs/membership-step.ts';
-import { activeSegmentSet } from '../../shared/jobs/segment-set.ts';
+import { activeSegmentSet, activeSegmentVersions } from '../../shared/jobs/segment-set.ts';
 import { silentLogger } from '../../shared/logging/logger.ts';
 import { type TestClients, testClients, uniquePrefix } from '../support/dynamo.ts';
 import { readAllStreamRecords } from '../support/stream-records.ts';
@@ -470,9 +470,7 @@ describe('segmenter', () => {
               const heads = await t.segments.heads();
               return {
                 set: activeSegmentSet(heads, catalogue, silentLogger),
-                versions: Object.fromEntries(
-                  heads.filter((h) => h.status === 'active').map((h) => [h.id, h.version]),
-                ),
+                versions: activeSegmentVersions(heads),
               };
             },
             loadJob: () => t.segments.backfillJob(),

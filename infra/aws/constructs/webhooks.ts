@@ -4,6 +4,7 @@ import { FilterCriteria, FilterRule, type IFunction } from 'aws-cdk-lib/aws-lamb
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { LEDGER_PK_PREFIX } from '../../../shared/adapters/membership-store.ts';
 import type { EnvironmentConfig } from '../../../shared/config/environments.ts';
 import { functions, type QueueDeclaration, webhooksQueue } from '../../declarations/index.ts';
 import { allow } from './grants.ts';
@@ -15,7 +16,7 @@ import { PortraitFunction, type RuntimeSettings } from './portrait-function.ts';
  */
 export const ledgerInsertsOnly = FilterCriteria.filter({
   eventName: FilterRule.isEqual('INSERT'),
-  dynamodb: { Keys: { pk: { S: FilterRule.beginsWith('sl#') } } },
+  dynamodb: { Keys: { pk: { S: FilterRule.beginsWith(LEDGER_PK_PREFIX) } } },
 });
 
 export interface WebhooksProps {

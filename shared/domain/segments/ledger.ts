@@ -38,12 +38,9 @@ export function ledgerKeyTime(key: string): number {
   return Number(key.slice(0, 15));
 }
 
-/** Compares strings in UTF-8 byte order, the order DynamoDB sorts keys in. */
-export const compareBytes = compareUtf8;
-
 /** The members a ledger leaves in the segment, replayed from empty in ledger order. */
 export function replayLedger(entries: Iterable<LedgerChange>): Set<string> {
-  const sorted = [...entries].sort((a, b) => compareBytes(ledgerKey(a), ledgerKey(b)));
+  const sorted = [...entries].sort((a, b) => compareUtf8(ledgerKey(a), ledgerKey(b)));
   const members = new Set<string>();
   for (const entry of sorted) {
     if (entry.change === 'enter') members.add(entry.memberKey);
@@ -60,7 +57,7 @@ export function wasInBefore(after: Iterable<LedgerChange>): Map<string, boolean>
   const first = new Map<string, LedgerChange>();
   for (const entry of after) {
     const seen = first.get(entry.memberKey);
-    if (!seen || compareBytes(ledgerKey(entry), ledgerKey(seen)) < 0) {
+    if (!seen || compareUtf8(ledgerKey(entry), ledgerKey(seen)) < 0) {
       first.set(entry.memberKey, entry);
     }
   }
@@ -90,19 +87,19 @@ export async function membersAsOfPage(
   const thenIn = [...wasIn]
     .filter(([, in_]) => in_)
     .map(([key]) => key)
-    .sort(compareBytes);
+    .sort(compareUtf8);
   const members: string[] = [];
   let from = after;
   for (let round = 0; round < rounds; round += 1) {
     const page = await current(limit, from);
     const bound = page.more ? page.members[page.members.length - 1]?.memberKey : undefined;
     const inRange = (key: string) =>
-      (from === undefined || compareBytes(key, from) > 0) &&
-      (bound === undefined || compareBytes(key, bound) <= 0);
+      (from === undefined || compareUtf8(key, from) > 0) &&
+      (bound === undefined || compareUtf8(key, bound) <= 0);
     const merged = [
       ...page.members.map((row) => row.memberKey).filter((key) => !wasIn.has(key)),
       ...thenIn.filter(inRange),
-    ].sort(compareBytes);
+    ].sort(compareUtf8);
     const room = limit - members.length;
     members.push(...merged.slice(0, room));
     if (merged.length > room) return { members, next: members[members.length - 1] };

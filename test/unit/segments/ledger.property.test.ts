@@ -6,7 +6,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
-  compareBytes,
   type LedgerChange,
   ledgerKey,
   ledgerKeyAfter,
@@ -14,6 +13,7 @@ import {
   replayLedger,
   wasInBefore,
 } from '../../../shared/domain/segments/ledger.ts';
+import { compareUtf8 } from '../../../shared/domain/segments/merge-shard-pages.ts';
 
 const runs = Number(process.env.PORTRAIT_PROPERTY_RUNS ?? 500);
 
@@ -46,9 +46,9 @@ const ledger = fc
 
 /** Today's members as a store pages them: sorted by bytes, `limit` after a key. */
 function pager(members: Iterable<string>) {
-  const sorted = [...members].sort(compareBytes);
+  const sorted = [...members].sort(compareUtf8);
   return async (limit: number, after: string | undefined) => {
-    const rest = sorted.filter((key) => after === undefined || compareBytes(key, after) > 0);
+    const rest = sorted.filter((key) => after === undefined || compareUtf8(key, after) > 0);
     return {
       members: rest.slice(0, limit).map((key) => ({ memberKey: key })),
       more: rest.length > limit,
@@ -66,11 +66,11 @@ describe('ledger', () => {
         const expected = [...last.values()]
           .filter((e) => e.change === 'enter')
           .map((e) => e.memberKey);
-        expect([...replayLedger(entries)].sort(compareBytes)).toEqual(expected.sort(compareBytes));
+        expect([...replayLedger(entries)].sort(compareUtf8)).toEqual(expected.sort(compareUtf8));
         // A position after an instant is after every entry of that instant, before every later.
         for (const [i, entry] of entries.entries()) {
-          expect(compareBytes(keys[i] as string, ledgerKeyAfter(entry.at))).toBeLessThan(0);
-          expect(compareBytes(keys[i] as string, ledgerKeyAfter(entry.at - 1))).toBeGreaterThan(0);
+          expect(compareUtf8(keys[i] as string, ledgerKeyAfter(entry.at))).toBeLessThan(0);
+          expect(compareUtf8(keys[i] as string, ledgerKeyAfter(entry.at - 1))).toBeGreaterThan(0);
         }
       }),
       { numRuns: runs },
@@ -86,9 +86,7 @@ describe('ledger', () => {
         fc.integer({ min: 1, max: 8 }),
         async (entries, asOf, limit, rounds) => {
           const today = replayLedger(entries);
-          const expected = [...replayLedger(entries.filter((e) => e.at <= asOf))].sort(
-            compareBytes,
-          );
+          const expected = [...replayLedger(entries.filter((e) => e.at <= asOf))].sort(compareUtf8);
           const wasIn = wasInBefore(entries.filter((e) => e.at > asOf));
           const current = pager(today);
           const read: string[] = [];
