@@ -1,0 +1,93 @@
+/**
+ * The contracts between the nightly analytics steps (lake → RFM SQL → k-means → personas →
+ * write-back), so each step can be built, tested and replaced on its own. Pure types only.
+ */
+import type { ValueTier } from '../segments/segment-definition.ts';
+
+/** The RFM SQL's output: one row per member who ordered in the window, as of `asOf`. */
+export interface RfmRow {
+  readonly memberId: string;
+  /** The last order's date in the brand zone, `YYYY-MM-DD` (recency is derived from it at read time). */
+  readonly lastOrderDate: string;
+  /** The first order's date in the window, `YYYY-MM-DD`. */
+  readonly firstOrderDate: string;
+  /** Whole days from `lastOrderDate` to `asOf`, in the brand zone. */
+  readonly recencyDays: number;
+  /** Distinct orders in the window. */
+  readonly frequency: number;
+  /** Revenue in the window, exact decimal text (`"1234.50"`). */
+  readonly monetary: string;
+  /** Scores 1–5 (5 best) by quintiles; the rule is documented with the SQL. */
+  readonly r: number;
+  readonly f: number;
+  readonly m: number;
+  /** `"555"`. */
+  readonly score: string;
+  /** One of `rfmSegmentNames` (the mapping is configuration). */
+  readonly segment: string;
+  /** One of `rfmClass8Names`. */
+  readonly class8: string;
+  readonly valueTier: ValueTier;
+  /** Distinct products ordered in the window (a clustering feature). */
+  readonly distinctProducts: number;
+}
+
+/**
+ * The features k-means clusters on, in this order; skewed ones are log-transformed
+ * (`log1p`) and all are standardised before clustering.
+ */
+export const clusterFeatureNames = [
+  'recencyDays',
+  'frequency',
+  'monetary',
+  'averageOrderValue',
+  'tenureDays',
+  'distinctProducts',
+] as const;
+export type ClusterFeatureName = (typeof clusterFeatureNames)[number];
+
+export interface KMeansOptions {
+  readonly k: number;
+  /** Independent k-means++ seedings; the run with the lowest SSE wins. @default 3 */
+  readonly restarts?: number;
+  /** The same seed and points give the same result. @default 1 */
+  readonly seed?: number;
+  /** @default 300 */
+  readonly maxIterations?: number;
+}
+
+export interface KMeansResult {
+  readonly k: number;
+  readonly dimensions: number;
+  /** `k × dimensions`, row-major. */
+  readonly centroids: Float64Array;
+  /** The cluster (0 … k-1) of every point. */
+  readonly assignments: Int32Array;
+  readonly sizes: Int32Array;
+  /** Within-cluster sum of squared distances of the winning run. */
+  readonly sse: number;
+  /** The SSE of the winning run's seeding, before any iteration. */
+  readonly seedingSse: number;
+  readonly iterations: number;
+}
+
+/** `points` is `n × dimensions`, row-major. */
+export type KMeans = (
+  points: Float64Array,
+  dimensions: number,
+  options: KMeansOptions,
+) => KMeansResult;
+
+export interface ChooseKOptions {
+  readonly kMin?: number;
+  readonly kMax?: number;
+  readonly seed?: number;
+  /** Points the silhouette is computed on (a seeded sample). @default 2000 */
+  readonly sampleSize?: number;
+}
+
+export interface ChooseKResult {
+  readonly k: number;
+  /** Mean silhouette on the sample for each k tried. */
+  readonly silhouettes: Readonly<Record<number, number>>;
+}
