@@ -91,3 +91,27 @@ export interface ChooseKResult {
   /** Mean silhouette on the sample for each k tried. */
   readonly silhouettes: Readonly<Record<number, number>>;
 }
+
+/**
+ * Where the lake and the nightly steps keep files: a local folder locally, an S3 bucket on AWS.
+ * Keys are `/`-separated relative paths (`events/dt=2026-11-25/part-….ndjson.gz`).
+ */
+export interface LakeStore {
+  put(key: string, body: Uint8Array): Promise<void>;
+  /** `undefined` when there is no such file. */
+  get(key: string): Promise<Uint8Array | undefined>;
+  /** Every key under `prefix`, in key order. */
+  list(prefix: string): Promise<string[]>;
+  delete(keys: readonly string[]): Promise<void>;
+}
+
+/** What the RFM step hands to the next ones (Step Functions passes references, not rows). */
+export interface RfmStepOutput {
+  readonly runId: string;
+  /** `YYYY-MM-DD` in the brand zone. */
+  readonly asOf: string;
+  readonly windowDays: number;
+  /** Lake keys of the RFM rows (gzip NDJSON, one `RfmRow` per line, plus `averageOrderValue` and `tenureDays`). */
+  readonly rowKeys: readonly string[];
+  readonly members: number;
+}
