@@ -30,6 +30,10 @@ export interface RfmRow {
   readonly valueTier: ValueTier;
   /** Distinct products ordered in the window (a clustering feature). */
   readonly distinctProducts: number;
+  /** `monetary / frequency`, as a number (a clustering feature). */
+  readonly averageOrderValue: number;
+  /** Whole days from `firstOrderDate` to `asOf` (a clustering feature). */
+  readonly tenureDays: number;
 }
 
 /**
@@ -111,7 +115,7 @@ export interface RfmStepOutput {
   /** `YYYY-MM-DD` in the brand zone. */
   readonly asOf: string;
   readonly windowDays: number;
-  /** Lake keys of the RFM rows (gzip NDJSON, one `RfmRow` per line, plus `averageOrderValue` and `tenureDays`). */
+  /** Lake keys of the RFM rows (gzip NDJSON, one `RfmRow` per line). */
   readonly rowKeys: readonly string[];
   readonly members: number;
 }
