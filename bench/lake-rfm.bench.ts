@@ -10,13 +10,16 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { gunzipSync } from 'node:zlib';
+import { DuckDBInstance } from '@duckdb/node-api';
 import type { DynamoDBRecord } from 'aws-lambda';
 import type { PortraitEvent } from '../events/envelope.ts';
 import { makeArchiverHandler } from '../functions/archiver/archiver.ts';
 import { memberKeyOf } from '../shared/adapters/event-store.ts';
 import { FolderLakeStore } from '../shared/adapters/lake-store.ts';
+import { decodeLakeRows } from '../shared/domain/analytics/lake-row.ts';
 import { compactLakeDay } from '../shared/jobs/compact-lake.ts';
-import { runRfmLocal } from '../shared/jobs/rfm-job.ts';
+import { duckdbLakeViewSql, runRfmLocal } from '../shared/jobs/rfm-job.ts';
 import { silentLogger } from '../shared/logging/logger.ts';
 import { type RetailLine, readOnlineRetail } from './online-retail.ts';
 
@@ -103,6 +106,23 @@ async function run(label: string, events: readonly PortraitEvent[]): Promise<voi
   const filesAfter = (await lake.list('events/')).length;
   const bytes = await folderBytes(lake, 'events/');
 
+  // Baselines in the same run: what reading the lake costs without the SQL, in Node and in DuckDB.
+  start = performance.now();
+  let parsed = 0;
+  for (const key of await lake.list('events/')) {
+    const body = await lake.get(key);
+    if (body) parsed += decodeLakeRows(gunzipSync(body).toString('utf8'), key).length;
+  }
+  const nodeReadSeconds = seconds(start);
+  start = performance.now();
+  const instance = await DuckDBInstance.create(':memory:');
+  const connection = await instance.connect();
+  await connection.run(duckdbLakeViewSql(dir, true));
+  await connection.run('CREATE TEMP TABLE scanned AS SELECT * FROM lake_events');
+  const duckdbScanSeconds = seconds(start);
+  connection.closeSync();
+  instance.closeSync();
+
   start = performance.now();
   const output = await runRfmLocal(
     { lake },
@@ -116,6 +136,9 @@ async function run(label: string, events: readonly PortraitEvent[]): Promise<voi
   );
   console.log(
     `  compact   ${compactSeconds.toFixed(2)} s  ${rate(events.length, compactSeconds)}  (${days.length} days → ${filesAfter} files, ${(bytes / 1e6).toFixed(1)} MB gzip)`,
+  );
+  console.log(
+    `  baseline: gunzip + JSON.parse every row in Node ${nodeReadSeconds.toFixed(2)} s (${parsed.toLocaleString('en')} rows); DuckDB materialising the lake_events view ${duckdbScanSeconds.toFixed(2)} s`,
   );
   console.log(
     `  RFM SQL   ${rfmSeconds.toFixed(2)} s  ${rate(events.length, rfmSeconds)}  (${output.members.toLocaleString('en')} members, DuckDB)`,

@@ -136,6 +136,13 @@ describe('archiver on DynamoDB Local stream records', () => {
       price: '9.9',
       quantity: 2,
     });
+    // properties without products (they are in `products`), everything else as sent.
+    expect(JSON.parse(first?.properties ?? 'null')).toEqual({
+      orderId: `o-${run}-1`,
+      revenue: '1234.50',
+      currency: 'CNY',
+    });
+    expect(rows.get(`${run}-4`)?.traits).toBe(JSON.stringify({ city: '上海' }));
     expect(rows.get(`${run}-2`)?.revenue).toBe('0.1');
     // Quantised to 1e-6, half away from zero, as the tag engine reads money.
     expect(rows.get(`${run}-3`)?.revenue).toBe('0.000001');

@@ -4,7 +4,7 @@
  * below is the one both the Glue table and the DuckDB view declare. Pure: no I/O.
  */
 import { canonicalEventName } from '../../../events/catalogue.ts';
-import type { JsonValue, PortraitEvent } from '../../../events/envelope.ts';
+import type { JsonObject, JsonValue, PortraitEvent } from '../../../events/envelope.ts';
 import { decimalToMicro, formatMicro } from '../tags/decimal.ts';
 import { dateToDay, parseTimestamp } from '../tags/zone-calendar.ts';
 
@@ -39,7 +39,10 @@ export interface LakeRow {
   readonly products: readonly LakeProduct[];
   /** Distinct non-empty product SKUs, for SQL that counts products without unnesting structs. */
   readonly skus: readonly string[];
-  /** The whole `properties` / `traits` / `context` objects as JSON text. */
+  /**
+   * `properties` as JSON text without `products` (already in `products`, and most of an order's
+   * size); `traits` and `context` whole.
+   */
   readonly properties: string | null;
   readonly traits: string | null;
   readonly context: string | null;
@@ -139,6 +142,12 @@ function products(value: JsonValue | undefined): LakeProduct[] {
   return out;
 }
 
+function otherProperties(properties: JsonObject | undefined): JsonObject | undefined {
+  if (properties === undefined || !('products' in properties)) return properties;
+  const { products: _products, ...rest } = properties;
+  return rest;
+}
+
 function json(value: JsonValue | undefined): string | null {
   return value === undefined ? null : JSON.stringify(value);
 }
@@ -164,7 +173,7 @@ export function lakeRowOf(event: PortraitEvent, memberKey: string): LakeRow {
     currency: text(properties?.currency),
     products: lines,
     skus,
-    properties: json(properties),
+    properties: json(otherProperties(properties)),
     traits: json(event.traits),
     context: json(event.context),
   };
