@@ -109,8 +109,13 @@ interface Expected {
  */
 function straightforward(lines: readonly RetailLine[]): Map<string, Expected> {
   const customers = new Map<string, { last: string; invoices: Set<string>; money: bigint }>();
+  const dates = new Map<string, string>();
   for (const line of lines) {
-    const date = londonDate.format(new Date(`${line.invoiceDate.replace(' ', 'T')}Z`));
+    let date = dates.get(line.invoiceDate);
+    if (date === undefined) {
+      date = londonDate.format(new Date(`${line.invoiceDate.replace(' ', 'T')}Z`));
+      dates.set(line.invoiceDate, date);
+    }
     const customer = customers.get(line.customerId) ?? {
       last: date,
       invoices: new Set<string>(),
