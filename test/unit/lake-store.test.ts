@@ -4,12 +4,17 @@ import { join } from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
 import { startFauxqs } from 'fauxqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeArchiverHandler } from '../../functions/archiver/archiver.ts';
 import {
   FolderLakeStore,
   InvalidLakeKeyError,
   S3LakeStore,
 } from '../../shared/adapters/lake-store.ts';
 import type { LakeStore } from '../../shared/domain/analytics/contracts.ts';
+import { compactLakeDay } from '../../shared/jobs/compact-lake.ts';
+import { silentLogger } from '../../shared/logging/logger.ts';
+import { readLakeFiles } from '../support/lake.ts';
+import { insertRecord, stream } from '../support/tagger-stream.ts';
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 const text = (body: Uint8Array | undefined) =>
@@ -87,5 +92,36 @@ describe('FolderLakeStore', () => {
     expect(await readdir(join(root, 'events', 'dt=2026-01-01'))).toEqual(['x']);
     expect(text(await store.get('events/dt=2026-01-01/x'))).toMatch(/^v\d+$/);
     await rm(root, { recursive: true, force: true });
+  });
+});
+
+describe('the archiver and compaction on the S3 store', () => {
+  it('archives, replays and compacts through the S3 API to one row per event', async () => {
+    const lake = new S3LakeStore(s3, 'lake-test', 'pipeline/');
+    const events = Array.from({ length: 30 }, (_, i) => ({
+      messageId: `s3-${i}`,
+      type: 'track' as const,
+      event: 'Order Completed',
+      userId: `m${i % 4}`,
+      timestamp: `2026-11-2${i % 2}T10:00:${String(i).padStart(2, '0')}.000Z`,
+      receivedAt: '2026-11-21T10:00:00.000Z',
+      sourceId: 's3',
+      properties: { orderId: `o${i}`, revenue: `${i}.5` },
+    }));
+    const records = stream(events).map(insertRecord);
+    const archiver = makeArchiverHandler({ lake, logger: silentLogger });
+    for (let i = 0; i < records.length; i += 7) {
+      expect((await archiver({ Records: records.slice(i, i + 7) })).batchItemFailures).toEqual([]);
+    }
+    await archiver({ Records: records.slice(3, 20) });
+    for (const day of ['2026-11-20', '2026-11-21']) await compactLakeDay({ lake }, day);
+    const files = await readLakeFiles(lake);
+    expect(files.map((f) => f.key.replace(/compact-[0-9a-f]+/, 'compact-*'))).toEqual([
+      'events/dt=2026-11-20/compact-*-0000.ndjson.gz',
+      'events/dt=2026-11-21/compact-*-0000.ndjson.gz',
+    ]);
+    expect(files.flatMap((f) => f.rows.map((r) => r.messageId)).sort()).toEqual(
+      events.map((e) => e.messageId).sort(),
+    );
   });
 });
