@@ -289,6 +289,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       [runtimeEnvNames.eventRetentionDays]: String(config.eventRetentionDays),
       [runtimeEnvNames.maxFutureSkewSeconds]: String(config.maxFutureSkewSeconds),
       [runtimeEnvNames.brandTimeZone]: config.brandTimeZone,
+      [runtimeEnvNames.lakeDir]: join(dataDir, 'lake'),
       [runtimeEnvNames.logLevel]: process.env[runtimeEnvNames.logLevel] ?? config.logLevel,
       // Local receivers may listen on plain http on this machine; retries start after 5 s.
       [runtimeEnvNames.webhooksQueueUrl]: queueUrls.webhooks,

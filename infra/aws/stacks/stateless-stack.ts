@@ -3,6 +3,7 @@ import type { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../../../shared/config/environments.ts';
 import { Alarms } from '../constructs/alarms.ts';
 import { ApiDocument } from '../constructs/api-document.ts';
+import { EventLake } from '../constructs/event-lake.ts';
 import type { FunctionRegistry } from '../constructs/function-registry.ts';
 import { Ingest } from '../constructs/ingest.ts';
 import { runtimeSettings } from '../constructs/portrait-function.ts';
@@ -30,6 +31,7 @@ export class StatelessStack extends Stack {
   readonly api: PublicApi;
   readonly apiDocument: ApiDocument;
   readonly streamConsumers: StreamConsumers;
+  readonly eventLake: EventLake;
   readonly alarms: Alarms;
 
   constructor(scope: Construct, id: string, props: StatelessStackProps) {
@@ -40,6 +42,7 @@ export class StatelessStack extends Stack {
       tables: eventStore.tables,
       eventsQueue: eventQueue.queue,
       webhooksQueue: webhookQueue.queue,
+      lakeBucket: props.stateful.eventLake.bucket,
     });
 
     this.ingest = new Ingest(this, 'Ingest', {
@@ -81,6 +84,11 @@ export class StatelessStack extends Stack {
       membershipsTable: eventStore.table('memberships'),
       writeKeysTable: eventStore.table('write-keys'),
     });
+    this.eventLake = new EventLake(this, 'EventLake', {
+      config,
+      settings,
+      bucketArnExportName: props.stateful.eventLake.bucketArnExportName,
+    });
     const functions: FunctionRegistry = {
       ...this.ingest.functions,
       ...this.tagEngine.functions,
@@ -88,6 +96,7 @@ export class StatelessStack extends Stack {
       ...this.webhooks.functions,
       ...this.apiDocument.functions,
       ...this.segmentExport.functions,
+      ...this.eventLake.functions,
     };
 
     this.api = new PublicApi(this, 'PublicApi', { config, functions });
@@ -104,6 +113,7 @@ export class StatelessStack extends Stack {
         ...this.tagEngine.streamFilters,
         ...this.segments.streamFilters,
         ...this.webhooks.streamFilters,
+        ...this.eventLake.streamFilters,
       },
     });
 
