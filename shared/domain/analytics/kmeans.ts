@@ -285,7 +285,7 @@ function assignPass(points: Float64Array, ws: Workspace): number {
     const ownDrift = drift[own] as number;
     const lowerBound = (lower[i] as number) - maxDrift;
     const ownHalf = half[own] as number;
-    const limit = (lowerBound > ownHalf ? lowerBound : ownHalf) - margin;
+    const limit = Math.max(lowerBound, ownHalf) - margin;
     if ((upper[i] as number) + ownDrift < limit) continue;
     let ownDistance = 0;
     for (let j = 0, at = own * d; j < d; j += 1) {
@@ -358,10 +358,12 @@ function finalSse(points: Float64Array, ws: Workspace): number {
   let sse = 0;
   for (let i = 0, base = 0; i < n; i += 1, base += d) {
     const at = (assignments[i] as number) * d;
+    let distance = 0;
     for (let j = 0; j < d; j += 1) {
       const diff = (points[base + j] as number) - (centroids[at + j] as number);
-      sse += diff * diff;
+      distance += diff * diff;
     }
+    sse += distance;
   }
   return sse;
 }
@@ -538,7 +540,7 @@ export function meanSilhouettes(
         const mean = (within[i * width + label] as number) / size;
         if (mean < b) b = mean;
       }
-      const scale = a > b ? a : b;
+      const scale = Math.max(a, b);
       if (b === Number.POSITIVE_INFINITY || scale === 0) continue;
       total += (b - a) / scale;
     }
