@@ -297,16 +297,18 @@ function assignPass(points: Float64Array, ws: Workspace): number {
       upper[i] = tightened - ownDrift;
       continue;
     }
-    let best = 0;
-    let first = Number.POSITIVE_INFINITY;
+    // The own distance is known: scan the others, a lower index winning a tie as in a full scan.
+    let best = own;
+    let first = ownDistance;
     let second = Number.POSITIVE_INFINITY;
     for (let c = 0, at = 0; c < k; c += 1, at += d) {
+      if (c === own) continue;
       let distance = 0;
       for (let j = 0; j < d; j += 1) {
         const diff = (points[base + j] as number) - (centroids[at + j] as number);
         distance += diff * diff;
       }
-      if (distance < first) {
+      if (distance < first || (distance === first && c < best)) {
         second = first;
         first = distance;
         best = c;
