@@ -46,7 +46,7 @@ interface Workspace {
   readonly assignments: Int32Array;
   /** Hamerly's upper bound on the distance to the own centroid, minus `drift[own]`. */
   readonly upper: Float64Array;
-  /** Hamerly's lower bound on the distance to every other centroid, plus `maxDrift`. */
+  /** Hamerly's lower bound on the distance to every other centroid, plus `otherDrift[own]`. */
   readonly lower: Float64Array;
   readonly centroids: Float64Array;
   readonly previous: Float64Array;
@@ -57,8 +57,11 @@ interface Workspace {
   readonly drift: Float64Array;
   /** Per centroid, half the distance to its nearest other centroid. */
   readonly half: Float64Array;
-  /** Sum over updates of the largest centroid move (index 0). */
-  readonly maxDrift: Float64Array;
+  /**
+   * Per centroid c, the sum over updates of the largest move of a centroid other than c: how
+   * far the lower bound of a point of c has shrunk (Hamerly's refinement).
+   */
+  readonly otherDrift: Float64Array;
   readonly margin: number;
 }
 
@@ -78,7 +81,7 @@ function workspace(points: Float64Array, n: number, d: number, k: number): Works
     sizes: new Int32Array(k),
     drift: new Float64Array(k),
     half: new Float64Array(k),
-    maxDrift: new Float64Array(1),
+    otherDrift: new Float64Array(k),
     margin: boundMargin * diagonal(points, n, d),
   };
 }
@@ -144,7 +147,7 @@ function assignAll(points: Float64Array, ws: Workspace): number {
   sums.fill(0);
   sizes.fill(0);
   drift.fill(0);
-  ws.maxDrift[0] = 0;
+  ws.otherDrift.fill(0);
   let sse = 0;
   for (let i = 0, base = 0; i < n; i += 1, base += d) {
     let best = 0;
@@ -255,6 +258,8 @@ function update(points: Float64Array, ws: Workspace): void {
     }
   }
   let largest = 0;
+  let secondLargest = 0;
+  let fastest = -1;
   for (let c = 0; c < k; c += 1) {
     let distance = 0;
     for (let j = 0, at = c * d; j < d; j += 1) {
@@ -263,9 +268,16 @@ function update(points: Float64Array, ws: Workspace): void {
     }
     const moved = Math.sqrt(distance);
     drift[c] = (drift[c] as number) + moved;
-    if (moved > largest) largest = moved;
+    if (moved > largest) {
+      secondLargest = largest;
+      largest = moved;
+      fastest = c;
+    } else if (moved > secondLargest) secondLargest = moved;
   }
-  ws.maxDrift[0] = (ws.maxDrift[0] as number) + largest;
+  const { otherDrift } = ws;
+  for (let c = 0; c < k; c += 1) {
+    otherDrift[c] = (otherDrift[c] as number) + (c === fastest ? secondLargest : largest);
+  }
   halfDistances(ws);
 }
 
@@ -278,12 +290,12 @@ function update(points: Float64Array, ws: Workspace): void {
  */
 function assignPass(points: Float64Array, ws: Workspace): number {
   const { n, d, k, assignments, upper, lower, centroids, sums, sizes, drift, half, margin } = ws;
-  const maxDrift = ws.maxDrift[0] as number;
+  const { otherDrift } = ws;
   let moved = 0;
   for (let i = 0, base = 0; i < n; i += 1, base += d) {
     const own = assignments[i] as number;
     const ownDrift = drift[own] as number;
-    const lowerBound = (lower[i] as number) - maxDrift;
+    const lowerBound = (lower[i] as number) - (otherDrift[own] as number);
     const ownHalf = half[own] as number;
     const limit = Math.max(lowerBound, ownHalf) - margin;
     if ((upper[i] as number) + ownDrift < limit) continue;
@@ -315,7 +327,7 @@ function assignPass(points: Float64Array, ws: Workspace): number {
       } else if (distance < second) second = distance;
     }
     upper[i] = Math.sqrt(first) - (drift[best] as number);
-    lower[i] = Math.sqrt(second) + maxDrift;
+    lower[i] = Math.sqrt(second) + (otherDrift[best] as number);
     if (best !== own) {
       moved += 1;
       assignments[i] = best;
