@@ -26,7 +26,9 @@ export type FunctionId =
   | 'notifier'
   | 'deliverer'
   | 'openapi'
-  | 'exporter';
+  | 'exporter'
+  | 'erasures'
+  | 'eraser';
 
 export const functions: Readonly<Record<FunctionId, FunctionDeclaration>> = {
   collect: {
@@ -127,5 +129,19 @@ export const functions: Readonly<Record<FunctionId, FunctionDeclaration>> = {
     memoryMiB: 512,
     // The longest Lambda allows: a segment of millions streams for minutes.
     timeoutSeconds: 900,
+  },
+  erasures: {
+    id: 'erasures',
+    description: 'Erasure API: start a member erasure, read its receipt',
+    entry: 'functions/erasures/handler.ts',
+    memoryMiB: 256,
+    timeoutSeconds: 10,
+  },
+  eraser: {
+    id: 'eraser',
+    description: 'Erases a member from every store, records the receipt, suppresses the ids',
+    entry: 'functions/eraser/handler.ts',
+    memoryMiB: 512,
+    timeoutSeconds: 300,
   },
 };

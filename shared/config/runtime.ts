@@ -22,6 +22,9 @@ export const runtimeEnvNames = {
   webhooksQueueUrl: 'PORTRAIT_WEBHOOKS_QUEUE_URL',
   webhookAllowLoopbackHttp: 'PORTRAIT_WEBHOOK_ALLOW_LOOPBACK_HTTP',
   webhookRetryBaseSeconds: 'PORTRAIT_WEBHOOK_RETRY_BASE_SECONDS',
+  erasuresTable: 'PORTRAIT_ERASURES_TABLE',
+  erasuresQueueUrl: 'PORTRAIT_ERASURES_QUEUE_URL',
+  erasureSettleSeconds: 'PORTRAIT_ERASURE_SETTLE_SECONDS',
 } as const;
 
 export interface RuntimeConfig {
@@ -47,7 +50,16 @@ export interface RuntimeConfig {
   readonly webhookAllowLoopbackHttp: boolean;
   /** First webhook retry delay, doubled per attempt. @default 60 */
   readonly webhookRetryBaseSeconds: number;
+  /** Erasure receipts, suppressions and the pseudonym key; empty where a test does not set it. */
+  readonly erasuresTable: string;
+  /** The erasure queue (erasures API → eraser); empty where a test does not set it. */
+  readonly erasuresQueueUrl: string;
+  /** Seconds between an erasure's sweeps (streams in flight settle meanwhile). @default 60 */
+  readonly erasureSettleSeconds: number;
 }
+
+/** Seconds between an erasure's sweeps on AWS: longer than a stream consumer's usual lag. */
+export const DEFAULT_ERASURE_SETTLE_SECONDS = 60;
 
 /** The first webhook retry delay on AWS, in seconds. */
 export const DEFAULT_WEBHOOK_RETRY_BASE_SECONDS = 60;
@@ -137,5 +149,8 @@ export function readRuntimeConfig(env: NodeJS.ProcessEnv = process.env): Runtime
       n.webhookRetryBaseSeconds,
       DEFAULT_WEBHOOK_RETRY_BASE_SECONDS,
     ),
+    erasuresTable: env[n.erasuresTable] ?? '',
+    erasuresQueueUrl: env[n.erasuresQueueUrl] ?? '',
+    erasureSettleSeconds: wholeSeconds(env, n.erasureSettleSeconds, DEFAULT_ERASURE_SETTLE_SECONDS),
   };
 }

@@ -11,6 +11,7 @@ import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../../../shared/config/environments.ts';
 import {
+  DEFAULT_ERASURE_SETTLE_SECONDS,
   DEFAULT_WEBHOOK_RETRY_BASE_SECONDS,
   runtimeEnvNames,
 } from '../../../shared/config/runtime.ts';
@@ -55,6 +56,8 @@ export interface RuntimeResources {
   readonly eventsQueue: IQueue;
   /** The queue the webhook notifier sends deliveries to. */
   readonly webhooksQueue: IQueue;
+  /** The queue the erasures API sends erasure requests to. */
+  readonly erasuresQueue: IQueue;
 }
 
 /**
@@ -83,6 +86,9 @@ export function runtimeSettings(
     // Deployed webhooks are https only; the loopback exception is for the local runtime.
     webhookAllowLoopbackHttp: 'false',
     webhookRetryBaseSeconds: String(DEFAULT_WEBHOOK_RETRY_BASE_SECONDS),
+    erasuresTable: resources.tables.erasures.tableName,
+    erasuresQueueUrl: resources.erasuresQueue.queueUrl,
+    erasureSettleSeconds: String(DEFAULT_ERASURE_SETTLE_SECONDS),
   };
 }
 

@@ -1,7 +1,7 @@
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../../../shared/config/environments.ts';
-import { webhooksQueue } from '../../declarations/index.ts';
+import { erasuresQueue, webhooksQueue } from '../../declarations/index.ts';
 import { EventQueue } from '../constructs/event-queue.ts';
 import { EventStore } from '../constructs/event-store.ts';
 
@@ -15,6 +15,8 @@ export class StatefulStack extends Stack {
   readonly eventQueue: EventQueue;
   /** Webhook deliveries and their dead-letter queue (see `Webhooks`). */
   readonly webhookQueue: EventQueue;
+  /** Erasure requests and their dead-letter queue (see `Erasure`). */
+  readonly erasureQueue: EventQueue;
 
   constructor(scope: Construct, id: string, props: StatefulStackProps) {
     super(scope, id, props);
@@ -23,6 +25,10 @@ export class StatefulStack extends Stack {
     this.webhookQueue = new EventQueue(this, 'WebhookQueue', {
       config: props.config,
       declaration: webhooksQueue,
+    });
+    this.erasureQueue = new EventQueue(this, 'ErasureQueue', {
+      config: props.config,
+      declaration: erasuresQueue,
     });
 
     // Names the operator CLI (`npm run cli -- --aws ...`) is pointed at.
@@ -38,6 +44,13 @@ export class StatefulStack extends Stack {
     });
     new CfnOutput(this, 'MembershipsTableName', {
       value: this.eventStore.table('memberships').tableName,
+    });
+    new CfnOutput(this, 'ErasuresTableName', {
+      value: this.eventStore.table('erasures').tableName,
+    });
+    new CfnOutput(this, 'ErasureQueueUrl', { value: this.erasureQueue.queue.queueUrl });
+    new CfnOutput(this, 'ErasureDeadLetterQueueUrl', {
+      value: this.erasureQueue.deadLetterQueue.queueUrl,
     });
     new CfnOutput(this, 'EventsQueueUrl', { value: this.eventQueue.queue.queueUrl });
     new CfnOutput(this, 'EventsDeadLetterQueueUrl', {

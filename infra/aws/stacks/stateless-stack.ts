@@ -3,6 +3,7 @@ import type { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../../../shared/config/environments.ts';
 import { Alarms } from '../constructs/alarms.ts';
 import { ApiDocument } from '../constructs/api-document.ts';
+import { Erasure } from '../constructs/erasure.ts';
 import type { FunctionRegistry } from '../constructs/function-registry.ts';
 import { Ingest } from '../constructs/ingest.ts';
 import { runtimeSettings } from '../constructs/portrait-function.ts';
@@ -27,6 +28,7 @@ export class StatelessStack extends Stack {
   readonly segments: Segments;
   readonly webhooks: Webhooks;
   readonly segmentExport: SegmentExport;
+  readonly erasure: Erasure;
   readonly api: PublicApi;
   readonly apiDocument: ApiDocument;
   readonly streamConsumers: StreamConsumers;
@@ -35,11 +37,12 @@ export class StatelessStack extends Stack {
   constructor(scope: Construct, id: string, props: StatelessStackProps) {
     super(scope, id, props);
     const { config } = props;
-    const { eventStore, eventQueue, webhookQueue } = props.stateful;
+    const { eventStore, eventQueue, webhookQueue, erasureQueue } = props.stateful;
     const settings = runtimeSettings(config, {
       tables: eventStore.tables,
       eventsQueue: eventQueue.queue,
       webhooksQueue: webhookQueue.queue,
+      erasuresQueue: erasureQueue.queue,
     });
 
     this.ingest = new Ingest(this, 'Ingest', {
@@ -81,6 +84,17 @@ export class StatelessStack extends Stack {
       membershipsTable: eventStore.table('memberships'),
       writeKeysTable: eventStore.table('write-keys'),
     });
+    this.erasure = new Erasure(this, 'Erasure', {
+      config,
+      settings,
+      tables: eventStore.tables,
+      queue: erasureQueue.queue,
+      suppressionReaders: [
+        this.ingest.collect.function,
+        this.ingest.ingest.function,
+        this.webhooks.deliverer.function,
+      ],
+    });
     const functions: FunctionRegistry = {
       ...this.ingest.functions,
       ...this.tagEngine.functions,
@@ -88,6 +102,7 @@ export class StatelessStack extends Stack {
       ...this.webhooks.functions,
       ...this.apiDocument.functions,
       ...this.segmentExport.functions,
+      ...this.erasure.functions,
     };
 
     this.api = new PublicApi(this, 'PublicApi', { config, functions });
@@ -110,6 +125,7 @@ export class StatelessStack extends Stack {
     const deadLetterQueues = {
       [eventQueue.declaration.id]: eventQueue.deadLetterQueue,
       [webhookQueue.declaration.id]: webhookQueue.deadLetterQueue,
+      [erasureQueue.declaration.id]: erasureQueue.deadLetterQueue,
     };
     if (this.streamConsumers.failureQueue) {
       deadLetterQueues['stream-failures'] = this.streamConsumers.failureQueue;
