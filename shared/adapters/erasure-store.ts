@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import {
   BatchGetCommand,
-  BatchWriteCommand,
+  DeleteCommand,
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
@@ -126,15 +126,19 @@ export class ErasureStore {
     return found;
   }
 
-  /** Suppresses source keys (idempotent: a put of the same item). */
+  /** Suppresses source keys (idempotent: a put of the same item; a member has few keys). */
   async suppress(keys: readonly string[], receiptId: string, at: number): Promise<void> {
     const secret = await this.secret();
-    const requests = [...new Set(keys)].map((key) => ({
-      PutRequest: {
-        Item: { ...suppressionKey(memberHash(secret, key)), receipt: receiptId, since: at },
-      },
-    }));
-    await this.batchWrite(requests);
+    await Promise.all(
+      [...new Set(keys)].map((key) =>
+        this.client.send(
+          new PutCommand({
+            TableName: this.tableName,
+            Item: { ...suppressionKey(memberHash(secret, key)), receipt: receiptId, since: at },
+          }),
+        ),
+      ),
+    );
   }
 
   /** Lifts the suppression of source keys; answers how many were suppressed. */
@@ -142,27 +146,17 @@ export class ErasureStore {
     const suppressed = await this.suppressedAmong(keys);
     if (suppressed.size === 0) return 0;
     const secret = await this.secret();
-    await this.batchWrite(
-      [...suppressed].map((key) => ({
-        DeleteRequest: { Key: suppressionKey(memberHash(secret, key)) },
-      })),
+    await Promise.all(
+      [...suppressed].map((key) =>
+        this.client.send(
+          new DeleteCommand({
+            TableName: this.tableName,
+            Key: suppressionKey(memberHash(secret, key)),
+          }),
+        ),
+      ),
     );
     return suppressed.size;
-  }
-
-  private async batchWrite(requests: Record<string, unknown>[]): Promise<void> {
-    for (let i = 0; i < requests.length; i += 25) {
-      let pending = requests.slice(i, i + 25);
-      for (let attempt = 0; pending.length > 0; attempt += 1) {
-        if (attempt > 10) throw new Error('BatchWriteItem kept leaving items unprocessed');
-        if (attempt > 0)
-          await new Promise((r) => setTimeout(r, Math.min(1_000, 20 * 2 ** attempt)));
-        const result = await this.client.send(
-          new BatchWriteCommand({ RequestItems: { [this.tableName]: pending } }),
-        );
-        pending = (result.UnprocessedItems?.[this.tableName] ?? []) as Record<string, unknown>[];
-      }
-    }
   }
 
   /** Stores a new receipt (`pending`). */
@@ -222,9 +216,9 @@ export class ErasureStore {
         TableName: this.tableName,
         Key: receiptKey(id),
         UpdateExpression:
-          'SET #status = :running, startedAt = if_not_exists(startedAt, :at), found = if_not_exists(found, :found), suppressedKeys = :suppressed ADD #keys :keys',
+          'SET #status = :running, startedAt = if_not_exists(startedAt, :at), #found = if_not_exists(#found, :found), suppressedKeys = :suppressed ADD #keys :keys',
         ConditionExpression: 'attribute_exists(pk)',
-        ExpressionAttributeNames: { '#status': 'status', '#keys': 'keys' },
+        ExpressionAttributeNames: { '#status': 'status', '#keys': 'keys', '#found': 'found' },
         ExpressionAttributeValues: {
           ':running': 'running',
           ':at': at,

@@ -58,16 +58,16 @@ export class Erasure extends Construct {
       config,
       settings,
     });
-    // Receipts put and read by key; suppressions read in batches and deleted (unsuppress); the
-    // pseudonym key read, or put once (conditionally) when none exists yet.
+    // Receipts put, read and failed by key; suppressions read in batches and deleted
+    // (unsuppress); the pseudonym key read, or put once (conditionally) when none exists yet.
     allow(
       this.erasures.function,
       [
         'dynamodb:GetItem',
         'dynamodb:PutItem',
         'dynamodb:UpdateItem',
+        'dynamodb:DeleteItem',
         'dynamodb:BatchGetItem',
-        'dynamodb:BatchWriteItem',
       ],
       [erasuresTable],
     );
@@ -79,15 +79,11 @@ export class Erasure extends Construct {
       config,
       settings,
     });
+    // Receipts read and updated (counts in the sweep's transactions); suppressions put; the
+    // pseudonym key read or made.
     allow(
       this.eraser.function,
-      [
-        'dynamodb:GetItem',
-        'dynamodb:PutItem',
-        'dynamodb:UpdateItem',
-        'dynamodb:BatchGetItem',
-        'dynamodb:BatchWriteItem',
-      ],
+      ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
       [erasuresTable],
     );
     // A member's partitions queried and deleted item by item, in transactions with the receipt.
