@@ -167,14 +167,22 @@ describe('erasure on AWS', () => {
   });
 
   it('lets only the erasure functions and the suppression readers touch the erasures table', () => {
-    const readers = ['erasures', 'eraser', 'collect', 'ingest', 'deliverer'].map((id) =>
+    const suppressionReaders = [
+      'collect',
+      'ingest',
+      'deliverer',
+      'tagger',
+      'historian',
+      'segmenter',
+    ] as const;
+    const readers = ['erasures', 'eraser', ...suppressionReaders].map((id) =>
       dev.fn(id as keyof typeof functions),
     );
     const fns = dev.stateless.findResources('AWS::Lambda::Function') as Resources;
     for (const functionId of Object.keys(fns).filter((id) => !readers.includes(id))) {
       expect(dev.dynamo(functionId).filter((p) => p.endsWith(' on erasures'))).toEqual([]);
     }
-    for (const id of ['collect', 'ingest', 'deliverer'] as const) {
+    for (const id of suppressionReaders) {
       expect(dev.dynamo(dev.fn(id)).filter((p) => p.endsWith(' on erasures'))).toEqual([
         'dynamodb:BatchGetItem on erasures',
         'dynamodb:GetItem on erasures',

@@ -267,6 +267,9 @@ describe('segmenter on AWS', () => {
     );
     expect(permissions).toEqual(
       [
+        // Suppressions (erased members are skipped).
+        'dynamodb:BatchGetItem on erasures',
+        'dynamodb:GetItem on erasures',
         'dynamodb:GetItem on memberships',
         'dynamodb:PutItem on memberships',
         'dynamodb:UpdateItem on memberships',

@@ -24,7 +24,8 @@ export interface ErasureProps {
   /** The erasure queue (with its dead-letter queue, in the stateful stack). */
   readonly queue: IQueue;
   /**
-   * Functions that check suppressions (collect, ingest, the deliverer): they may read the
+   * Functions that check suppressions (collect, ingest, the deliverer, the tagger, the
+   * historian, the segmenter): they may read the
    * erasures table's suppression items and pseudonym key, nothing else of it.
    * @default - none
    */

@@ -93,6 +93,9 @@ export class StatelessStack extends Stack {
         this.ingest.collect.function,
         this.ingest.ingest.function,
         this.webhooks.deliverer.function,
+        this.tagEngine.tagger.function,
+        this.tagEngine.historian.function,
+        this.segments.segmenter.function,
       ],
     });
     const functions: FunctionRegistry = {
