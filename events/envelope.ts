@@ -64,7 +64,8 @@ export type IngestErrorCode =
   | 'timestamp_too_old'
   | 'too_deep'
   | 'invalid_string'
-  | 'invalid_property';
+  | 'invalid_property'
+  | 'member_suppressed';
 
 export interface EventError {
   readonly code: IngestErrorCode;
@@ -157,6 +158,11 @@ export const ingestErrors: Readonly<
   invalid_property: {
     status: 400,
     meaning: '`properties` or `traits` break the catalogue schema of the event.',
+  },
+  member_suppressed: {
+    status: 403,
+    meaning:
+      'The member (`userId`, `anonymousId` or `previousId`) was erased and is suppressed until unsuppressed; the event is not stored.',
   },
 };
 

@@ -8,6 +8,7 @@ import {
   StartMessageMoveTaskCommand,
 } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { ErasureStore } from '../shared/adapters/erasure-store.ts';
 import { EventStore } from '../shared/adapters/event-store.ts';
 import { MembershipStore } from '../shared/adapters/membership-store.ts';
 import { ProfileStore } from '../shared/adapters/profile-store.ts';
@@ -18,6 +19,7 @@ import { runtimeEnvNames } from '../shared/config/runtime.ts';
 import { configuredRuleCatalogue } from '../shared/config/tag-catalogue.ts';
 import { checkRateLimit, type RateLimit } from '../shared/domain/keys/rate-limit.ts';
 import { generateWriteKey } from '../shared/domain/keys/write-key.ts';
+import { candidateKeysOf } from '../shared/domain/privacy/erasure.ts';
 import { backfillSegments } from '../shared/jobs/backfill-segments.ts';
 import { redriveWebhooks } from '../shared/jobs/redrive-webhooks.ts';
 import { reevaluateProfiles } from '../shared/jobs/reevaluate-profiles.ts';
@@ -49,6 +51,8 @@ Commands
   webhooks count                                                      deliveries in the webhook dead-letter queue
   webhooks redrive [--segment ID] [--max N]                           move dead-lettered webhook deliveries back to
                                                                       the webhook queue (all, or one segment's)
+  members unsuppress ID                                               accept events of an erased member again
+                                                                      (ID as userId and as anonymousId)
 
 Target (default: the local runtime's data folder)
   --data-dir DIR          local data folder (default .portrait)
@@ -62,6 +66,7 @@ Target (default: the local runtime's data folder)
   --memberships-table NAME  memberships table (stack output MembershipsTableName)
   --webhook-queue-url URL   webhook queue URL (stack output WebhookQueueUrl)
   --webhook-dlq-url URL     webhook dead-letter queue URL (stack output WebhookDeadLetterQueueUrl)
+  --erasures-table NAME   erasures table (stack output ErasuresTableName)
   --env NAME              environment whose brand time zone applies (default local)
   --catalogue FILE        rule catalogue (default PORTRAIT_TAG_CATALOGUE, else tags/catalogue.json)
 `;
@@ -84,6 +89,7 @@ interface Target {
   eventsTable?: string;
   segmentsTable?: string;
   membershipsTable?: string;
+  erasuresTable?: string;
   sqs?: SQSClient;
   queueUrl?: string;
   dlqUrl?: string;
@@ -116,6 +122,7 @@ async function localTarget(dataDir: string, needQueue: boolean): Promise<Target>
       eventsTable: running.tables.events ?? `${LOCAL_TABLE_PREFIX}-events`,
       segmentsTable: running.tables.segments ?? `${LOCAL_TABLE_PREFIX}-segments`,
       membershipsTable: running.tables.memberships ?? `${LOCAL_TABLE_PREFIX}-memberships`,
+      erasuresTable: running.tables.erasures ?? `${LOCAL_TABLE_PREFIX}-erasures`,
       sqs: new SQSClient({ ...config, endpoint: running.sqsEndpoint }),
       queueUrl: running.queueUrls.events,
       dlqUrl: running.queueUrls['events-dlq'],
@@ -140,6 +147,7 @@ async function localTarget(dataDir: string, needQueue: boolean): Promise<Target>
     eventsTable: tables.events,
     segmentsTable: tables.segments,
     membershipsTable: tables.memberships,
+    erasuresTable: tables.erasures,
     close: () => dynamoLocal.stop(),
   };
 }
@@ -151,7 +159,8 @@ function awsTarget(values: Record<string, string | boolean | undefined>): Target
   if (
     typeof keysTable !== 'string' &&
     typeof profilesTable !== 'string' &&
-    typeof values['webhook-dlq-url'] !== 'string'
+    typeof values['webhook-dlq-url'] !== 'string' &&
+    typeof values['erasures-table'] !== 'string'
   ) {
     throw new CliError(
       '--aws needs --keys-table NAME (keys) or --profiles-table NAME (tags, segments)',
@@ -168,6 +177,8 @@ function awsTarget(values: Record<string, string | boolean | undefined>): Target
       typeof values['segments-table'] === 'string' ? values['segments-table'] : undefined,
     membershipsTable:
       typeof values['memberships-table'] === 'string' ? values['memberships-table'] : undefined,
+    erasuresTable:
+      typeof values['erasures-table'] === 'string' ? values['erasures-table'] : undefined,
     sqs: new SQSClient({}),
     queueUrl: typeof values['queue-url'] === 'string' ? values['queue-url'] : undefined,
     dlqUrl: typeof values['dlq-url'] === 'string' ? values['dlq-url'] : undefined,
@@ -425,6 +436,7 @@ async function main(argv: string[]): Promise<void> {
       'events-table': { type: 'string' },
       'segments-table': { type: 'string' },
       'memberships-table': { type: 'string' },
+      'erasures-table': { type: 'string' },
       env: { type: 'string', default: 'local' },
       catalogue: { type: 'string' },
       rebuild: { type: 'string', default: 'needed' },
@@ -507,6 +519,21 @@ async function main(argv: string[]): Promise<void> {
       await store.revoke(record.keyHash);
       console.log(
         `Revoked key ${record.keyHash.slice(0, 12)} of source "${record.sourceId}"; collect stops accepting it within 60 s.`,
+      );
+      return;
+    }
+    if (group === 'members' && command === 'unsuppress') {
+      if (!argument) throw new CliError('members unsuppress needs the member id');
+      if (!target.erasuresTable) {
+        throw new CliError('members unsuppress needs --erasures-table NAME with --aws');
+      }
+      const lifted = await new ErasureStore(target.documents, target.erasuresTable).unsuppress(
+        candidateKeysOf(argument),
+      );
+      console.log(
+        lifted > 0
+          ? `Lifted ${lifted} suppression(s): events naming this id are accepted again.`
+          : 'This id was not suppressed; nothing changed.',
       );
       return;
     }

@@ -9,7 +9,12 @@ import { sqsLimits } from '../../infra/declarations/queues.ts';
 import { canonicalIngestPath } from '../../infra/declarations/routes.ts';
 import type { EventQueue } from '../../shared/adapters/event-queue.ts';
 import type { WriteKeyRecord } from '../../shared/adapters/write-key-store.ts';
-import { ingestAnswer, sortResults } from '../../shared/domain/ingest/answer.ts';
+import {
+  identityKeysOf,
+  ingestAnswer,
+  rejectSuppressed,
+  sortResults,
+} from '../../shared/domain/ingest/answer.ts';
 import { packMessages } from '../../shared/domain/ingest/pack-messages.ts';
 import { parseIngestBody } from '../../shared/domain/ingest/parse-request.ts';
 import { writeKeyFromAuthorization } from '../../shared/domain/keys/write-key.ts';
@@ -29,6 +34,12 @@ export interface CollectDeps extends KeyGate {
   readonly eventRetentionDays: number;
   readonly now?: () => Date;
   readonly newMessageId?: () => string;
+  /**
+   * Which of these source keys are suppressed (erased members): one batched read per request,
+   * no cache, so an erasure's suppression holds from the moment it is stored.
+   * @default nothing is suppressed
+   */
+  readonly suppressedAmong?: (keys: readonly string[]) => Promise<ReadonlySet<string>>;
 }
 
 /**
@@ -71,7 +82,11 @@ export function makeCollectHandler(deps: CollectDeps) {
       return jsonResponse(parsed.status, { success: false, code, message, pointer, requestId });
     }
 
-    const { accepted, results } = sortResults(parsed.items, key.sourceId);
+    const sorted = sortResults(parsed.items, key.sourceId);
+    const suppressed = deps.suppressedAmong
+      ? await deps.suppressedAmong(sorted.accepted.flatMap(identityKeysOf))
+      : new Set<string>();
+    const { accepted, results } = rejectSuppressed(sorted, suppressed);
     if (accepted.length > 0) {
       try {
         await deps.queue.sendBatches(packMessages(accepted, sqsLimits));

@@ -1,4 +1,5 @@
 import { awsClients } from '../../shared/adapters/aws-clients.ts';
+import { ErasureStore } from '../../shared/adapters/erasure-store.ts';
 import { SqsEventQueue } from '../../shared/adapters/event-queue.ts';
 import { WriteKeyStore } from '../../shared/adapters/write-key-store.ts';
 import { clock } from '../../shared/config/clock.ts';
@@ -13,6 +14,9 @@ export function defaultDeps(): CollectDeps {
   const config = readRuntimeConfig();
   const clients = awsClients();
   const keys = new WriteKeyStore(clients.documents, config.writeKeysTable);
+  const erasures = config.erasuresTable
+    ? new ErasureStore(clients.documents, config.erasuresTable)
+    : undefined;
   return {
     lookupKey: (rawKey) => keys.lookup(rawKey),
     rateLimiter: processKeyRateLimiter(environmentConfig(config.environment).keyRateLimits),
@@ -21,6 +25,7 @@ export function defaultDeps(): CollectDeps {
     maxFutureSkewSeconds: config.maxFutureSkewSeconds,
     eventRetentionDays: config.eventRetentionDays,
     now: () => new Date(clock.now()),
+    ...(erasures ? { suppressedAmong: (memberKeys) => erasures.suppressedAmong(memberKeys) } : {}),
   };
 }
 

@@ -1,6 +1,11 @@
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import type { WebhookSubscription } from '../../shared/adapters/webhook-store.ts';
-import { deliveryRouteOf, retryDelaySeconds } from '../../shared/domain/webhooks/deliveries.ts';
+import {
+  deliveryMemberKeys,
+  deliveryRouteOf,
+  retryDelaySeconds,
+  withoutSuppressed,
+} from '../../shared/domain/webhooks/deliveries.ts';
 import {
   DELIVERY_HEADER,
   SIGNATURE_HEADER,
@@ -35,6 +40,13 @@ export interface DelivererDeps {
   readonly logger: Logger;
   /** @default 10_000 */
   readonly timeoutMs?: number;
+  /**
+   * Which of these source keys are suppressed (erased members). SQS cannot delete queued
+   * messages selectively, so a queued delivery is checked when it is sent: its events of
+   * suppressed members are left out, and a delivery left with none is dropped.
+   * @default nothing is suppressed
+   */
+  readonly suppressedAmong?: (keys: readonly string[]) => Promise<ReadonlySet<string>>;
 }
 
 type Outcome = 'delivered' | 'dropped' | 'failed';
@@ -88,20 +100,29 @@ export function makeDelivererHandler(deps: DelivererDeps) {
       });
       return 'dropped';
     }
+    const suppressed = deps.suppressedAmong
+      ? await deps.suppressedAmong(deliveryMemberKeys(record.body))
+      : new Set<string>();
+    const cleaned = withoutSuppressed(record.body, suppressed);
+    if (!cleaned) {
+      deps.logger.info('every member of the delivery was erased; delivery dropped', {
+        delivery: route.id,
+        segment: route.segment,
+        hookId: route.subscription,
+      });
+      return 'dropped';
+    }
+    const body = cleaned.body;
     const timestamp = Math.floor(deps.now() / 1000);
     const headers = {
       'content-type': 'application/json',
       'user-agent': 'Portrait-Webhooks/1',
-      [SIGNATURE_HEADER.toLowerCase()]: signatureHeader(
-        subscription.secret,
-        timestamp,
-        record.body,
-      ),
+      [SIGNATURE_HEADER.toLowerCase()]: signatureHeader(subscription.secret, timestamp, body),
       [DELIVERY_HEADER.toLowerCase()]: route.id,
     };
     const context = { delivery: route.id, segment: route.segment, hookId: route.subscription };
     try {
-      const { status } = await deps.post(subscription.url, record.body, headers, timeoutMs);
+      const { status } = await deps.post(subscription.url, body, headers, timeoutMs);
       if (status >= 200 && status < 300) {
         deps.logger.debug('webhook delivered', { ...context, status, attempt: receiveCount });
         return 'delivered';

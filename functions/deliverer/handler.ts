@@ -1,6 +1,7 @@
 import { ChangeMessageVisibilityCommand } from '@aws-sdk/client-sqs';
 import { webhooksQueue } from '../../infra/declarations/queues.ts';
 import { awsClients } from '../../shared/adapters/aws-clients.ts';
+import { ErasureStore } from '../../shared/adapters/erasure-store.ts';
 import { WebhookStore } from '../../shared/adapters/webhook-store.ts';
 import {
   MissingConfigurationError,
@@ -18,7 +19,11 @@ export function defaultDeps(): DelivererDeps {
   }
   const clients = awsClients();
   const hooks = new WebhookStore(clients.documents, config.segmentsTable);
+  const erasures = config.erasuresTable
+    ? new ErasureStore(clients.documents, config.erasuresTable)
+    : undefined;
   return {
+    ...(erasures ? { suppressedAmong: (memberKeys) => erasures.suppressedAmong(memberKeys) } : {}),
     subscription: (segmentId, hookId) => hooks.get(segmentId, hookId),
     post: postWithFetch,
     putOff: async (receiptHandle, seconds) => {

@@ -15,6 +15,12 @@ export interface HistorianDeps {
   readonly logger: Logger;
   /** @default 16 */
   readonly concurrency?: number;
+  /**
+   * Which of these member keys are suppressed (erased): their changes are not written, so a
+   * profile write still in the stream when the member was erased leaves no history behind.
+   * @default nothing is suppressed
+   */
+  readonly suppressedAmong?: (keys: readonly string[]) => Promise<ReadonlySet<string>>;
 }
 
 /**
@@ -26,7 +32,7 @@ export interface HistorianDeps {
 export function makeHistorianHandler(deps: HistorianDeps) {
   const concurrency = deps.concurrency ?? 16;
   return async (event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> => {
-    const work = event.Records.flatMap((record) => {
+    const changed = event.Records.flatMap((record) => {
       if (record.eventName === 'REMOVE') return [];
       const changes = changesFromStreamImage(
         record.dynamodb?.NewImage as Record<string, AttributeValue> | undefined,
@@ -34,6 +40,10 @@ export function makeHistorianHandler(deps: HistorianDeps) {
       const sequence = record.dynamodb?.SequenceNumber;
       return changes && sequence ? [{ ...changes, sequence }] : [];
     });
+    const suppressed = deps.suppressedAmong
+      ? await deps.suppressedAmong(changed.map((item) => item.memberKey))
+      : new Set<string>();
+    const work = changed.filter((item) => !suppressed.has(item.memberKey));
     const failed: string[] = [];
     let writeUnits = 0;
     await mapBounded(work, concurrency, async (item) => {
@@ -52,6 +62,7 @@ export function makeHistorianHandler(deps: HistorianDeps) {
     deps.logger.info('historian', {
       records: event.Records.length,
       written: work.length - failed.length,
+      suppressed: changed.length - work.length,
       writeUnits,
       failed: failed.length,
     });

@@ -1,4 +1,5 @@
 import { awsClients } from '../../shared/adapters/aws-clients.ts';
+import { ErasureStore } from '../../shared/adapters/erasure-store.ts';
 import { EventStore } from '../../shared/adapters/event-store.ts';
 import { readRuntimeConfig } from '../../shared/config/runtime.ts';
 import { createLogger } from '../../shared/logging/logger.ts';
@@ -12,8 +13,12 @@ export function defaultDeps(): IngestDeps {
     config.eventsTable,
     config.eventRetentionDays,
   );
+  const erasures = config.erasuresTable
+    ? new ErasureStore(awsClients().documents, config.erasuresTable)
+    : undefined;
   return {
     putEvents: (events) => store.putAll(events),
+    ...(erasures ? { suppressedAmong: (memberKeys) => erasures.suppressedAmong(memberKeys) } : {}),
     logger: createLogger({ service: 'ingest', level: config.logLevel }),
   };
 }

@@ -1,6 +1,7 @@
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import type { PortraitEvent } from '../../events/envelope.ts';
 import type { StoreOutcome } from '../../shared/adapters/event-store.ts';
+import { identityKeysOf } from '../../shared/domain/ingest/answer.ts';
 import { unpackMessage } from '../../shared/domain/ingest/pack-messages.ts';
 import type { Logger } from '../../shared/logging/logger.ts';
 
@@ -8,6 +9,12 @@ export interface IngestDeps {
   /** Stores events, one outcome per event, in order. Duplicates are an outcome, not an error. */
   readonly putEvents: (events: readonly PortraitEvent[]) => Promise<StoreOutcome[]>;
   readonly logger: Logger;
+  /**
+   * Which of these source keys are suppressed (erased members). Events of suppressed members
+   * that collect accepted before the erasure are dropped here, not stored.
+   * @default nothing is suppressed
+   */
+  readonly suppressedAmong?: (keys: readonly string[]) => Promise<ReadonlySet<string>>;
 }
 
 /**
@@ -33,6 +40,21 @@ export function makeIngestHandler(deps: IngestDeps) {
       }
     }
 
+    const suppressed = deps.suppressedAmong
+      ? await deps.suppressedAmong(
+          unpacked.flatMap((message) => message.events.flatMap(identityKeysOf)),
+        )
+      : new Set<string>();
+    let dropped = 0;
+    if (suppressed.size > 0) {
+      for (const message of unpacked) {
+        const kept = message.events.filter(
+          (e) => !identityKeysOf(e).some((key) => suppressed.has(key)),
+        );
+        dropped += message.events.length - kept.length;
+        message.events = kept;
+      }
+    }
     const all = unpacked.flatMap((message) => message.events);
     const outcomes = await deps.putEvents(all);
     let offset = 0;
@@ -59,6 +81,7 @@ export function makeIngestHandler(deps: IngestDeps) {
       messages: event.Records.length,
       stored,
       duplicates,
+      suppressedDropped: dropped,
       writeUnits,
       failedMessages: failures.length,
     });

@@ -2,6 +2,7 @@ import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
 import { sqsLimits } from '../../infra/declarations/queues.ts';
 import { ledgerEntryFromStreamImage } from '../../shared/adapters/membership-store.ts';
+import { isErasedMemberKey } from '../../shared/domain/privacy/erasure.ts';
 import {
   type DeliveryLimits,
   defaultDeliveryLimits,
@@ -64,7 +65,9 @@ export function makeNotifierHandler(deps: NotifierDeps) {
       const entry = ledgerEntryFromStreamImage(
         record.dynamodb?.NewImage as Record<string, AttributeValue> | undefined,
       );
-      if (!entry) continue;
+      // Entries of erased members (their exit, their rewritten entries) carry a pseudonym that
+      // means nothing to a receiver: they are not sent (docs/PRIVACY.md).
+      if (!entry || isErasedMemberKey(entry.memberKey)) continue;
       const list = bySegment.get(entry.segmentId) ?? [];
       list.push({ entry, sequence });
       bySegment.set(entry.segmentId, list);

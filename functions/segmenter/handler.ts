@@ -1,4 +1,5 @@
 import { awsClients } from '../../shared/adapters/aws-clients.ts';
+import { ErasureStore } from '../../shared/adapters/erasure-store.ts';
 import { MembershipStore } from '../../shared/adapters/membership-store.ts';
 import { SegmentStore } from '../../shared/adapters/segment-store.ts';
 import { clock } from '../../shared/config/clock.ts';
@@ -18,7 +19,11 @@ export function defaultDeps(): SegmenterDeps {
   });
   const catalogue = configuredRuleCatalogue(config.tagCatalogueFile);
   const logger = createLogger({ service: 'segmenter', level: config.logLevel });
+  const erasures = config.erasuresTable
+    ? new ErasureStore(clients.documents, config.erasuresTable)
+    : undefined;
   return {
+    ...(erasures ? { suppressedAmong: (keys) => erasures.suppressedAmong(keys) } : {}),
     // Read for every batch: a definition saved a moment ago applies to the next profile write.
     segmentSet: async () => activeSegmentSet(await segments.heads(), catalogue, logger),
     member: (memberKey) => memberships.member(memberKey),

@@ -18,6 +18,14 @@ export interface SegmenterDeps extends MembershipStepDeps {
   readonly logger: Logger;
   /** @default 16 */
   readonly concurrency?: number;
+  /**
+   * Which of these member keys are suppressed (erased): their records are skipped, so neither a
+   * profile write still in the stream nor the eraser's own deletion of the profile moves them in
+   * or out of a segment; the eraser takes them out itself, under their pseudonym
+   * (docs/PRIVACY.md).
+   * @default nothing is suppressed
+   */
+  readonly suppressedAmong?: (keys: readonly string[]) => Promise<ReadonlySet<string>>;
 }
 
 /** The newest state of one member in a batch. */
@@ -63,6 +71,9 @@ export function makeSegmenterHandler(deps: SegmenterDeps) {
         const key = read.profile.memberKey;
         latest.set(key, { kind: 'profile', memberKey: key, profile: read.profile, sequence });
       }
+    }
+    if (deps.suppressedAmong && latest.size > 0) {
+      for (const key of await deps.suppressedAmong([...latest.keys()])) latest.delete(key);
     }
     if (latest.size === 0) return { batchItemFailures: [] };
     const set = await deps.segmentSet();

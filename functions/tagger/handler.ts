@@ -1,4 +1,5 @@
 import { awsClients } from '../../shared/adapters/aws-clients.ts';
+import { ErasureStore } from '../../shared/adapters/erasure-store.ts';
 import { ProfileStore } from '../../shared/adapters/profile-store.ts';
 import { clock } from '../../shared/config/clock.ts';
 import { readRuntimeConfig } from '../../shared/config/runtime.ts';
@@ -10,7 +11,11 @@ import { makeTaggerHandler, type TaggerDeps } from './tagger.ts';
 export function defaultDeps(): TaggerDeps {
   const config = readRuntimeConfig();
   const profiles = new ProfileStore(awsClients().documents, config.profilesTable);
+  const erasures = config.erasuresTable
+    ? new ErasureStore(awsClients().documents, config.erasuresTable)
+    : undefined;
   return {
+    ...(erasures ? { suppressedAmong: (keys) => erasures.suppressedAmong(keys) } : {}),
     applyProfile: (memberKey, update) => profiles.apply(memberKey, update),
     mergeIdentity: (sourceKey, intoKey, combine) => profiles.merge(sourceKey, intoKey, combine),
     catalogue: configuredRuleCatalogue(config.tagCatalogueFile),

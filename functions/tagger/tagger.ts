@@ -40,6 +40,13 @@ export interface TaggerDeps {
    * @default 16
    */
   readonly concurrency?: number;
+  /**
+   * Which of these source keys are suppressed (erased members): their records are skipped and
+   * their links not made, so a record still in the stream when the member was erased does not
+   * bring its profile back (docs/PRIVACY.md). One batched read per stream batch.
+   * @default nothing is suppressed
+   */
+  readonly suppressedAmong?: (keys: readonly string[]) => Promise<ReadonlySet<string>>;
 }
 
 /** One INSERT of the events table, reduced to what the tagger needs. */
@@ -71,6 +78,14 @@ export function makeTaggerHandler(deps: TaggerDeps) {
   return async (event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> => {
     const now = deps.now();
     const { members, ignored, unreadable } = groupInserts(event.Records, deps.logger);
+    const links = identityLinks(event.Records, deps.logger);
+    const suppressed = deps.suppressedAmong
+      ? await deps.suppressedAmong([
+          ...members.keys(),
+          ...links.flatMap((link) => [link.sourceKey, link.intoKey]),
+        ])
+      : new Set<string>();
+    for (const key of suppressed) members.delete(key);
     const outcomes = await mapBounded([...members.values()], concurrency, async (member) =>
       applyMember(member, now, deps),
     );
@@ -79,7 +94,11 @@ export function makeTaggerHandler(deps: TaggerDeps) {
     // Identity links after the folds, so a source's events of this batch are in its profile
     // before it is merged. Every link of the batch is attempted again on a retry: a merge that
     // already happened finds the link and changes nothing.
-    const merges = await mergeIdentities(identityLinks(event.Records, deps.logger), now, deps);
+    const merges = await mergeIdentities(
+      links.filter((link) => !suppressed.has(link.sourceKey) && !suppressed.has(link.intoKey)),
+      now,
+      deps,
+    );
     for (const failed of merges.failed) failures.push(failed);
     let written = 0;
     let alreadyApplied = 0;
@@ -120,6 +139,7 @@ export function makeTaggerHandler(deps: TaggerDeps) {
       records: event.Records.length,
       ignored,
       unreadable,
+      suppressedMembers: suppressed.size,
       members: members.size,
       written,
       alreadyApplied,

@@ -28,7 +28,9 @@ export type FunctionId =
   | 'openapi'
   | 'exporter'
   | 'archiver'
-  | 'compactor';
+  | 'compactor'
+  | 'erasures'
+  | 'eraser';
 
 export const functions: Readonly<Record<FunctionId, FunctionDeclaration>> = {
   collect: {
@@ -144,5 +146,19 @@ export const functions: Readonly<Record<FunctionId, FunctionDeclaration>> = {
     // A day is read whole and deduplicated in memory.
     memoryMiB: 3008,
     timeoutSeconds: 900,
+  },
+  erasures: {
+    id: 'erasures',
+    description: 'Erasure API: start a member erasure, read its receipt',
+    entry: 'functions/erasures/handler.ts',
+    memoryMiB: 256,
+    timeoutSeconds: 10,
+  },
+  eraser: {
+    id: 'eraser',
+    description: 'Erases a member from every store, records the receipt, suppresses the ids',
+    entry: 'functions/eraser/handler.ts',
+    memoryMiB: 512,
+    timeoutSeconds: 300,
   },
 };

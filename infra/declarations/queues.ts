@@ -55,7 +55,24 @@ export const webhooksQueue: QueueDeclaration = {
   },
 };
 
-export const queues = [eventsQueue, webhooksQueue] as const;
+/**
+ * Erasure requests from the erasures API to the eraser. The eraser sweeps a member's data, puts
+ * the message off for a settle period (ChangeMessageVisibility) and sweeps again, so records
+ * still in flight in the streams are caught; after 10 receives a request is dead-lettered and its
+ * receipt reports `failed`.
+ */
+export const erasuresQueue: QueueDeclaration = {
+  id: 'erasures',
+  description: 'Member erasure requests, produced by the erasures API, run by the eraser',
+  // Twice the eraser timeout: a run that dies is retried soon after.
+  visibilityTimeoutSeconds: 600,
+  maxReceiveCount: 10,
+  retentionSeconds: 14 * 24 * 3600,
+  deadLetterRetentionSeconds: 14 * 24 * 3600,
+  consumer: { function: 'eraser', batchSize: 1, maxBatchingWindowSeconds: 0, maxConcurrency: 2 },
+};
+
+export const queues = [eventsQueue, webhooksQueue, erasuresQueue] as const;
 
 /**
  * Limits of one SQS message and one SendMessageBatch request. Collect packs events into

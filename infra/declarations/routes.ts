@@ -139,6 +139,18 @@ export const webhookRoutes = [
   },
 ] as const satisfies readonly RouteDeclaration[];
 
+/** Erasure of a member, its receipt, and lifting its suppression (docs/PRIVACY.md). */
+export const erasureRoutes = [
+  { method: 'DELETE', path: '/v1/members/{id}', function: 'erasures', scope: 'members:erase' },
+  { method: 'GET', path: '/v1/erasures/{receipt}', function: 'erasures', scope: 'members:erase' },
+  {
+    method: 'DELETE',
+    path: '/v1/suppressions/{id}',
+    function: 'erasures',
+    scope: 'members:erase',
+  },
+] as const satisfies readonly RouteDeclaration[];
+
 /** The API document (DESIGN §2 HTTP API): public, so tools can fetch it without a key. */
 export const documentRoutes = [
   { method: 'GET', path: '/v1/openapi.json', function: 'openapi', scope: null },
@@ -166,6 +178,7 @@ export const routes: readonly RouteDeclaration[] = [
   ...memberRoutes,
   ...segmentRoutes,
   ...webhookRoutes,
+  ...erasureRoutes,
   ...documentRoutes,
   exportRoute,
 ];

@@ -112,6 +112,19 @@ export const membershipsTable = {
   stateful: true,
 } as const satisfies TableDeclaration;
 
+/**
+ * Erasures (docs/PRIVACY.md): receipts (`pk` = `r#<receipt>`), suppressed member keys, stored as
+ * keyed hashes (`pk` = `s#<hash>`), and the pseudonym key those hashes and the ledger's
+ * pseudonyms are made with (`pk` = `secret`). No stream: nothing consumes its changes.
+ */
+export const erasuresTable = {
+  id: 'erasures',
+  description: 'Erasure receipts, suppressed member ids (keyed hashes) and the pseudonym key',
+  partitionKey: { name: 'pk', type: 'S' },
+  sortKey: { name: 'sk', type: 'S' },
+  stateful: true,
+} as const satisfies TableDeclaration;
+
 /** Every table, in creation order. */
 export const tables: ReadonlyArray<TableDeclaration & { readonly id: TableId }> = [
   eventsTable,
@@ -119,6 +132,7 @@ export const tables: ReadonlyArray<TableDeclaration & { readonly id: TableId }> 
   profilesTable,
   segmentsTable,
   membershipsTable,
+  erasuresTable,
 ];
 
 export type TableId =
@@ -126,4 +140,5 @@ export type TableId =
   | typeof writeKeysTable.id
   | typeof profilesTable.id
   | typeof segmentsTable.id
-  | typeof membershipsTable.id;
+  | typeof membershipsTable.id
+  | typeof erasuresTable.id;

@@ -69,6 +69,9 @@ export const LOCAL_MAX_CONCURRENT_BATCHES = 2;
 /** First webhook retry delay locally (doubling per attempt), so a failing receiver is seen soon. */
 export const LOCAL_WEBHOOK_RETRY_BASE_SECONDS = 5;
 
+/** Seconds between an erasure's sweeps locally: the local streams settle within a second or two. */
+export const LOCAL_ERASURE_SETTLE_SECONDS = 2;
+
 export interface LocalRuntimeOptions {
   /** Folder for all local state (tables, queue log, checkpoints). @default `.portrait` */
   readonly dataDir?: string;
@@ -297,6 +300,10 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       [runtimeEnvNames.webhookRetryBaseSeconds]:
         process.env[runtimeEnvNames.webhookRetryBaseSeconds] ??
         String(LOCAL_WEBHOOK_RETRY_BASE_SECONDS),
+      [runtimeEnvNames.erasuresTable]: tables.erasures,
+      [runtimeEnvNames.erasuresQueueUrl]: queueUrls.erasures,
+      [runtimeEnvNames.erasureSettleSeconds]:
+        process.env[runtimeEnvNames.erasureSettleSeconds] ?? String(LOCAL_ERASURE_SETTLE_SECONDS),
     });
 
     const sqsClient = new SQSClient({ ...clientConfig, endpoint: sqsServer.endpoint });

@@ -42,7 +42,9 @@ export interface StoredMembership extends MembershipState {
 /** Why a member entered or left: a profile write (its version), or a definition change. */
 export type MembershipCause =
   | { readonly kind: 'profile'; readonly profileVersion: number }
-  | { readonly kind: 'definitions'; readonly setTag: string };
+  | { readonly kind: 'definitions'; readonly setTag: string }
+  /** The member was erased (docs/PRIVACY.md); the entry's member key is its pseudonym. */
+  | { readonly kind: 'erasure' };
 
 /** One entry of a segment's ledger. */
 export interface LedgerEntry {
@@ -105,6 +107,19 @@ const countPk = (segmentId: string) => `sc#${segmentId}`;
 const STATE_SK = 'state';
 /** On the member's state item: the time of its last ledger entry in a segment. */
 const stampAttribute = (segmentId: string) => `t#${segmentId}`;
+
+/**
+ * The item keys of the layout above, for the member eraser (`member-eraser.ts`), the one other
+ * adapter that reads and rewrites a member's items here.
+ */
+export const membershipItemKeys = {
+  member: memberPk,
+  rows: rowsPk,
+  ledger: ledgerPk,
+  count: countPk,
+  stateSk: STATE_SK,
+  stampPrefix: 't#',
+} as const;
 
 /** Which items of a cancelled transaction failed their condition (by index). */
 function failedConditions(error: unknown): Set<number> | undefined {

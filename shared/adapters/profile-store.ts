@@ -135,6 +135,13 @@ export class ProfileWriteConflictError extends Error {
 const KEY_PREFIX = 'm#';
 const PROFILE_SK = 'profile';
 const HISTORY_PREFIX = 'h#';
+
+/** The item layout above, for the member eraser (`member-eraser.ts`). */
+export const profileItemKeys = {
+  partitionOf: (key: string) => `${KEY_PREFIX}${key}`,
+  profileSk: PROFILE_SK,
+  historyPrefix: HISTORY_PREFIX,
+} as const;
 const dueIndex = profilesTable.indexes[0];
 
 /** Shards of the due index: each Query reads one; writes of one instant spread over all. */

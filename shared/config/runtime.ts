@@ -24,6 +24,9 @@ export const runtimeEnvNames = {
   webhookRetryBaseSeconds: 'PORTRAIT_WEBHOOK_RETRY_BASE_SECONDS',
   lakeBucket: 'PORTRAIT_LAKE_BUCKET',
   lakeDir: 'PORTRAIT_LAKE_DIR',
+  erasuresTable: 'PORTRAIT_ERASURES_TABLE',
+  erasuresQueueUrl: 'PORTRAIT_ERASURES_QUEUE_URL',
+  erasureSettleSeconds: 'PORTRAIT_ERASURE_SETTLE_SECONDS',
 } as const;
 
 export interface RuntimeConfig {
@@ -53,7 +56,16 @@ export interface RuntimeConfig {
   readonly lakeBucket: string;
   /** The event lake's folder locally (`<dataDir>/lake`); empty on AWS. */
   readonly lakeDir: string;
+  /** Erasure receipts, suppressions and the pseudonym key; empty where a test does not set it. */
+  readonly erasuresTable: string;
+  /** The erasure queue (erasures API → eraser); empty where a test does not set it. */
+  readonly erasuresQueueUrl: string;
+  /** Seconds between an erasure's sweeps (streams in flight settle meanwhile). @default 60 */
+  readonly erasureSettleSeconds: number;
 }
+
+/** Seconds between an erasure's sweeps on AWS: longer than a stream consumer's usual lag. */
+export const DEFAULT_ERASURE_SETTLE_SECONDS = 60;
 
 /** The first webhook retry delay on AWS, in seconds. */
 export const DEFAULT_WEBHOOK_RETRY_BASE_SECONDS = 60;
@@ -145,5 +157,8 @@ export function readRuntimeConfig(env: NodeJS.ProcessEnv = process.env): Runtime
     ),
     lakeBucket: env[n.lakeBucket] ?? '',
     lakeDir: env[n.lakeDir] ?? '',
+    erasuresTable: env[n.erasuresTable] ?? '',
+    erasuresQueueUrl: env[n.erasuresQueueUrl] ?? '',
+    erasureSettleSeconds: wholeSeconds(env, n.erasureSettleSeconds, DEFAULT_ERASURE_SETTLE_SECONDS),
   };
 }

@@ -193,3 +193,20 @@ export class WebhookLimitError extends PortraitHttpError {
     );
   }
 }
+
+export class InvalidMemberIdError extends PortraitHttpError {
+  constructor(max: number) {
+    super(
+      400,
+      'invalid_member_id',
+      `A member id is a non-empty string of at most ${max} characters.`,
+      { max },
+    );
+  }
+}
+
+export class ErasureNotFoundError extends PortraitHttpError {
+  constructor(receipt: string) {
+    super(404, 'erasure_not_found', `No erasure has the receipt "${receipt}".`, { receipt });
+  }
+}

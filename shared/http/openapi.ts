@@ -26,8 +26,10 @@ import { segmentDefinitionSchema } from '../domain/segments/segment-definition-s
 import { checkRequestSchema, type QueryParameter, queryParameters } from './api-requests.ts';
 import {
   AsOfTooFarError,
+  ErasureNotFoundError,
   InsufficientScopeError,
   InvalidBodyError,
+  InvalidMemberIdError,
   InvalidQueryParameterError,
   InvalidSegmentDefinitionError,
   InvalidWebhookError,
@@ -84,6 +86,9 @@ const asOfTooFar = errorCase(new AsOfTooFarError('x', 1));
 const invalidWebhook = errorCase(new InvalidWebhookError([]));
 const webhookNotFound = errorCase(new WebhookNotFoundError('x', 'y'));
 const webhookLimit = errorCase(new WebhookLimitError('x', 1));
+const invalidMemberId = errorCase(new InvalidMemberIdError(1));
+const erasureNotFound = errorCase(new ErasureNotFoundError('x'));
+const queueUnavailable = errorCase(new QueueUnavailableError(''));
 
 /** Ingest answers a whole request with these (per-event codes appear in batch results too). */
 const ingestErrorCases: readonly ErrorCase[] = [
@@ -256,6 +261,30 @@ const operationDetails: Readonly<Record<string, OperationDetails>> = {
       '`?format=ndjson|csv` (or `Accept: text/csv`). Streamed: on AWS served at the stack output `ExportUrl` (a Lambda Function URL), not at the HTTP API. See docs/SEGMENTS.md.',
     success: { status: 200, description: 'One line per member, in member order.' },
     errors: [segmentNotFound, invalidQuery],
+  },
+  [routeKey('DELETE', '/v1/members/{id}')]: {
+    summary: 'Erase a member (asynchronously), answering a receipt at once',
+    description:
+      '`{id}` is a userId, else an anonymousId. Removes the member and every alias from events, profiles, tag history, identity links and segment memberships (each left with an exit under a pseudonym), then suppresses its ids: their later events are rejected with `member_suppressed` until `DELETE /v1/suppressions/{id}`. Erasing again, or an unknown id, gives a receipt that says nothing was found. See docs/PRIVACY.md.',
+    success: {
+      status: 202,
+      description: 'The receipt (`pending`); `Location` and `statusUrl` name it.',
+    },
+    errors: [invalidMemberId, queueUnavailable],
+  },
+  [routeKey('GET', '/v1/erasures/{receipt}')]: {
+    summary: 'Read an erasure receipt',
+    description:
+      'Status `pending`, `running`, `done` or `failed`; when done, what was removed per store (counts) and when. Holds a keyed hash of the id, never the id.',
+    success: { status: 200, description: 'The receipt.' },
+    errors: [erasureNotFound],
+  },
+  [routeKey('DELETE', '/v1/suppressions/{id}')]: {
+    summary: "Lift an erased member's suppression",
+    description:
+      'Events naming `{id}` (as userId or anonymousId) are accepted again. Answers how many ids were suppressed; 0 is not an error.',
+    success: { status: 200, description: '`{ "unsuppressed": n }`.' },
+    errors: [invalidMemberId],
   },
   [routeKey('GET', '/v1/openapi.json')]: {
     summary: 'This document',

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ingestLimits, type PortraitEvent } from '../../events/envelope.ts';
@@ -12,6 +13,7 @@ import { localAwsClientConfig } from '../../infra/local/dynamodb-local.ts';
 import { localLambdaContext } from '../../infra/local/lambda-invoke.ts';
 import { type LocalSqs, startLocalSqs } from '../../infra/local/queue/sqs-server.ts';
 import { ensureTables } from '../../infra/local/tables.ts';
+import { ErasureStore } from '../../shared/adapters/erasure-store.ts';
 import { SqsEventQueue } from '../../shared/adapters/event-queue.ts';
 import { WriteKeyStore } from '../../shared/adapters/write-key-store.ts';
 import { unpackMessage } from '../../shared/domain/ingest/pack-messages.ts';
@@ -26,12 +28,16 @@ let sqs: LocalSqs;
 let sqsClient: SQSClient;
 let key: string;
 let keys: WriteKeyStore;
+let erasures: ErasureStore;
+let erasuresTableName: string;
 const logs: string[] = [];
 
 beforeAll(async () => {
   clients = testClients();
   const tables = await ensureTables(clients.dynamo, uniquePrefix('collect'));
   keys = new WriteKeyStore(clients.documents, tables['write-keys']);
+  erasuresTableName = tables.erasures;
+  erasures = new ErasureStore(clients.documents, tables.erasures);
   key = generateWriteKey('test');
   await keys.create(key, { sourceId: 'shop', name: 'Shop', scopes: ['events:write'] });
   sqsDir = mkdtempSync(join(tmpdir(), 'portrait-collect-'));
@@ -48,8 +54,11 @@ afterAll(async () => {
   rmSync(sqsDir, { recursive: true, force: true });
 });
 
-function handler() {
+function handler(withSuppression = false) {
   return makeCollectHandler({
+    ...(withSuppression
+      ? { suppressedAmong: (memberKeys: readonly string[]) => erasures.suppressedAmong(memberKeys) }
+      : {}),
     lookupKey: (raw) => keys.lookup(raw),
     queue: new SqsEventQueue(sqsClient, sqs.queueUrl('events'), 2),
     logger: createLogger({ write: (line) => logs.push(line) }),
@@ -116,6 +125,48 @@ async function drainQueue(): Promise<PortraitEvent[]> {
 }
 
 describe('collect handler with local SQS and DynamoDB Local', () => {
+  it('rejects the events of suppressed (erased) members with member_suppressed and queues the rest', async () => {
+    const suppressing = (event: APIGatewayProxyEventV2) =>
+      handler(true)(event, localLambdaContext(functions.collect, Date.now() + 10_000));
+    const one = JSON.stringify({ userId: 'sup-1', event: 'Shared', messageId: 'sup-before' });
+    // Before any erasure no pseudonym key exists: nothing is suppressed, and reading makes none.
+    expect((await suppressing(request('/v1/track', one))).statusCode).toBe(200);
+    await drainQueue();
+    const scanned = await clients.documents.send(new ScanCommand({ TableName: erasuresTableName }));
+    expect(scanned.Items).toEqual([]);
+
+    await erasures.suppress(['u#sup-1', 'a#sup-anon'], 'er_test', Date.now());
+    const alone = await suppressing(request('/v1/track', one));
+    expect(alone.statusCode).toBe(403);
+    expect(JSON.parse(String(alone.body))).toMatchObject({
+      success: false,
+      code: 'member_suppressed',
+    });
+    const batch = [
+      { type: 'track', messageId: 's-0', userId: 'sup-1', event: 'Shared' },
+      { type: 'track', messageId: 's-1', userId: 'ok-1', event: 'Shared' },
+      { type: 'identify', messageId: 's-2', userId: 'new-1', anonymousId: 'sup-anon' },
+      { type: 'alias', messageId: 's-3', userId: 'ok-2', previousId: 'sup-1' },
+      { type: 'page', messageId: 's-4', anonymousId: 'ok-anon', name: 'Home' },
+    ];
+    const mixed = await suppressing(request('/v1/batch', JSON.stringify({ batch })));
+    expect(mixed.statusCode).toBe(207);
+    const body = JSON.parse(String(mixed.body)) as {
+      results: { index: number; status: string; code?: string }[];
+    };
+    expect(body.results.map((r) => [r.index, r.status, r.code])).toEqual([
+      [0, 'rejected', 'member_suppressed'],
+      [1, 'accepted', undefined],
+      [2, 'rejected', 'member_suppressed'],
+      [3, 'rejected', 'member_suppressed'],
+      [4, 'accepted', undefined],
+    ]);
+    expect((await drainQueue()).map((e) => e.messageId).sort()).toEqual(['s-1', 's-4']);
+    expect(await erasures.unsuppress(['u#sup-1', 'a#sup-1'])).toBe(1);
+    expect((await suppressing(request('/v1/track', one))).statusCode).toBe(200);
+    await drainQueue();
+  });
+
   it('queues every valid event of a batch, stamped with the key source, and only those', async () => {
     const batch = Array.from({ length: 300 }, (_, i) => ({
       type: 'track',

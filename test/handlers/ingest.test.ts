@@ -6,6 +6,7 @@ import type { PortraitEvent } from '../../events/envelope.ts';
 import { makeIngestHandler } from '../../functions/ingest/ingest.ts';
 import { sqsLimits } from '../../infra/declarations/queues.ts';
 import { ensureTables } from '../../infra/local/tables.ts';
+import { ErasureStore } from '../../shared/adapters/erasure-store.ts';
 import { EventStore, eventFromItem, memberKeyOf } from '../../shared/adapters/event-store.ts';
 import { packMessages } from '../../shared/domain/ingest/pack-messages.ts';
 import { silentLogger } from '../../shared/logging/logger.ts';
@@ -14,11 +15,13 @@ import { readAllStreamRecords } from '../support/stream-records.ts';
 
 let clients: TestClients;
 let eventsTable: string;
+let erasuresTableName: string;
 
 beforeAll(async () => {
   clients = testClients();
   const tables = await ensureTables(clients.dynamo, uniquePrefix('ingest'));
   eventsTable = tables.events;
+  erasuresTableName = tables.erasures;
 });
 afterAll(() => clients.destroy());
 
@@ -187,5 +190,25 @@ describe('ingest handler against DynamoDB Local', () => {
       ),
       { numRuns: Number(process.env.PORTRAIT_PROPERTY_RUNS ?? 25) },
     );
+  });
+});
+
+describe('ingest and suppression', () => {
+  it('drops the queued events of members erased after collect accepted them, and stores the rest', async () => {
+    const erasures = new ErasureStore(clients.documents, erasuresTableName);
+    const store = new EventStore(clients.documents, eventsTable, 400);
+    const handler = makeIngestHandler({
+      putEvents: (events) => store.putAll(events),
+      logger: silentLogger,
+      suppressedAmong: (keys) => erasures.suppressedAmong(keys),
+    });
+    const events = [event('sup', 1, 1), event('sup', 2, 2), event('sup', 3, 1)];
+    const bodies = packMessages(events, sqsLimits).flat();
+    await erasures.suppress([memberKeyOf(event('sup', 0, 1))], 'er_test', Date.now());
+    expect(await handler(sqsEvent(bodies))).toEqual({ batchItemFailures: [] });
+    expect(await storedItems([memberKeyOf(event('sup', 0, 1))])).toEqual([]);
+    expect((await storedItems([memberKeyOf(event('sup', 0, 2))])).map((item) => item.sk)).toEqual([
+      'sup-m2',
+    ]);
   });
 });

@@ -23,6 +23,7 @@ import { makeWebhooksHandler } from '../../functions/webhooks/webhooks.ts';
 import { webhooksQueue } from '../../infra/declarations/queues.ts';
 import type { Scope } from '../../infra/declarations/routes.ts';
 import {
+  erasuresTable,
   membershipsTable as membershipsDeclaration,
   segmentsTable as segmentsDeclaration,
   writeKeysTable as writeKeysDeclaration,
@@ -31,6 +32,7 @@ import { localAwsClientConfig } from '../../infra/local/dynamodb-local.ts';
 import { SqsEventSource } from '../../infra/local/queue/sqs-event-source.ts';
 import { startLocalSqs } from '../../infra/local/queue/sqs-server.ts';
 import { createTableInput } from '../../infra/local/tables.ts';
+import { ErasureStore } from '../../shared/adapters/erasure-store.ts';
 import { SqsEventQueue } from '../../shared/adapters/event-queue.ts';
 import { type LedgerEntry, MembershipStore } from '../../shared/adapters/membership-store.ts';
 import { SegmentStore } from '../../shared/adapters/segment-store.ts';
@@ -128,7 +130,10 @@ async function setUp() {
   };
 
   /** The deliverer behind a local SQS event source, as the runtime wires it. */
-  const startDeliverer = (retryBaseSeconds: number) => {
+  const startDeliverer = (
+    retryBaseSeconds: number,
+    suppressedAmong?: (keys: readonly string[]) => Promise<ReadonlySet<string>>,
+  ) => {
     const source = new SqsEventSource({
       sqs,
       queueUrl,
@@ -150,6 +155,7 @@ async function setUp() {
         now: Date.now,
         logger: silentLogger,
         timeoutMs: 5_000,
+        ...(suppressedAmong ? { suppressedAmong } : {}),
       }),
       batchSize: webhooksQueue.consumer.batchSize,
       maxBatchingWindowSeconds: 0,
@@ -529,6 +535,51 @@ describe('webhook delivery', () => {
     await source.idle();
     expect(receiver.received).toHaveLength(1);
     expect(JSON.parse(receiver.received[0]?.body ?? '{}')).toMatchObject({ subscription: kept.id });
+    expect(await t.depth(t.queueUrl)).toBe(0);
+    expect(await t.depth(t.dlqUrl)).toBe(0);
+  });
+
+  it('leaves queued events of erased members out, drops deliveries left with none, and never sends pseudonymised entries', async () => {
+    const t = await setUp();
+    const erasuresName = `${t.names.memberships}-erasures`;
+    await clients.dynamo.send(
+      new CreateTableCommand(createTableInput(erasuresTable, erasuresName)),
+    );
+    await waitUntilTableExists(
+      { client: clients.dynamo, maxWaitTime: 60, minDelay: 1, maxDelay: 2 },
+      { TableName: erasuresName },
+    );
+    const erasures = new ErasureStore(clients.documents, erasuresName);
+    const receiver = await startWebhookReceiver();
+    cleanups.push(() => receiver.close());
+    const hook = await subscribe(t, 'vip', receiver.url);
+    await t.memberships.change(entry('vip', 'u#keep-1', 'enter'));
+    await t.memberships.change(entry('vip', 'u#gone-1', 'enter'));
+    await t.notify();
+    await t.memberships.change(entry('vip', 'a#gone-2', 'enter'));
+    await t.notify();
+    // The eraser's own entries: an exit and rewritten entries under a pseudonym.
+    await t.memberships.change(entry('vip', 'e#0123456789abcdef0123456789abcdef', 'exit'));
+    await t.notify();
+    expect(await t.depth(t.queueUrl)).toBe(2);
+    // Erased after their deliveries were queued (SQS cannot delete them selectively).
+    await erasures.suppress(['u#gone-1', 'a#gone-2'], 'er_test', Date.now());
+
+    const source = t.startDeliverer(1, (keys) => erasures.suppressedAmong(keys));
+    await receiver.waitFor(1);
+    await source.idle();
+    expect(receiver.received).toHaveLength(1);
+    const request = receiver.received[0];
+    const payload = JSON.parse(request?.body ?? '{}') as { events: { memberId: unknown }[] };
+    expect(payload.events.map((event) => event.memberId)).toEqual([{ userId: 'keep-1' }]);
+    expect(
+      verifySignature(
+        hook.secret,
+        request?.headers['portrait-signature'],
+        request?.body ?? '',
+        300,
+      ),
+    ).toBe(true);
     expect(await t.depth(t.queueUrl)).toBe(0);
     expect(await t.depth(t.dlqUrl)).toBe(0);
   });

@@ -267,6 +267,9 @@ describe('segmenter on AWS', () => {
     );
     expect(permissions).toEqual(
       [
+        // Suppressions (erased members are skipped).
+        'dynamodb:BatchGetItem on erasures',
+        'dynamodb:GetItem on erasures',
         'dynamodb:GetItem on memberships',
         'dynamodb:PutItem on memberships',
         'dynamodb:UpdateItem on memberships',
@@ -299,12 +302,21 @@ describe('segmenter on AWS', () => {
     );
   });
 
-  it('grants no function but the segmenter, the backfiller, the segments function, the query function, the notifier (stream) and the exporter access to the memberships table', () => {
+  it('grants no function but the segmenter, the backfiller, the segments function, the query function, the notifier (stream), the exporter and the eraser access to the memberships table', () => {
     const fns = dev.stateless.findResources('AWS::Lambda::Function') as Resources;
     // The notifier reads the table's stream only (test/infra/webhooks.test.ts).
     const notifier = dev.webhookFunctions[1];
     const exporter = functionIdByDescription(dev.stateless, functions.exporter.description);
-    const readers = [dev.segmenter, dev.backfiller, dev.segments, dev.query, notifier, exporter];
+    const eraser = functionIdByDescription(dev.stateless, functions.eraser.description);
+    const readers = [
+      dev.segmenter,
+      dev.backfiller,
+      dev.segments,
+      dev.query,
+      notifier,
+      exporter,
+      eraser,
+    ];
     for (const functionId of Object.keys(fns).filter((id) => !readers.includes(id))) {
       const permissions = dynamoPermissionsOfRole(
         dev.stateless,

@@ -22,8 +22,10 @@ import { runtimeEnvNames } from '../../shared/config/runtime.ts';
 import { consumerStack as buildConsumerStack, portraitApp, testApp } from './synth.ts';
 import {
   actionsOfRole,
+  dynamoPermissionsOfRole,
   functionIdByDescription,
   type Resources,
+  resourceNamer,
   roleIdOfFunction,
 } from './template-queries.ts';
 
@@ -138,8 +140,8 @@ describe('stateful stack', () => {
         },
       },
     });
-    // The events queue and the webhook queue, each with its dead-letter queue.
-    expect(Object.keys(policies)).toHaveLength(4);
+    // The events, webhook and erasure queues, each with its dead-letter queue.
+    expect(Object.keys(policies)).toHaveLength(6);
   });
 
   it('keeps prod queues on stack deletion and drops dev ones', () => {
@@ -300,7 +302,21 @@ describe('stateless stack', () => {
       expect.arrayContaining(['dynamodb:PutItem', 'sqs:ReceiveMessage', 'sqs:DeleteMessage']),
     );
     expect(ingestActions).not.toContain('sqs:SendMessage');
-    expect(ingestActions).not.toContain('dynamodb:GetItem');
+    // Ingest reads only suppressions (erased members), by key or in batches.
+    const nameResource = resourceNamer(dev.statefulStack, dev.stateful);
+    expect(
+      dynamoPermissionsOfRole(
+        dev.stateless,
+        roleIdOfFunction(dev.stateless, ingestId),
+        nameResource,
+      ),
+    ).toEqual(
+      [
+        'dynamodb:BatchGetItem on erasures',
+        'dynamodb:GetItem on erasures',
+        'dynamodb:PutItem on events',
+      ].sort(),
+    );
   });
 
   it('attaches no AWS managed policy to function roles', () => {
@@ -319,8 +335,9 @@ describe('stateless stack', () => {
       ),
     );
     // No batch write anywhere; stream reads come with the event source. UpdateItem and
-    // DeleteItem are the segmenter's and the backfiller's, BatchGetItem the segments function's
-    // (its `check`), on memberships only; Scan the backfiller's and the segments function's
+    // DeleteItem are the segmenter's, the backfiller's and the eraser's (pinned in
+    // erasure.test.ts), BatchGetItem the segments function's (its `check`) and the suppression
+    // readers' (on erasures); Scan the backfiller's and the segments function's
     // (previews), on profiles only (pinned in
     // segments.test.ts).
     expect([...dynamoActions].sort()).toEqual([
@@ -356,8 +373,9 @@ describe('stateless stack', () => {
           Threshold: alarms.dlqDepthThreshold,
           ComparisonOperator: 'GreaterThanOrEqualToThreshold',
         },
-        // The events and webhook dead-letter queues and, with stream consumers, their failure queue.
-        streamConsumers.length > 0 ? 3 : 2,
+        // The events, webhook and erasure dead-letter queues and, with stream consumers, their
+        // failure queue.
+        streamConsumers.length > 0 ? 4 : 3,
       );
       for (const [metric, threshold] of [
         ['Errors', alarms.functionErrorsThreshold],

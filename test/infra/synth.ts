@@ -128,6 +128,7 @@ export function consumerStack(
       tables: store.tables,
       eventsQueue: queue.queue,
       webhooksQueue: queue.queue,
+      erasuresQueue: queue.queue,
     }),
     eventsTable: store.table('events'),
     writeKeysTable: store.table('write-keys'),

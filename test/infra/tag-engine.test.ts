@@ -181,8 +181,11 @@ describe('tag engine on AWS', () => {
         roleIdOfFunction(dev.stateless, functionId),
         dev.nameResource,
       );
+    // The tagger, historian and segmenter also read suppressions (erased members).
+    const suppressions = ['dynamodb:BatchGetItem on erasures', 'dynamodb:GetItem on erasures'];
     expect(permissions(dev.tagger)).toEqual(
       [
+        ...suppressions,
         'dynamodb:GetItem on profiles',
         'dynamodb:PutItem on profiles',
         'dynamodb:DescribeStream on events stream',
@@ -200,6 +203,7 @@ describe('tag engine on AWS', () => {
     );
     expect(permissions(dev.historian)).toEqual(
       [
+        ...suppressions,
         'dynamodb:PutItem on profiles',
         'dynamodb:DescribeStream on profiles stream',
         'dynamodb:GetRecords on profiles stream',

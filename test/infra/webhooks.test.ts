@@ -197,7 +197,14 @@ describe('webhooks on AWS', () => {
         'dynamodb:ListStreams on *',
       ].sort(),
     );
-    expect(dynamo(dev.deliverer)).toEqual(['dynamodb:GetItem on segments']);
+    // The deliverer also reads suppressions, to drop queued events of erased members.
+    expect(dynamo(dev.deliverer)).toEqual(
+      [
+        'dynamodb:BatchGetItem on erasures',
+        'dynamodb:GetItem on erasures',
+        'dynamodb:GetItem on segments',
+      ].sort(),
+    );
     const sqsResources = (functionId: string) =>
       statementsOfRole(dev.stateless, roleIdOfFunction(dev.stateless, functionId))
         .filter((statement) => [statement.Action].flat().some((a) => a.startsWith('sqs:')))

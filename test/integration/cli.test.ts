@@ -166,6 +166,34 @@ describe('operator CLI against the running local runtime', () => {
     expect(scopes).toBe('events:write');
   });
 
+  it('unsuppresses an erased member: its events are refused before and accepted after', async () => {
+    const writer = keyFrom(await cli('keys', 'create', '--name', 'Erase writer'));
+    const created = await cli('keys', 'create', '--name', 'DPO', '--scopes', 'members:erase');
+    expect(created.code, created.stderr).toBe(0);
+    const eraser = keyFrom(created);
+    const erased = await fetch(`${runtime?.apiUrl}/v1/members/cli-erased-1`, {
+      method: 'DELETE',
+      headers: { authorization: basicAuth(eraser) },
+    });
+    expect(erased.status).toBe(202);
+    const { receipt } = (await erased.json()) as { receipt: string };
+    for (let i = 0; i < 150; i += 1) {
+      const read = await fetch(`${runtime?.apiUrl}/v1/erasures/${receipt}`, {
+        headers: { authorization: basicAuth(eraser) },
+      });
+      if (((await read.json()) as { status: string }).status === 'done') break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const refused = await track(writer, 'cli-erased-1', `cli-${randomUUID()}`);
+    expect(refused.body.code).toBe('member_suppressed');
+    const lifted = await cli('members', 'unsuppress', 'cli-erased-1');
+    expect(lifted.code, lifted.stderr).toBe(0);
+    expect(lifted.stdout).toContain('Lifted 1 suppression');
+    expect((await track(writer, 'cli-erased-1', `cli-${randomUUID()}`)).status).toBe(200);
+    const again = await cli('members', 'unsuppress', 'cli-erased-1');
+    expect(again.stdout).toContain('was not suppressed');
+  });
+
   it('creates a key without events:write that /v1/track refuses with insufficient_scope', async () => {
     const created = await cli('keys', 'create', '--name', 'Reports', '--scopes', 'segments:read');
     expect(created.code, created.stderr).toBe(0);

@@ -12,6 +12,7 @@ import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../../../shared/config/environments.ts';
 import {
+  DEFAULT_ERASURE_SETTLE_SECONDS,
   DEFAULT_WEBHOOK_RETRY_BASE_SECONDS,
   runtimeEnvNames,
 } from '../../../shared/config/runtime.ts';
@@ -61,6 +62,8 @@ export interface RuntimeResources {
    * @default - none: functions see an empty lake bucket name
    */
   readonly lakeBucket?: IBucket;
+  /** The queue the erasures API sends erasure requests to. */
+  readonly erasuresQueue: IQueue;
 }
 
 /**
@@ -92,6 +95,9 @@ export function runtimeSettings(
     lakeBucket: resources.lakeBucket?.bucketName ?? '',
     // Deployed functions reach the lake in S3; the folder is the local runtime's.
     lakeDir: '',
+    erasuresTable: resources.tables.erasures.tableName,
+    erasuresQueueUrl: resources.erasuresQueue.queueUrl,
+    erasureSettleSeconds: String(DEFAULT_ERASURE_SETTLE_SECONDS),
   };
 }
 

@@ -1,8 +1,8 @@
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../../../shared/config/environments.ts';
-import { webhooksQueue } from '../../declarations/index.ts';
 import { EventLakeStorage } from '../constructs/event-lake.ts';
+import { erasuresQueue, webhooksQueue } from '../../declarations/index.ts';
 import { EventQueue } from '../constructs/event-queue.ts';
 import { EventStore } from '../constructs/event-store.ts';
 
@@ -18,6 +18,8 @@ export class StatefulStack extends Stack {
   readonly webhookQueue: EventQueue;
   /** The event lake's bucket and its Glue table (see `EventLake` for its functions). */
   readonly eventLake: EventLakeStorage;
+  /** Erasure requests and their dead-letter queue (see `Erasure`). */
+  readonly erasureQueue: EventQueue;
 
   constructor(scope: Construct, id: string, props: StatefulStackProps) {
     super(scope, id, props);
@@ -26,6 +28,10 @@ export class StatefulStack extends Stack {
     this.webhookQueue = new EventQueue(this, 'WebhookQueue', {
       config: props.config,
       declaration: webhooksQueue,
+    });
+    this.erasureQueue = new EventQueue(this, 'ErasureQueue', {
+      config: props.config,
+      declaration: erasuresQueue,
     });
 
     this.eventLake = new EventLakeStorage(this, 'EventLake', { config: props.config });
@@ -45,6 +51,13 @@ export class StatefulStack extends Stack {
     });
     new CfnOutput(this, 'MembershipsTableName', {
       value: this.eventStore.table('memberships').tableName,
+    });
+    new CfnOutput(this, 'ErasuresTableName', {
+      value: this.eventStore.table('erasures').tableName,
+    });
+    new CfnOutput(this, 'ErasureQueueUrl', { value: this.erasureQueue.queue.queueUrl });
+    new CfnOutput(this, 'ErasureDeadLetterQueueUrl', {
+      value: this.erasureQueue.deadLetterQueue.queueUrl,
     });
     new CfnOutput(this, 'EventsQueueUrl', { value: this.eventQueue.queue.queueUrl });
     new CfnOutput(this, 'EventsDeadLetterQueueUrl', {

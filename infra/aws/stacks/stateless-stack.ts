@@ -4,6 +4,7 @@ import type { EnvironmentConfig } from '../../../shared/config/environments.ts';
 import { Alarms } from '../constructs/alarms.ts';
 import { ApiDocument } from '../constructs/api-document.ts';
 import { EventLake } from '../constructs/event-lake.ts';
+import { Erasure } from '../constructs/erasure.ts';
 import type { FunctionRegistry } from '../constructs/function-registry.ts';
 import { Ingest } from '../constructs/ingest.ts';
 import { runtimeSettings } from '../constructs/portrait-function.ts';
@@ -28,6 +29,7 @@ export class StatelessStack extends Stack {
   readonly segments: Segments;
   readonly webhooks: Webhooks;
   readonly segmentExport: SegmentExport;
+  readonly erasure: Erasure;
   readonly api: PublicApi;
   readonly apiDocument: ApiDocument;
   readonly streamConsumers: StreamConsumers;
@@ -37,12 +39,13 @@ export class StatelessStack extends Stack {
   constructor(scope: Construct, id: string, props: StatelessStackProps) {
     super(scope, id, props);
     const { config } = props;
-    const { eventStore, eventQueue, webhookQueue } = props.stateful;
+    const { eventStore, eventQueue, webhookQueue, erasureQueue } = props.stateful;
     const settings = runtimeSettings(config, {
       tables: eventStore.tables,
       eventsQueue: eventQueue.queue,
       webhooksQueue: webhookQueue.queue,
       lakeBucket: props.stateful.eventLake.bucket,
+      erasuresQueue: erasureQueue.queue,
     });
 
     this.ingest = new Ingest(this, 'Ingest', {
@@ -89,6 +92,20 @@ export class StatelessStack extends Stack {
       settings,
       bucketArnExportName: props.stateful.eventLake.bucketArnExportName,
     });
+    this.erasure = new Erasure(this, 'Erasure', {
+      config,
+      settings,
+      tables: eventStore.tables,
+      queue: erasureQueue.queue,
+      suppressionReaders: [
+        this.ingest.collect.function,
+        this.ingest.ingest.function,
+        this.webhooks.deliverer.function,
+        this.tagEngine.tagger.function,
+        this.tagEngine.historian.function,
+        this.segments.segmenter.function,
+      ],
+    });
     const functions: FunctionRegistry = {
       ...this.ingest.functions,
       ...this.tagEngine.functions,
@@ -97,6 +114,7 @@ export class StatelessStack extends Stack {
       ...this.apiDocument.functions,
       ...this.segmentExport.functions,
       ...this.eventLake.functions,
+      ...this.erasure.functions,
     };
 
     this.api = new PublicApi(this, 'PublicApi', { config, functions });
@@ -120,6 +138,7 @@ export class StatelessStack extends Stack {
     const deadLetterQueues = {
       [eventQueue.declaration.id]: eventQueue.deadLetterQueue,
       [webhookQueue.declaration.id]: webhookQueue.deadLetterQueue,
+      [erasureQueue.declaration.id]: erasureQueue.deadLetterQueue,
     };
     if (this.streamConsumers.failureQueue) {
       deadLetterQueues['stream-failures'] = this.streamConsumers.failureQueue;

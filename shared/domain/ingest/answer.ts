@@ -99,3 +99,50 @@ function messageIdOf(raw: unknown): string | undefined {
   }
   return undefined;
 }
+
+/** The source keys an event names: its userId, anonymousId and (alias) previousId, both ways. */
+export function identityKeysOf(
+  event: Pick<PortraitEvent, 'userId' | 'anonymousId' | 'previousId'>,
+): string[] {
+  const keys: string[] = [];
+  if (event.userId !== undefined) keys.push(`u#${event.userId}`);
+  if (event.anonymousId !== undefined) keys.push(`a#${event.anonymousId}`);
+  if (event.previousId !== undefined) keys.push(`u#${event.previousId}`, `a#${event.previousId}`);
+  return keys;
+}
+
+/**
+ * Takes the events of suppressed members out of what `sortResults` accepted: each such event's
+ * result becomes a `member_suppressed` rejection; the other events stay accepted.
+ */
+export function rejectSuppressed(
+  sorted: { readonly accepted: readonly PortraitEvent[]; readonly results: readonly EventResult[] },
+  suppressed: ReadonlySet<string>,
+): { accepted: PortraitEvent[]; results: EventResult[] } {
+  if (suppressed.size === 0) {
+    return { accepted: [...sorted.accepted], results: [...sorted.results] };
+  }
+  const accepted: PortraitEvent[] = [];
+  const results: EventResult[] = [];
+  let next = 0;
+  for (const result of sorted.results) {
+    if (result.status !== 'accepted') {
+      results.push(result);
+      continue;
+    }
+    const event = sorted.accepted[next++];
+    if (event && identityKeysOf(event).some((key) => suppressed.has(key))) {
+      results.push({
+        index: result.index,
+        messageId: event.messageId,
+        status: 'rejected',
+        code: 'member_suppressed',
+        message: 'This member was erased and is suppressed; the event was not stored.',
+      });
+      continue;
+    }
+    if (event) accepted.push(event);
+    results.push(result);
+  }
+  return { accepted, results };
+}

@@ -3,7 +3,7 @@
  * the deterministic ids receivers dedupe by, the payload, the retry schedule and the URL rule.
  */
 import { createHash } from 'node:crypto';
-import { memberIdOf } from '../keys/member-id.ts';
+import { type MemberId, memberIdOf } from '../keys/member-id.ts';
 
 /** One enter or exit from a segment's ledger, as the notifier reads it from the stream. */
 export interface WebhookLedgerEntry {
@@ -26,7 +26,8 @@ export interface WebhookEvent {
   /** The same for one ledger entry in every delivery that carries it: dedupe events by it. */
   readonly id: string;
   readonly type: WebhookEventType;
-  readonly memberId: { readonly userId: string } | { readonly anonymousId: string };
+  /** Never an erased member's pseudonym: the notifier does not send those entries. */
+  readonly memberId: MemberId;
   /** ISO-8601 instant of the change. */
   readonly at: string;
   readonly cause: unknown;
@@ -234,4 +235,41 @@ export function webhookUrlProblem(raw: unknown, allowLoopbackHttp: boolean): str
   return allowLoopbackHttp
     ? 'must be https://, or http:// to 127.0.0.1, localhost or [::1]'
     : 'must be https://';
+}
+
+/** The source key (`u#…`, `a#…`) of a delivered event's member, if it names one. */
+function sourceKeyOfEvent(event: unknown): string | undefined {
+  const memberId = (event as { memberId?: Record<string, unknown> } | null)?.memberId;
+  if (typeof memberId?.userId === 'string') return `u#${memberId.userId}`;
+  if (typeof memberId?.anonymousId === 'string') return `a#${memberId.anonymousId}`;
+  return undefined;
+}
+
+/** The source keys of the members a delivery's body names (the deliverer checks them). */
+export function deliveryMemberKeys(body: string): string[] {
+  const parsed = JSON.parse(body) as { events?: unknown[] };
+  return (parsed.events ?? []).flatMap((event) => {
+    const key = sourceKeyOfEvent(event);
+    return key === undefined ? [] : [key];
+  });
+}
+
+/**
+ * A delivery's body without the events of suppressed (erased) members: the same body when none
+ * is, `undefined` when none is left. The delivery keeps its id; its events keep theirs.
+ */
+export function withoutSuppressed(
+  body: string,
+  suppressed: ReadonlySet<string>,
+): { readonly body: string; readonly removed: number } | undefined {
+  if (suppressed.size === 0) return { body, removed: 0 };
+  const parsed = JSON.parse(body) as { events: unknown[] } & Record<string, unknown>;
+  const kept = parsed.events.filter((event) => {
+    const key = sourceKeyOfEvent(event);
+    return key === undefined || !suppressed.has(key);
+  });
+  const removed = parsed.events.length - kept.length;
+  if (removed === 0) return { body, removed };
+  if (kept.length === 0) return undefined;
+  return { body: JSON.stringify({ ...parsed, events: kept }), removed };
 }

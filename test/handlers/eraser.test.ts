@@ -1,0 +1,167 @@
+/**
+ * The eraser handler against DynamoDB Local (stores real; SQS's ChangeMessageVisibility is the
+ * one thing recorded instead of sent, since the handler is called here as the event source
+ * would): a first sweep that removed something is followed by another after the settle time, a
+ * clean sweep ends the receipt, a receipt already ended is left alone, an error is retried and
+ * on the last receive fails the receipt, and a malformed message is dropped.
+ */
+import type { SQSEvent } from 'aws-lambda';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PortraitEvent } from '../../events/envelope.ts';
+import { type EraserDeps, lakeNotWired, makeEraserHandler } from '../../functions/eraser/eraser.ts';
+import { ensureTables } from '../../infra/local/tables.ts';
+import { ErasureStore } from '../../shared/adapters/erasure-store.ts';
+import { EventStore } from '../../shared/adapters/event-store.ts';
+import { MemberEraser } from '../../shared/adapters/member-eraser.ts';
+import { ProfileStore } from '../../shared/adapters/profile-store.ts';
+import { newReceiptId, noCounts } from '../../shared/domain/privacy/erasure.ts';
+import { silentLogger } from '../../shared/logging/logger.ts';
+import { type TestClients, testClients, uniquePrefix } from '../support/dynamo.ts';
+
+let clients: TestClients;
+let store: ErasureStore;
+let events: EventStore;
+let eraser: MemberEraser;
+
+beforeAll(async () => {
+  clients = testClients();
+  const tables = await ensureTables(clients.dynamo, uniquePrefix('eraser'));
+  store = new ErasureStore(clients.documents, tables.erasures);
+  events = new EventStore(clients.documents, tables.events, 400);
+  eraser = new MemberEraser(
+    clients.documents,
+    { events: tables.events, profiles: tables.profiles, memberships: tables.memberships },
+    new ProfileStore(clients.documents, tables.profiles),
+    store,
+  );
+});
+afterAll(() => clients.destroy());
+
+const putOffs: Array<[string, number]> = [];
+
+function handler(overrides: Partial<EraserDeps> = {}) {
+  return makeEraserHandler({
+    receipt: (id) => store.receipt(id),
+    target: (id) => eraser.target(id),
+    start: (id, keys, found, at) => store.start(id, keys, found, at),
+    suppress: (keys, receiptId, at) => store.suppress(keys, receiptId, at),
+    sweep: (receiptId, keys, now) => eraser.sweep(receiptId, keys, now),
+    eraseLakeRows: lakeNotWired,
+    sweepDone: (id) => store.sweepDone(id),
+    finish: (id, status, at, error) => store.finish(id, status, at, error),
+    putOff: async (handle, seconds) => {
+      putOffs.push([handle, seconds]);
+    },
+    settleSeconds: 7,
+    maxReceiveCount: 3,
+    now: Date.now,
+    logger: silentLogger,
+    ...overrides,
+  });
+}
+
+function message(body: string, receiveCount = 1): SQSEvent {
+  return {
+    Records: [
+      {
+        messageId: `m-${body.length}-${receiveCount}`,
+        receiptHandle: `rh-${receiveCount}`,
+        body,
+        attributes: {
+          ApproximateReceiveCount: String(receiveCount),
+          SentTimestamp: '0',
+          SenderId: 'test',
+          ApproximateFirstReceiveTimestamp: '0',
+        },
+        messageAttributes: {},
+        md5OfBody: '',
+        eventSource: 'aws:sqs',
+        eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:portrait-erasures',
+        awsRegion: 'us-east-1',
+      },
+    ],
+  };
+}
+
+async function newReceipt(): Promise<string> {
+  const id = newReceiptId();
+  await store.createReceipt({
+    id,
+    status: 'pending',
+    memberHash: 'h',
+    requestedAt: Date.now(),
+    previouslyErased: false,
+    sweeps: 0,
+    counts: noCounts,
+    suppressedKeys: 0,
+  });
+  return id;
+}
+
+const shared = (userId: string, n: number): PortraitEvent => ({
+  messageId: `${userId}-${n}`,
+  type: 'track',
+  event: 'Shared',
+  userId,
+  timestamp: new Date().toISOString(),
+  receivedAt: new Date().toISOString(),
+  sourceId: 'test',
+});
+
+describe('eraser handler', () => {
+  it('sweeps again after the settle time when a sweep removed something, and ends on a clean one', async () => {
+    await events.putAll([shared('er-h1', 1), shared('er-h1', 2)]);
+    const receipt = await newReceipt();
+    const body = JSON.stringify({ receipt, id: 'er-h1' });
+    putOffs.length = 0;
+    expect(await handler()(message(body, 1))).toEqual({
+      batchItemFailures: [{ itemIdentifier: message(body, 1).Records[0]?.messageId }],
+    });
+    expect(putOffs).toEqual([['rh-1', 7]]);
+    const running = await store.receipt(receipt);
+    expect(running).toMatchObject({ status: 'running', sweeps: 1, found: true, keys: ['u#er-h1'] });
+    expect(running?.counts.events).toBe(2);
+
+    // An event that landed meanwhile (accepted before the suppression) is swept too.
+    await events.putAll([shared('er-h1', 3)]);
+    expect(await handler()(message(body, 2))).toMatchObject({ batchItemFailures: [{}] });
+    expect((await store.receipt(receipt))?.counts.events).toBe(3);
+    expect(await handler()(message(body, 3))).toEqual({ batchItemFailures: [] });
+    const done = await store.receipt(receipt);
+    expect(done).toMatchObject({ status: 'done', sweeps: 3, keys: [] });
+    expect(done?.counts.events).toBe(3);
+    expect(await store.suppressedAmong(['u#er-h1', 'a#er-h1'])).toEqual(new Set(['u#er-h1']));
+
+    // A redelivered message of an ended erasure changes nothing.
+    expect(await handler()(message(body, 4))).toEqual({ batchItemFailures: [] });
+    expect((await store.receipt(receipt))?.sweeps).toBe(3);
+  });
+
+  it('retries a failing erasure and fails its receipt on the last receive', async () => {
+    const receipt = await newReceipt();
+    const body = JSON.stringify({ receipt, id: 'er-fail' });
+    const failing = handler({
+      sweep: async () => {
+        throw new Error('DynamoDB is down');
+      },
+    });
+    expect((await failing(message(body, 1))).batchItemFailures).toHaveLength(1);
+    expect((await store.receipt(receipt))?.status).toBe('running');
+    expect((await failing(message(body, 3))).batchItemFailures).toHaveLength(1);
+    expect(await store.receipt(receipt)).toMatchObject({
+      status: 'failed',
+      error: 'erasure_failed',
+      keys: [],
+    });
+  });
+
+  it('drops a malformed message or one whose receipt is unknown, without failing the batch', async () => {
+    expect(await handler()(message('not json'))).toEqual({ batchItemFailures: [] });
+    expect(await handler()(message(JSON.stringify({ receipt: 1 })))).toEqual({
+      batchItemFailures: [],
+    });
+    expect(await handler()(message(JSON.stringify({ receipt: newReceiptId(), id: 'x' })))).toEqual({
+      batchItemFailures: [],
+    });
+  });
+});
