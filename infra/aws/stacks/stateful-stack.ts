@@ -1,8 +1,8 @@
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../../../shared/config/environments.ts';
-import { EventLakeStorage } from '../constructs/event-lake.ts';
 import { erasuresQueue, webhooksQueue } from '../../declarations/index.ts';
+import { EventLakeStorage } from '../constructs/event-lake.ts';
 import { EventQueue } from '../constructs/event-queue.ts';
 import { EventStore } from '../constructs/event-store.ts';
 
