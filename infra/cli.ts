@@ -13,6 +13,7 @@ import { MembershipStore } from '../shared/adapters/membership-store.ts';
 import { ProfileStore } from '../shared/adapters/profile-store.ts';
 import { SegmentStore } from '../shared/adapters/segment-store.ts';
 import { type WriteKeyRecord, WriteKeyStore } from '../shared/adapters/write-key-store.ts';
+import { consentCategories } from '../shared/config/consent.ts';
 import { environmentConfig } from '../shared/config/environments.ts';
 import { runtimeEnvNames } from '../shared/config/runtime.ts';
 import { configuredRuleCatalogue } from '../shared/config/tag-catalogue.ts';
@@ -268,6 +269,7 @@ async function reevaluateCommand(
       eventsOf: (key) => events.eventsOf(key),
       catalogue,
       zone: config.brandTimeZone,
+      consentCategories,
       now: Date.now,
       onProgress: (progress) =>
         bar.update(progress.done, `${progress.rebuilt} rebuilt, ${progress.changed} changed`),
@@ -312,10 +314,11 @@ async function backfillCommand(
     resolveProfile: (key) => profiles.resolve(key),
     segmentSet: async () => activeSegmentSet(await segments.heads(), catalogue, logger),
     member: (key) => memberships.member(key),
-    change: (entry) => memberships.change(entry),
+    transition: (move) => memberships.transition(move),
     saveMember: (previous, next) => memberships.saveMember(previous, next),
     catalogue,
     zone: config.brandTimeZone,
+    consentDefaults: config.consentDefaults,
     now: Date.now,
     onProgress: (p) => bar.update(p.done, `${p.entered} entered, ${p.exited} left`),
   });

@@ -4,6 +4,7 @@ import { MembershipStore } from '../../shared/adapters/membership-store.ts';
 import { ProfileStore } from '../../shared/adapters/profile-store.ts';
 import { SegmentStore } from '../../shared/adapters/segment-store.ts';
 import { clock } from '../../shared/config/clock.ts';
+import { environmentConfig } from '../../shared/config/environments.ts';
 import { readRuntimeConfig } from '../../shared/config/runtime.ts';
 import { configuredRuleCatalogue } from '../../shared/config/tag-catalogue.ts';
 import { activeSegmentSet, activeSegmentVersions } from '../../shared/jobs/segment-set.ts';
@@ -34,10 +35,11 @@ export function defaultDeps(): BackfillerDeps {
     scanMembers: (segment, total, start) => profiles.scanMembers(segment, total, start),
     resolveProfile: (key) => profiles.resolve(key),
     member: (key) => memberships.member(key),
-    change: (entry) => memberships.change(entry),
+    transition: (move) => memberships.transition(move),
     saveMember: (previous, next) => memberships.saveMember(previous, next),
     catalogue,
     zone: config.brandTimeZone,
+    consentDefaults: environmentConfig(config.environment).consentDefaults,
     now: clock.now,
     // Stop well inside the timeout, and about when the next scheduled run starts.
     budgetMs: Math.min(50_000, (functions.backfiller.timeoutSeconds - 30) * 1000),

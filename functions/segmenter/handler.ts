@@ -2,6 +2,7 @@ import { awsClients } from '../../shared/adapters/aws-clients.ts';
 import { MembershipStore } from '../../shared/adapters/membership-store.ts';
 import { SegmentStore } from '../../shared/adapters/segment-store.ts';
 import { clock } from '../../shared/config/clock.ts';
+import { environmentConfig } from '../../shared/config/environments.ts';
 import { readRuntimeConfig } from '../../shared/config/runtime.ts';
 import { configuredRuleCatalogue } from '../../shared/config/tag-catalogue.ts';
 import { activeSegmentSet } from '../../shared/jobs/segment-set.ts';
@@ -22,10 +23,11 @@ export function defaultDeps(): SegmenterDeps {
     // Read for every batch: a definition saved a moment ago applies to the next profile write.
     segmentSet: async () => activeSegmentSet(await segments.heads(), catalogue, logger),
     member: (memberKey) => memberships.member(memberKey),
-    change: (entry) => memberships.change(entry),
+    transition: (move) => memberships.transition(move),
     saveMember: (previous, next) => memberships.saveMember(previous, next),
     catalogue,
     zone: config.brandTimeZone,
+    consentDefaults: environmentConfig(config.environment).consentDefaults,
     now: clock.now,
     logger,
   };

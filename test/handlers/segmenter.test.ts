@@ -113,7 +113,7 @@ function segmenter(t: Tables) {
   return makeSegmenterHandler({
     segmentSet: async () => activeSegmentSet(await t.segments.heads(), catalogue, silentLogger),
     member: (key) => t.memberships.member(key),
-    change: (entry) => t.memberships.change(entry),
+    transition: (move) => t.memberships.transition(move),
     saveMember: (previous, next) => t.memberships.saveMember(previous, next),
     catalogue,
     zone,
@@ -395,7 +395,8 @@ describe('segmenter', () => {
     });
     const base = {
       member: (key: string) => t.memberships.member(key),
-      change: (entry: Parameters<typeof t.memberships.change>[0]) => t.memberships.change(entry),
+      transition: (move: Parameters<typeof t.memberships.transition>[0]) =>
+        t.memberships.transition(move),
       catalogue,
       zone,
     };
@@ -485,7 +486,7 @@ describe('segmenter', () => {
             },
             resolveProfile: (key) => t.profiles.resolve(key),
             member: (key) => t.memberships.member(key),
-            change: (entry) => t.memberships.change(entry),
+            transition: (move) => t.memberships.transition(move),
             saveMember: (previous, next) => t.memberships.saveMember(previous, next),
             catalogue,
             zone,
