@@ -8,7 +8,7 @@ import { type ConsentDefaults, grantedByDefault, resolveConsent } from '../conse
 import { type AggregateValue, evaluateTags, type TagValue } from '../tags/evaluate.ts';
 import type { ProfileState } from '../tags/profile.ts';
 import type { RuleCatalogue } from '../tags/rule-catalogue.ts';
-import { evaluateSegment, type SegmentInput } from './evaluate-segment.ts';
+import { consentsTo, evaluateSegment, type SegmentInput } from './evaluate-segment.ts';
 import type { SegmentSet } from './membership.ts';
 import { segmentPurposes } from './segment-definition.ts';
 import { membershipFieldsOf } from './segment-dependencies.ts';
@@ -79,23 +79,30 @@ export function projectInput(input: SegmentInput, fields: ReadonlySet<string>): 
 /**
  * The segments a member is held in (its materialised memberships), each with why: the leaves
  * that decided, with the values they read from `input`, and whether it still qualifies now
- * (false while its exit is on the way).
+ * (false while its exit is on the way: the definition no longer holds, or the member no longer
+ * consents to the purpose). `segment` leaves read the other segments' definitions: held or
+ * `withheld`.
  */
 export function memberSegmentsView(
   set: SegmentSet,
   held: ReadonlySet<string>,
   input: SegmentInput,
+  withheld: ReadonlySet<string> = new Set(),
 ) {
   return set.ordered
     .filter((segment) => held.has(segment.id))
     .map((segment) => {
-      const evaluation = evaluateSegment(segment, input, (other) => held.has(other));
+      const evaluation = evaluateSegment(
+        segment,
+        input,
+        (other) => held.has(other) || withheld.has(other),
+      );
       return {
         id: segment.id,
         labels: segment.definition.labels,
         purpose: segment.definition.purpose,
         why: evaluation.why,
-        holdsNow: evaluation.in,
+        holdsNow: evaluation.in && consentsTo(input, segment.definition.purpose),
       };
     });
 }
