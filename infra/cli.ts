@@ -312,7 +312,8 @@ async function backfillCommand(
   const summary = await backfillSegments({
     scanMembers: (segment, total, start) => profiles.scanMembers(segment, total, start),
     resolveProfile: (key) => profiles.resolve(key),
-    segmentSet: async () => activeSegmentSet(await segments.heads(), catalogue, logger),
+    segmentSet: async () =>
+      activeSegmentSet(await segments.heads(), catalogue, logger, config.consentDefaults),
     member: (key) => memberships.member(key),
     transition: (move) => memberships.transition(move),
     saveMember: (previous, next) => memberships.saveMember(previous, next),

@@ -21,12 +21,13 @@ export function defaultDeps(): BackfillerDeps {
     now: clock.now,
   });
   const catalogue = configuredRuleCatalogue(config.tagCatalogueFile);
+  const consentDefaults = environmentConfig(config.environment).consentDefaults;
   const logger = createLogger({ service: 'backfiller', level: config.logLevel });
   return {
     segmentSet: async () => {
       const heads = await segments.heads();
       return {
-        set: activeSegmentSet(heads, catalogue, logger),
+        set: activeSegmentSet(heads, catalogue, logger, consentDefaults),
         versions: activeSegmentVersions(heads),
       };
     },
@@ -39,7 +40,7 @@ export function defaultDeps(): BackfillerDeps {
     saveMember: (previous, next) => memberships.saveMember(previous, next),
     catalogue,
     zone: config.brandTimeZone,
-    consentDefaults: environmentConfig(config.environment).consentDefaults,
+    consentDefaults,
     now: clock.now,
     // Stop well inside the timeout, and about when the next scheduled run starts.
     budgetMs: Math.min(50_000, (functions.backfiller.timeoutSeconds - 30) * 1000),

@@ -18,16 +18,18 @@ export function defaultDeps(): SegmenterDeps {
     now: clock.now,
   });
   const catalogue = configuredRuleCatalogue(config.tagCatalogueFile);
+  const consentDefaults = environmentConfig(config.environment).consentDefaults;
   const logger = createLogger({ service: 'segmenter', level: config.logLevel });
   return {
     // Read for every batch: a definition saved a moment ago applies to the next profile write.
-    segmentSet: async () => activeSegmentSet(await segments.heads(), catalogue, logger),
+    segmentSet: async () =>
+      activeSegmentSet(await segments.heads(), catalogue, logger, consentDefaults),
     member: (memberKey) => memberships.member(memberKey),
     transition: (move) => memberships.transition(move),
     saveMember: (previous, next) => memberships.saveMember(previous, next),
     catalogue,
     zone: config.brandTimeZone,
-    consentDefaults: environmentConfig(config.environment).consentDefaults,
+    consentDefaults,
     now: clock.now,
     logger,
   };

@@ -5,9 +5,10 @@
  * profile is unknown. Pure: the materialiser stores the state and records the enters and exits.
  */
 import { createHash } from 'node:crypto';
+import type { ConsentDefaults } from '../consent/consent.ts';
 import { consentsTo, type SegmentInput, segmentMatches } from './evaluate-segment.ts';
 import { orderSegments } from './load-segment-definition.ts';
-import type { CompiledSegment } from './segment-definition.ts';
+import { type CompiledSegment, segmentPurposes } from './segment-definition.ts';
 import { changedFields, SegmentDependencyIndex } from './segment-dependencies.ts';
 
 /** The active segments, compiled, in evaluation order, with their dependency index. */
@@ -74,12 +75,13 @@ export function statusIn(state: MembershipState, segmentId: string): MembershipS
 
 /**
  * The set of `compiled` segments; `versions` gives each one's stored version (it must name every
- * id), so that an edit changes the tag. Throws `SegmentDefinitionError` (`cycle`) when the
+ * id), so that an edit changes the tag; so does a purpose whose `consentDefaults` is opt-in. Throws `SegmentDefinitionError` (`cycle`) when the
  * segments read each other in a cycle.
  */
 export function segmentSet(
   compiled: Iterable<CompiledSegment>,
   versions: ReadonlyMap<string, number>,
+  consentDefaults?: ConsentDefaults,
 ): SegmentSet {
   const ordered = orderSegments(compiled);
   const names = ordered.map((segment) => {
@@ -87,6 +89,12 @@ export function segmentSet(
     if (version === undefined) throw new RangeError(`no version for segment "${segment.id}"`);
     return `${segment.id}@${version}`;
   });
+  // A purpose switched to opt-in changes what every member who never said is served, so it
+  // changes the tag too (and every member is stepped again); the opt-out default adds nothing,
+  // so sets tagged before consent existed keep their tags.
+  for (const purpose of segmentPurposes) {
+    if (consentDefaults?.[purpose] === false) names.push(`consent-default:${purpose}=false`);
+  }
   // Ids cannot hold '@' or a newline, so the text names the set unambiguously; hashed, it stays
   // short enough to store beside every member's memberships.
   const tag = createHash('sha256').update(names.sort().join('\n')).digest('base64url').slice(0, 22);

@@ -12,6 +12,16 @@ import {
   resolveConsent,
 } from '../../../shared/domain/consent/consent.ts';
 import { validateEvent } from '../../../shared/domain/ingest/validate-event.ts';
+import { loadSegmentDefinition } from '../../../shared/domain/segments/load-segment-definition.ts';
+import { segmentInputOf } from '../../../shared/domain/segments/member-input.ts';
+import {
+  emptyMembership,
+  segmentSet,
+  stepMembership,
+} from '../../../shared/domain/segments/membership.ts';
+import { defaultRuleCatalogue } from '../../../shared/domain/tags/default-catalogue.ts';
+import { foldEvents } from '../../../shared/domain/tags/fold.ts';
+import { emptyProfile } from '../../../shared/domain/tags/profile.ts';
 
 const receivedAt = new Date('2026-05-01T12:00:00.000Z');
 const validate = (raw: unknown) =>
@@ -162,5 +172,60 @@ describe('consent at the edge', () => {
 
   it('accepts context.consent without categoryPreferences (other consent fields of the Spec)', () => {
     expect(validate({ ...base, type: 'page', context: { consent: { version: 2 } } }).ok).toBe(true);
+  });
+});
+
+describe('consent defaults in segments', () => {
+  const catalogue = defaultRuleCatalogue();
+  const segment = loadSegmentDefinition(
+    {
+      id: 'promo',
+      labels: { 'zh-CN': '促销', en: 'Promo' },
+      purpose: 'marketing',
+      expression: { trait: 'city', op: '=', value: '北京' },
+    },
+    { catalogue },
+  );
+  const versions = new Map([['promo', 1]]);
+  const member = (consent?: boolean) => {
+    const events: PortraitEvent[] = [
+      {
+        messageId: 'm1',
+        type: 'identify',
+        userId: 'u1',
+        timestamp: '2026-05-01T10:00:00.000Z',
+        receivedAt: '2026-05-01T10:00:00.000Z',
+        sourceId: 's',
+        traits: {
+          city: '北京',
+          ...(consent === undefined ? {} : { consent: { marketing: consent } }),
+        },
+      },
+    ];
+    return foldEvents(emptyProfile(catalogue, 'Asia/Shanghai'), events, catalogue, 'Asia/Shanghai')
+      .state;
+  };
+  const optIn = { ...grantedByDefault, marketing: false };
+
+  it('serves a member who never said only where the purpose is opt-out', () => {
+    const set = segmentSet([segment], versions);
+    const now = Date.parse('2026-05-02T00:00:00Z');
+    const step = (consent: boolean | undefined, defaults = grantedByDefault) =>
+      stepMembership(
+        set,
+        emptyMembership,
+        undefined,
+        segmentInputOf(member(consent), catalogue, 'Asia/Shanghai', now, defaults),
+      ).transitions;
+    expect(step(undefined)).toEqual([{ segmentId: 'promo', from: 'out', to: 'in' }]);
+    expect(step(undefined, optIn)).toEqual([{ segmentId: 'promo', from: 'out', to: 'withheld' }]);
+    expect(step(true, optIn)).toEqual([{ segmentId: 'promo', from: 'out', to: 'in' }]);
+    expect(step(false)).toEqual([{ segmentId: 'promo', from: 'out', to: 'withheld' }]);
+  });
+
+  it('changes the set tag when a purpose is switched to opt-in, and only then', () => {
+    const plain = segmentSet([segment], versions).tag;
+    expect(segmentSet([segment], versions, grantedByDefault).tag).toBe(plain);
+    expect(segmentSet([segment], versions, optIn).tag).not.toBe(plain);
   });
 });
