@@ -166,12 +166,15 @@ function ledgerEntryOf(segmentId: string, item: Record<string, unknown>): Ledger
  * - `sm#<segment>#<shard>` / `<member>`: one row per member in a segment, spread over
  *   {@link SEGMENT_SHARDS} partitions so large segments keep under per-partition limits, and
  *   pages are Queries;
+ * - `sw#<segment>#<shard>` / `<member>`: one row per member withheld from a segment (its
+ *   definition holds, its purpose was refused): counted, never served;
  * - `sl#<segment>#<shard>` / `<at>#<member>`: the ledger of enters and exits;
- * - `sc#<segment>` / `<shard>`: member counts, kept (not counted).
+ * - `sc#<segment>` / `<shard>`: member and withheld counts, kept (not counted).
  *
- * Each enter or exit is one transaction of row, ledger entry and count, conditioned on the row's
- * absence (enter) or presence (exit), so a retried step never counts or records a change twice;
- * the member's state is written last, conditioned on its version.
+ * Each move between in, withheld and out is one transaction of rows, counts and (into or out of
+ * in) ledger entry, conditioned on the rows being where the writer believes, so a retried step
+ * never counts or records a change twice; the member's state is written last, conditioned on its
+ * version.
  */
 export class MembershipStore {
   private readonly now: () => number;
