@@ -102,6 +102,12 @@ const definitions: Record<string, SegmentDefinition> = {
     purpose: 'marketing',
     expression: { tag: 'car_purchase_intent' },
   },
+  any_buyer: {
+    id: 'any_buyer',
+    labels,
+    purpose: 'marketing',
+    expression: { aggregate: 'orders_365d', op: '>=', value: 1 },
+  },
   beijing_buyers: {
     id: 'beijing_buyers',
     labels,
@@ -128,6 +134,7 @@ function events(memberKey: string, step: number, kind: number) {
   const timestamp = new Date(NOW - (step % 5) * DAY).toISOString();
   const base = { userId: memberKey.slice(2), timestamp, receivedAt: timestamp, sourceId: 't' };
   const id = `${memberKey}-${step}`;
+  const granted = Math.floor(kind / 5) % 2 === 0;
   switch (kind % 5) {
     case 3:
     case 4:
@@ -139,7 +146,7 @@ function events(memberKey: string, step: number, kind: number) {
             type: 'track' as const,
             event: 'Consent Updated',
             messageId: id,
-            properties: { categoryPreferences: { marketing: step % 2 === 0 } },
+            properties: { categoryPreferences: { marketing: granted } },
           },
         ],
         [
@@ -147,7 +154,7 @@ function events(memberKey: string, step: number, kind: number) {
             ...base,
             type: 'identify' as const,
             messageId: id,
-            traits: { consent: { analytics: step % 2 === 0 } },
+            traits: { consent: { analytics: granted } },
           },
         ],
         [
@@ -157,10 +164,10 @@ function events(memberKey: string, step: number, kind: number) {
             event: 'Order Completed',
             messageId: id,
             properties: { orderId: id, revenue: 10, currency: 'CNY' },
-            context: { consent: { categoryPreferences: { Advertising: step % 3 !== 0 } } },
+            context: { consent: { categoryPreferences: { Advertising: granted } } },
           },
         ],
-      ][Math.floor(kind / 5) % 3] as PortraitEvent[];
+      ][Math.floor(kind / 10) % 3] as PortraitEvent[];
     case 0:
       return [
         {
@@ -482,8 +489,8 @@ describe('segmenter', () => {
   it('backfills across runs of any length to full evaluation, and starts over when the set changes mid-job', async () => {
     await fc.assert(
       fc.asyncProperty(
-        // Orders, consultations, a city, or consent said one of three ways (3, 8, 13).
-        fc.array(fc.oneof(fc.integer({ min: 0, max: 2 }), fc.constantFrom(3, 8, 13)), {
+        // Orders, consultations, a city, or consent granted or refused one of three ways.
+        fc.array(fc.oneof(fc.integer({ min: 0, max: 2 }), fc.constantFrom(3, 8, 13, 18, 23, 28)), {
           minLength: 1,
           maxLength: 10,
         }),
