@@ -196,6 +196,22 @@ const campaignResponded = {
   },
 } as const satisfies CatalogueSchema;
 
+const consentUpdated = {
+  type: 'object',
+  title: 'Consent Updated',
+  description:
+    "A member granted or refused purposes (docs/SEGMENTS.md § Consent). Any event may also carry `context.consent.categoryPreferences`, as Segment's `Segment Consent Preference Updated` does.",
+  required: ['categoryPreferences'],
+  properties: {
+    categoryPreferences: {
+      type: 'object',
+      description:
+        "Category → true (granted) or false (refused), at most 50; categories map to purposes (marketing, analytics, service, personalisation) by the brand's configuration.",
+      examples: [{ marketing: false, analytics: true }],
+    },
+  },
+} as const satisfies CatalogueSchema;
+
 const identifyTraits = {
   type: 'object',
   title: 'Identify traits',
@@ -222,6 +238,11 @@ const identifyTraits = {
       description: 'Postal address, as text or as an object',
       personal: true,
     },
+    consent: {
+      type: 'object',
+      description:
+        'Consent per purpose or category: name → true (granted) or false (refused), at most 50 (docs/SEGMENTS.md § Consent)',
+    },
   },
 } as const satisfies CatalogueSchema;
 
@@ -243,6 +264,7 @@ const entries: readonly CatalogueEntry[] = [
   contentLiked,
   shared,
   campaignResponded,
+  consentUpdated,
 ].map((schema) => ({ key: canonicalEventName(schema.title), name: schema.title, schema }));
 
 const entriesByKey = new Map(entries.map((entry) => [entry.key, entry]));

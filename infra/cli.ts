@@ -14,6 +14,7 @@ import { MembershipStore } from '../shared/adapters/membership-store.ts';
 import { ProfileStore } from '../shared/adapters/profile-store.ts';
 import { SegmentStore } from '../shared/adapters/segment-store.ts';
 import { type WriteKeyRecord, WriteKeyStore } from '../shared/adapters/write-key-store.ts';
+import { consentCategories } from '../shared/config/consent.ts';
 import { environmentConfig } from '../shared/config/environments.ts';
 import { runtimeEnvNames } from '../shared/config/runtime.ts';
 import { configuredRuleCatalogue } from '../shared/config/tag-catalogue.ts';
@@ -279,6 +280,7 @@ async function reevaluateCommand(
       eventsOf: (key) => events.eventsOf(key),
       catalogue,
       zone: config.brandTimeZone,
+      consentCategories,
       now: Date.now,
       onProgress: (progress) =>
         bar.update(progress.done, `${progress.rebuilt} rebuilt, ${progress.changed} changed`),
@@ -321,12 +323,14 @@ async function backfillCommand(
   const summary = await backfillSegments({
     scanMembers: (segment, total, start) => profiles.scanMembers(segment, total, start),
     resolveProfile: (key) => profiles.resolve(key),
-    segmentSet: async () => activeSegmentSet(await segments.heads(), catalogue, logger),
+    segmentSet: async () =>
+      activeSegmentSet(await segments.heads(), catalogue, logger, config.consentDefaults),
     member: (key) => memberships.member(key),
-    change: (entry) => memberships.change(entry),
+    transition: (move) => memberships.transition(move),
     saveMember: (previous, next) => memberships.saveMember(previous, next),
     catalogue,
     zone: config.brandTimeZone,
+    consentDefaults: config.consentDefaults,
     now: Date.now,
     onProgress: (p) => bar.update(p.done, `${p.entered} entered, ${p.exited} left`),
   });

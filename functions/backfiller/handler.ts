@@ -4,6 +4,7 @@ import { MembershipStore } from '../../shared/adapters/membership-store.ts';
 import { ProfileStore } from '../../shared/adapters/profile-store.ts';
 import { SegmentStore } from '../../shared/adapters/segment-store.ts';
 import { clock } from '../../shared/config/clock.ts';
+import { environmentConfig } from '../../shared/config/environments.ts';
 import { readRuntimeConfig } from '../../shared/config/runtime.ts';
 import { configuredRuleCatalogue } from '../../shared/config/tag-catalogue.ts';
 import { activeSegmentSet, activeSegmentVersions } from '../../shared/jobs/segment-set.ts';
@@ -20,12 +21,13 @@ export function defaultDeps(): BackfillerDeps {
     now: clock.now,
   });
   const catalogue = configuredRuleCatalogue(config.tagCatalogueFile);
+  const consentDefaults = environmentConfig(config.environment).consentDefaults;
   const logger = createLogger({ service: 'backfiller', level: config.logLevel });
   return {
     segmentSet: async () => {
       const heads = await segments.heads();
       return {
-        set: activeSegmentSet(heads, catalogue, logger),
+        set: activeSegmentSet(heads, catalogue, logger, consentDefaults),
         versions: activeSegmentVersions(heads),
       };
     },
@@ -34,10 +36,11 @@ export function defaultDeps(): BackfillerDeps {
     scanMembers: (segment, total, start) => profiles.scanMembers(segment, total, start),
     resolveProfile: (key) => profiles.resolve(key),
     member: (key) => memberships.member(key),
-    change: (entry) => memberships.change(entry),
+    transition: (move) => memberships.transition(move),
     saveMember: (previous, next) => memberships.saveMember(previous, next),
     catalogue,
     zone: config.brandTimeZone,
+    consentDefaults,
     now: clock.now,
     // Stop well inside the timeout, and about when the next scheduled run starts.
     budgetMs: Math.min(50_000, (functions.backfiller.timeoutSeconds - 30) * 1000),

@@ -30,6 +30,7 @@ export function defaultDeps(): QueryDeps {
     segmentHeads: () => segments.heads(),
     catalogue: configuredRuleCatalogue(config.tagCatalogueFile),
     zone: config.brandTimeZone,
+    consentDefaults: environmentConfig(config.environment).consentDefaults,
     now: clock.now,
     logger: createLogger({ service: 'query', level: config.logLevel }),
   };

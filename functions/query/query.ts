@@ -10,6 +10,7 @@ import type { HistoryPage, StoredProfile } from '../../shared/adapters/profile-s
 import { InvalidCursorError } from '../../shared/adapters/profile-store.ts';
 import type { SegmentHead } from '../../shared/adapters/segment-store.ts';
 import type { WriteKeyRecord } from '../../shared/adapters/write-key-store.ts';
+import type { ConsentDefaults } from '../../shared/domain/consent/consent.ts';
 import { memberSegmentsView, segmentInputOf } from '../../shared/domain/segments/member-input.ts';
 import { memberView } from '../../shared/domain/tags/member-view.ts';
 import type { RuleCatalogue } from '../../shared/domain/tags/rule-catalogue.ts';
@@ -38,6 +39,8 @@ export interface QueryDeps extends KeyGate {
   readonly catalogue: RuleCatalogue;
   readonly zone: string;
   readonly now: () => number;
+  /** Per purpose, whether a member who never said consents. @default grantedByDefault */
+  readonly consentDefaults?: ConsentDefaults;
   readonly logger: Logger;
 }
 
@@ -118,9 +121,15 @@ export function makeQueryHandler(deps: QueryDeps) {
       ]);
       const set = activeSegmentSet(heads, deps.catalogue, deps.logger);
       const held = state?.segments ?? new Set<string>();
-      const input = segmentInputOf(profile.state, deps.catalogue, deps.zone, deps.now());
-      const segments = memberSegmentsView(set, held, input);
-      return jsonResponse(200, { memberKey: profile.memberKey, segments });
+      const input = segmentInputOf(
+        profile.state,
+        deps.catalogue,
+        deps.zone,
+        deps.now(),
+        deps.consentDefaults,
+      );
+      const segments = memberSegmentsView(set, held, input, state?.withheld);
+      return jsonResponse(200, { memberKey: profile.memberKey, consent: input.consent, segments });
     }
     throw new RouteNotFoundError(event.rawPath);
   };

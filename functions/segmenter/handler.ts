@@ -3,6 +3,7 @@ import { ErasureStore } from '../../shared/adapters/erasure-store.ts';
 import { MembershipStore } from '../../shared/adapters/membership-store.ts';
 import { SegmentStore } from '../../shared/adapters/segment-store.ts';
 import { clock } from '../../shared/config/clock.ts';
+import { environmentConfig } from '../../shared/config/environments.ts';
 import { readRuntimeConfig } from '../../shared/config/runtime.ts';
 import { configuredRuleCatalogue } from '../../shared/config/tag-catalogue.ts';
 import { activeSegmentSet } from '../../shared/jobs/segment-set.ts';
@@ -18,6 +19,7 @@ export function defaultDeps(): SegmenterDeps {
     now: clock.now,
   });
   const catalogue = configuredRuleCatalogue(config.tagCatalogueFile);
+  const consentDefaults = environmentConfig(config.environment).consentDefaults;
   const logger = createLogger({ service: 'segmenter', level: config.logLevel });
   const erasures = config.erasuresTable
     ? new ErasureStore(clients.documents, config.erasuresTable)
@@ -25,12 +27,14 @@ export function defaultDeps(): SegmenterDeps {
   return {
     ...(erasures ? { suppressedAmong: (keys) => erasures.suppressedAmong(keys) } : {}),
     // Read for every batch: a definition saved a moment ago applies to the next profile write.
-    segmentSet: async () => activeSegmentSet(await segments.heads(), catalogue, logger),
+    segmentSet: async () =>
+      activeSegmentSet(await segments.heads(), catalogue, logger, consentDefaults),
     member: (memberKey) => memberships.member(memberKey),
-    change: (entry) => memberships.change(entry),
+    transition: (move) => memberships.transition(move),
     saveMember: (previous, next) => memberships.saveMember(previous, next),
     catalogue,
     zone: config.brandTimeZone,
+    consentDefaults,
     now: clock.now,
     logger,
   };

@@ -35,7 +35,7 @@ export function defaultDeps(): SegmentsDeps {
     save: (previous, definition, status, by, now) =>
       segments.save(previous, definition, status, by, now),
     membersPage: (segmentId, limit, after) => memberships.page(segmentId, limit, after),
-    memberCount: (segmentId) => memberships.count(segmentId),
+    memberCounts: (segmentId) => memberships.counts(segmentId),
     backfillJob: () => segments.backfillJob(),
     preview: (ordered, id, compareWithToday) => {
       const started = performance.now();
@@ -46,6 +46,7 @@ export function defaultDeps(): SegmentsDeps {
           catalogue,
           zone: config.brandTimeZone,
           now: clock.now,
+          consentDefaults: environmentConfig(config.environment).consentDefaults,
         },
         ordered,
         id,
@@ -57,7 +58,7 @@ export function defaultDeps(): SegmentsDeps {
     ledgerPage: (segmentId, limit, after) => memberships.ledgerPage(segmentId, limit, after),
     changesAfter: (segmentId, at, max) => memberships.changesAfter(segmentId, at, max),
     settledUntil: () => memberships.settledUntil(),
-    segmentsOf: (memberKeys) => memberships.segmentsOf(memberKeys),
+    membershipsOf: (memberKeys) => memberships.membershipsOf(memberKeys),
     catalogue,
     now: clock.now,
     logger: createLogger({ service: 'segments', level: config.logLevel }),

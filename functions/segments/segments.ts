@@ -8,6 +8,7 @@ import { segmentRoutes } from '../../infra/declarations/routes.ts';
 import {
   type LedgerPageEntry,
   LedgerTooLongError,
+  type SegmentCounts,
 } from '../../shared/adapters/membership-store.ts';
 import {
   type SegmentHead,
@@ -66,7 +67,8 @@ export interface SegmentsDeps extends KeyGate {
     limit: number,
     after?: string,
   ) => Promise<{ members: { memberKey: string; since: number }[]; more: boolean }>;
-  readonly memberCount: (segmentId: string) => Promise<number>;
+  /** The kept counts: members served, and withheld for want of consent (`MembershipStore.counts`). */
+  readonly memberCounts: (segmentId: string) => Promise<SegmentCounts>;
   /**
    * Evaluates `ordered` over the stored members for segment `id`, compared with today's
    * membership when `compareWithToday` (`previewSegment`, with a time budget).
@@ -88,8 +90,10 @@ export interface SegmentsDeps extends KeyGate {
   readonly changesAfter: (segmentId: string, at: number, max: number) => Promise<LedgerPageEntry[]>;
   /** The instant up to which the ledger is settled (`MembershipStore.settledUntil`). */
   readonly settledUntil: () => number;
-  /** The segments of each member key (`MembershipStore.segmentsOf`). */
-  readonly segmentsOf: (memberKeys: readonly string[]) => Promise<Map<string, ReadonlySet<string>>>;
+  /** The segments each member key is in and withheld from (`MembershipStore.membershipsOf`). */
+  readonly membershipsOf: (
+    memberKeys: readonly string[],
+  ) => Promise<Map<string, { segments: ReadonlySet<string>; withheld: ReadonlySet<string> }>>;
   readonly catalogue: RuleCatalogue;
   readonly now: () => number;
   readonly logger: Logger;
@@ -174,7 +178,7 @@ export function makeSegmentsHandler(deps: SegmentsDeps) {
       await authorizeRequest(event, deps, listRoute.scope);
       const heads = (await deps.heads()).filter((head) => head.status === 'active');
       const [counts, job] = await Promise.all([
-        Promise.all(heads.map((head) => deps.memberCount(head.id))),
+        Promise.all(heads.map((head) => deps.memberCounts(head.id))),
         deps.backfillJob(),
       ]);
       return jsonResponse(200, {
@@ -191,8 +195,8 @@ export function makeSegmentsHandler(deps: SegmentsDeps) {
       }
       const head = await deps.head(id);
       if (!head || head.status === 'deleted') throw new SegmentNotFoundError(id);
-      const [count, job] = await Promise.all([deps.memberCount(head.id), deps.backfillJob()]);
-      return jsonResponse(200, view(head, job, count));
+      const [counts, job] = await Promise.all([deps.memberCounts(head.id), deps.backfillJob()]);
+      return jsonResponse(200, view(head, job, counts));
     }
     if (key === routeKey(createRoute)) {
       const caller = await authorizeRequest(event, deps, createRoute.scope);
@@ -225,6 +229,7 @@ export function makeSegmentsHandler(deps: SegmentsDeps) {
         id: compiled.id,
         comparedWith: saved ? { version: saved.version } : null,
         count: preview.count,
+        withheld: preview.withheld,
         exact: preview.exact,
         coverage: preview.coverage,
         scanned: preview.scanned,
@@ -270,13 +275,13 @@ export function makeSegmentsHandler(deps: SegmentsDeps) {
       const [head, page, count] = await Promise.all([
         deps.head(id),
         deps.membersPage(id, limit, cursor?.after),
-        deps.memberCount(id),
+        deps.memberCounts(id),
       ]);
       if (!head || head.status === 'deleted') throw new SegmentNotFoundError(id);
       const last = page.members[page.members.length - 1];
       return jsonResponse(200, {
         segment: id,
-        count,
+        count: count.count,
         members: page.members.map(({ memberKey, since }) => ({
           ...memberIdOf(memberKey),
           since: new Date(since).toISOString(),
@@ -311,15 +316,22 @@ export function makeSegmentsHandler(deps: SegmentsDeps) {
       const head = await deps.head(id);
       if (!head || head.status === 'deleted') throw new SegmentNotFoundError(id);
       // A userId, or an anonymousId not linked to a user (as in the member API).
-      const held = await deps.segmentsOf(
+      const held = await deps.membershipsOf(
         ids.flatMap((memberId) => [`u#${memberId}`, `a#${memberId}`]),
       );
+      const holds = (memberId: string, kind: 'segments' | 'withheld') =>
+        Boolean(
+          held.get(`u#${memberId}`)?.[kind].has(id) || held.get(`a#${memberId}`)?.[kind].has(id),
+        );
       return jsonResponse(200, {
         segment: id,
-        results: ids.map((memberId) => ({
-          id: memberId,
-          in: Boolean(held.get(`u#${memberId}`)?.has(id) || held.get(`a#${memberId}`)?.has(id)),
-        })),
+        results: ids.map((memberId) => {
+          if (holds(memberId, 'segments')) return { id: memberId, in: true };
+          // Out, and why: the definition holds but the member refused the segment's purpose.
+          return holds(memberId, 'withheld')
+            ? { id: memberId, in: false, reason: 'consent' }
+            : { id: memberId, in: false };
+        }),
       });
     }
     if (key === routeKey(deleteRoute) && id) {
@@ -403,7 +415,7 @@ export function makeSegmentsHandler(deps: SegmentsDeps) {
  * backfiller to pick up this version, backfilling (with progress), or kept incrementally — with
  * its member count.
  */
-function view(head: SegmentHead, job: BackfillJob | undefined, count?: number) {
+function view(head: SegmentHead, job: BackfillJob | undefined, counts?: SegmentCounts) {
   return {
     id: head.id,
     version: head.version,
@@ -418,7 +430,7 @@ function view(head: SegmentHead, job: BackfillJob | undefined, count?: number) {
     updatedBy: head.updatedBy,
     membership: {
       ...backfillView(job, head.id, head.version),
-      ...(count === undefined ? {} : { count }),
+      ...(counts === undefined ? {} : { count: counts.count, withheld: counts.withheld }),
     },
   };
 }

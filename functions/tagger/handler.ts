@@ -2,6 +2,7 @@ import { awsClients } from '../../shared/adapters/aws-clients.ts';
 import { ErasureStore } from '../../shared/adapters/erasure-store.ts';
 import { ProfileStore } from '../../shared/adapters/profile-store.ts';
 import { clock } from '../../shared/config/clock.ts';
+import { consentCategories } from '../../shared/config/consent.ts';
 import { readRuntimeConfig } from '../../shared/config/runtime.ts';
 import { configuredRuleCatalogue } from '../../shared/config/tag-catalogue.ts';
 import { createLogger } from '../../shared/logging/logger.ts';
@@ -20,6 +21,7 @@ export function defaultDeps(): TaggerDeps {
     mergeIdentity: (sourceKey, intoKey, combine) => profiles.merge(sourceKey, intoKey, combine),
     catalogue: configuredRuleCatalogue(config.tagCatalogueFile),
     zone: config.brandTimeZone,
+    consentCategories,
     now: clock.now,
     logger: createLogger({ service: 'tagger', level: config.logLevel }),
   };

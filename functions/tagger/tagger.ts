@@ -11,6 +11,7 @@ import type {
   StoredProfile,
 } from '../../shared/adapters/profile-store.ts';
 import { mapBounded } from '../../shared/async/map-bounded.ts';
+import type { ConsentCategoryMap } from '../../shared/domain/consent/consent.ts';
 import { advanceProfile, mergeMember } from '../../shared/domain/tags/advance.ts';
 import type { FoldProblem } from '../../shared/domain/tags/fold.ts';
 import type { RuleCatalogue } from '../../shared/domain/tags/rule-catalogue.ts';
@@ -32,6 +33,8 @@ export interface TaggerDeps {
   readonly catalogue: RuleCatalogue;
   /** The brand's IANA time zone, whose calendar days the windows count. */
   readonly zone: string;
+  /** Consent category → purposes (`shared/config/consent.ts`). @default defaultConsentCategories */
+  readonly consentCategories?: ConsentCategoryMap;
   /** Epoch ms; read once per batch, so every member of a batch is evaluated at one instant. */
   readonly now: () => number;
   readonly logger: Logger;
@@ -218,7 +221,14 @@ function foldMember(
   for (const [messageId, until] of Object.entries(replayed)) {
     if (until <= now) delete replayed[messageId];
   }
-  const advanced = advanceProfile(current, events, deps.catalogue, deps.zone, now);
+  const advanced = advanceProfile(
+    current,
+    events,
+    deps.catalogue,
+    deps.zone,
+    now,
+    deps.consentCategories,
+  );
   return {
     next: {
       state: advanced.state,

@@ -199,6 +199,7 @@ export class MemberEraser {
     }
     const segments = new Set<string>([
       ...((state.segments as string[] | undefined) ?? []),
+      ...((state.withheld as string[] | undefined) ?? []),
       ...stamps.keys(),
     ]);
     const shard = segmentShardOf(key);
@@ -235,6 +236,34 @@ export class MemberEraser {
               Key: { pk: keys.count(segmentId), sk: String(shard) },
               UpdateExpression: 'ADD #count :delta',
               ExpressionAttributeNames: { '#count': 'count' },
+              ExpressionAttributeValues: { ':delta': -1 },
+            },
+          },
+          this.receipts.countUpdate(receiptId, { memberships: 1 }),
+        ]);
+        if (written) counts = addCounts(counts, { memberships: 1 });
+      }
+      // Withheld (matching but refused for consent): never served, so no ledger entry; the row
+      // and its kept count go.
+      const withheldRow = { pk: keys.withheld(segmentId, shard), sk: key };
+      const { Item: withheld } = await this.client.send(
+        new GetCommand({ TableName: table, Key: withheldRow, ConsistentRead: true }),
+      );
+      if (withheld) {
+        const written = await this.transact([
+          {
+            Delete: {
+              TableName: table,
+              Key: withheldRow,
+              ConditionExpression: 'attribute_exists(pk)',
+            },
+          },
+          {
+            Update: {
+              TableName: table,
+              Key: { pk: keys.count(segmentId), sk: String(shard) },
+              UpdateExpression: 'ADD #withheld :delta',
+              ExpressionAttributeNames: { '#withheld': 'withheld' },
               ExpressionAttributeValues: { ':delta': -1 },
             },
           },

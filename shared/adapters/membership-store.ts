@@ -13,12 +13,13 @@ import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { shardOf } from '../domain/keys/shard.ts';
 import type { SegmentInput } from '../domain/segments/evaluate-segment.ts';
 import { ledgerKey, ledgerKeyAfter } from '../domain/segments/ledger.ts';
-import type { MembershipState } from '../domain/segments/membership.ts';
+import type { MembershipState, MembershipStatus } from '../domain/segments/membership.ts';
 import {
   compareUtf8,
   mergeShardPages,
   type ShardRead,
 } from '../domain/segments/merge-shard-pages.ts';
+import type { SegmentPurpose } from '../domain/segments/segment-definition.ts';
 import { queryAll } from './dynamo-query.ts';
 
 /** Shards of one segment's members and ledger: writes spread over them, reads merge them. */
@@ -39,12 +40,21 @@ export interface StoredMembership extends MembershipState {
   readonly version: number;
 }
 
-/** Why a member entered or left: a profile write (its version), or a definition change. */
+/**
+ * Why a member entered or left: a profile write (its version), a definition change, or the
+ * member's consent to the segment's purpose withdrawn or granted again (the definition still
+ * holding) by a profile write.
+ */
 export type MembershipCause =
   | { readonly kind: 'profile'; readonly profileVersion: number }
   | { readonly kind: 'definitions'; readonly setTag: string }
   /** The member was erased (docs/PRIVACY.md); the entry's member key is its pseudonym. */
-  | { readonly kind: 'erasure' };
+  | { readonly kind: 'erasure' }
+  | {
+      readonly kind: 'consent_withdrawn' | 'consent_granted';
+      readonly purpose: SegmentPurpose;
+      readonly profileVersion: number;
+    };
 
 /** One entry of a segment's ledger. */
 export interface LedgerEntry {
@@ -60,6 +70,26 @@ export interface LedgerEntry {
 
 /** A change to record: the store stamps its time ({@link MembershipStore.change}). */
 export type LedgerChangeToRecord = Omit<LedgerEntry, 'at'>;
+
+/**
+ * A member's move in one segment between `in`, `withheld` and `out` ({@link
+ * MembershipStore.transition}); a move into or out of `in` is also a ledger entry.
+ */
+export interface MembershipTransitionToRecord {
+  readonly segmentId: string;
+  readonly memberKey: string;
+  /** What the writer believes the status is (the rows are read when they disagree). */
+  readonly from: MembershipStatus;
+  readonly to: MembershipStatus;
+  readonly seq: number;
+  readonly cause: MembershipCause;
+}
+
+/** A segment's kept counts: members served, and members withheld for want of consent. */
+export interface SegmentCounts {
+  readonly count: number;
+  readonly withheld: number;
+}
 
 /** One entry of a ledger page, with its position (the cursor to continue after it). */
 export interface LedgerPageEntry extends LedgerEntry {
@@ -100,6 +130,8 @@ export class MembershipConflictError extends Error {
 
 const memberPk = (memberKey: string) => `mm#${memberKey}`;
 const rowsPk = (segmentId: string, shard: number) => `sm#${segmentId}#${shard}`;
+/** Members whose definition holds but who refused the purpose: counted, never served. */
+const withheldPk = (segmentId: string, shard: number) => `sw#${segmentId}#${shard}`;
 /** Partition keys of ledger items begin so (stream filters select them by it). */
 export const LEDGER_PK_PREFIX = 'sl#';
 const ledgerPk = (segmentId: string, shard: number) => `${LEDGER_PK_PREFIX}${segmentId}#${shard}`;
@@ -115,6 +147,7 @@ const stampAttribute = (segmentId: string) => `t#${segmentId}`;
 export const membershipItemKeys = {
   member: memberPk,
   rows: rowsPk,
+  withheld: withheldPk,
   ledger: ledgerPk,
   count: countPk,
   stateSk: STATE_SK,
@@ -149,12 +182,15 @@ function ledgerEntryOf(segmentId: string, item: Record<string, unknown>): Ledger
  * - `sm#<segment>#<shard>` / `<member>`: one row per member in a segment, spread over
  *   {@link SEGMENT_SHARDS} partitions so large segments keep under per-partition limits, and
  *   pages are Queries;
+ * - `sw#<segment>#<shard>` / `<member>`: one row per member withheld from a segment (its
+ *   definition holds, its purpose was refused): counted, never served;
  * - `sl#<segment>#<shard>` / `<at>#<member>`: the ledger of enters and exits;
- * - `sc#<segment>` / `<shard>`: member counts, kept (not counted).
+ * - `sc#<segment>` / `<shard>`: member and withheld counts, kept (not counted).
  *
- * Each enter or exit is one transaction of row, ledger entry and count, conditioned on the row's
- * absence (enter) or presence (exit), so a retried step never counts or records a change twice;
- * the member's state is written last, conditioned on its version.
+ * Each move between in, withheld and out is one transaction of rows, counts and (into or out of
+ * in) ledger entry, conditioned on the rows being where the writer believes, so a retried step
+ * never counts or records a change twice; the member's state is written last, conditioned on its
+ * version.
  */
 export class MembershipStore {
   private readonly now: () => number;
@@ -182,6 +218,7 @@ export class MembershipStore {
     return {
       memberKey,
       segments: new Set((Item.segments as string[] | undefined) ?? []),
+      withheld: new Set((Item.withheld as string[] | undefined) ?? []),
       setTag: typeof Item.setTag === 'string' ? Item.setTag : undefined,
       input: typeof Item.input === 'string' ? (JSON.parse(Item.input) as SegmentInput) : undefined,
       profileVersion: Number(Item.profileVersion ?? 0),
@@ -192,84 +229,175 @@ export class MembershipStore {
   /**
    * Records one enter or exit, stamped with the store's clock, and returns the entry as recorded;
    * undefined when it was already recorded (the row was already there for an enter, or already
-   * gone for an exit). One transaction writes the row, the ledger entry, the count and the
-   * member's stamp for the segment, on condition that the stamp is older: a member's entries in
-   * one segment have strictly increasing times in the order they were committed, whatever the
-   * writers' clocks, so replaying the ledger in time order gives the rows.
+   * gone for an exit). A {@link transition} from `out` to `in`, or from `in` to `out`.
    */
   async change(entry: LedgerChangeToRecord): Promise<LedgerEntry | undefined> {
+    const enter = entry.change === 'enter';
+    const { entry: recorded } = await this.transition({
+      segmentId: entry.segmentId,
+      memberKey: entry.memberKey,
+      from: enter ? 'out' : 'in',
+      to: enter ? 'in' : 'out',
+      seq: entry.seq,
+      cause: entry.cause,
+    });
+    return recorded;
+  }
+
+  /**
+   * Moves a member between `in`, `withheld` and `out` in one segment, exactly once: one
+   * transaction changes the member's row (`in`) or withheld row, the kept counts, and — when it
+   * enters or leaves `in` — writes the ledger entry, stamped with the store's clock, and the
+   * member's stamp for the segment, on condition that the stamp is older: a member's entries in
+   * one segment have strictly increasing times in the order they were committed, whatever the
+   * writers' clocks, so replaying the ledger in time order gives the rows. The rows must be in
+   * `from` (conditions); when they are already in `to`, nothing is written (`applied: false`: a
+   * retried step), and when they are in a third status the move starts from there, so rows,
+   * counts and ledger always agree.
+   */
+  async transition(
+    move: MembershipTransitionToRecord,
+  ): Promise<{ applied: boolean; entry?: LedgerEntry }> {
     let at = this.now();
+    // A writer that believes the move is done already still checks the rows.
+    let from =
+      move.from === move.to ? await this.status(move.memberKey, move.segmentId) : move.from;
     for (let attempt = 1; ; attempt += 1) {
-      const stamped: LedgerEntry = { ...entry, at };
+      if (from === move.to) return { applied: false };
+      const ledgered = from === 'in' || move.to === 'in';
+      const stamped: LedgerEntry = {
+        segmentId: move.segmentId,
+        memberKey: move.memberKey,
+        change: move.to === 'in' ? 'enter' : 'exit',
+        at,
+        seq: move.seq,
+        cause: move.cause,
+      };
       try {
-        await this.client.send(this.changeTransaction(stamped));
-        return stamped;
+        await this.client.send(this.transitionTransaction(stamped, from, move.to));
+        return ledgered ? { applied: true, entry: stamped } : { applied: true };
       } catch (error) {
         const failed = failedConditions(error);
         if (!failed) throw error;
-        if (failed.has(0)) return undefined;
+        if (attempt >= 5) throw new MembershipConflictError(`ledger of ${move.memberKey} busy`);
+        if (failed.has(0) || failed.has(1)) {
+          // The rows are not in `from`: already moved (a retry), or moved by another writer.
+          from = await this.status(move.memberKey, move.segmentId);
+          continue;
+        }
         // The member's stamp is not older: another writer recorded a later change first, or
         // this writer's clock is behind. Stamp after it.
-        if (attempt >= 5) throw new MembershipConflictError(`ledger of ${entry.memberKey} busy`);
-        const stamp = await this.stamp(entry.memberKey, entry.segmentId);
+        const stamp = await this.stamp(move.memberKey, move.segmentId);
         at = Math.max(this.now(), stamp + 1);
       }
     }
   }
 
-  private changeTransaction(entry: LedgerEntry): TransactWriteCommand {
+  /** Where a member's rows put it in a segment. */
+  private async status(memberKey: string, segmentId: string): Promise<MembershipStatus> {
+    const shard = segmentShardOf(memberKey);
+    const read = (pk: string) =>
+      this.client.send(
+        new GetCommand({
+          TableName: this.tableName,
+          Key: { pk, sk: memberKey },
+          ProjectionExpression: 'pk',
+          ConsistentRead: true,
+        }),
+      );
+    const [row, withheld] = await Promise.all([
+      read(rowsPk(segmentId, shard)),
+      read(withheldPk(segmentId, shard)),
+    ]);
+    return row.Item ? 'in' : withheld.Item ? 'withheld' : 'out';
+  }
+
+  private transitionTransaction(
+    entry: LedgerEntry,
+    from: MembershipStatus,
+    to: MembershipStatus,
+  ): TransactWriteCommand {
     const shard = segmentShardOf(entry.memberKey);
-    const row = { pk: rowsPk(entry.segmentId, shard), sk: entry.memberKey };
-    return new TransactWriteCommand({
-      TransactItems: [
-        entry.change === 'enter'
-          ? {
-              Put: {
-                TableName: this.tableName,
-                Item: { ...row, since: entry.at },
-                ConditionExpression: 'attribute_not_exists(pk)',
-              },
-            }
-          : {
-              Delete: {
-                TableName: this.tableName,
-                Key: row,
-                ConditionExpression: 'attribute_exists(pk)',
-              },
-            },
-        {
+    const rowItem = (pk: string, status: MembershipStatus) => {
+      const key = { pk, sk: entry.memberKey };
+      if (from === status) {
+        return {
+          Delete: {
+            TableName: this.tableName,
+            Key: key,
+            ConditionExpression: 'attribute_exists(pk)',
+          },
+        };
+      }
+      if (to === status) {
+        return {
           Put: {
             TableName: this.tableName,
-            Item: {
-              pk: ledgerPk(entry.segmentId, shard),
-              sk: ledgerKey(entry),
-              memberKey: entry.memberKey,
-              change: entry.change,
-              at: entry.at,
-              seq: entry.seq,
-              cause: entry.cause,
-            },
+            Item: { ...key, since: entry.at },
+            ConditionExpression: 'attribute_not_exists(pk)',
           },
+        };
+      }
+      return {
+        ConditionCheck: {
+          TableName: this.tableName,
+          Key: key,
+          ConditionExpression: 'attribute_not_exists(pk)',
         },
+      };
+    };
+    const countDelta = (status: MembershipStatus) =>
+      (to === status ? 1 : 0) - (from === status ? 1 : 0);
+    const deltas = [
+      ['count', countDelta('in')],
+      ['withheld', countDelta('withheld')],
+    ].filter(([, delta]) => delta !== 0) as [string, number][];
+    const ledgered = from === 'in' || to === 'in';
+    return new TransactWriteCommand({
+      TransactItems: [
+        rowItem(rowsPk(entry.segmentId, shard), 'in'),
+        rowItem(withheldPk(entry.segmentId, shard), 'withheld'),
         {
           Update: {
             TableName: this.tableName,
             Key: { pk: countPk(entry.segmentId), sk: String(shard) },
-            UpdateExpression: 'ADD #count :delta',
-            ExpressionAttributeNames: { '#count': 'count' },
-            ExpressionAttributeValues: { ':delta': entry.change === 'enter' ? 1 : -1 },
+            UpdateExpression: `ADD ${deltas.map(([name]) => `#${name} :${name}`).join(', ')}`,
+            ExpressionAttributeNames: Object.fromEntries(
+              deltas.map(([name]) => [`#${name}`, name]),
+            ),
+            ExpressionAttributeValues: Object.fromEntries(
+              deltas.map(([name, delta]) => [`:${name}`, delta]),
+            ),
           },
         },
-        {
-          Update: {
-            TableName: this.tableName,
-            Key: { pk: memberPk(entry.memberKey), sk: STATE_SK },
-            UpdateExpression: 'SET #stamp = :at',
-            ConditionExpression: 'attribute_not_exists(#stamp) OR #stamp < :at',
-            ExpressionAttributeNames: { '#stamp': stampAttribute(entry.segmentId) },
-            ExpressionAttributeValues: { ':at': entry.at },
-          },
-        },
+        ...(ledgered
+          ? [
+              {
+                Put: {
+                  TableName: this.tableName,
+                  Item: {
+                    pk: ledgerPk(entry.segmentId, shard),
+                    sk: ledgerKey(entry),
+                    memberKey: entry.memberKey,
+                    change: entry.change,
+                    at: entry.at,
+                    seq: entry.seq,
+                    cause: entry.cause,
+                  },
+                },
+              },
+              {
+                Update: {
+                  TableName: this.tableName,
+                  Key: { pk: memberPk(entry.memberKey), sk: STATE_SK },
+                  UpdateExpression: 'SET #stamp = :at',
+                  ConditionExpression: 'attribute_not_exists(#stamp) OR #stamp < :at',
+                  ExpressionAttributeNames: { '#stamp': stampAttribute(entry.segmentId) },
+                  ExpressionAttributeValues: { ':at': entry.at },
+                },
+              },
+            ]
+          : []),
       ],
     });
   }
@@ -299,7 +427,7 @@ export class MembershipStore {
         new UpdateCommand({
           TableName: this.tableName,
           Key: { pk: memberPk(next.memberKey), sk: STATE_SK },
-          UpdateExpression: `SET #segments = :segments, #profileVersion = :profileVersion, #version = :version${
+          UpdateExpression: `SET #segments = :segments, #withheld = :withheld, #profileVersion = :profileVersion, #version = :version${
             next.setTag ? ', #setTag = :setTag' : ''
           }${next.input ? ', #input = :input' : ''}${
             !next.setTag || !next.input
@@ -309,6 +437,7 @@ export class MembershipStore {
           ConditionExpression: previous ? '#version = :expected' : 'attribute_not_exists(#version)',
           ExpressionAttributeNames: {
             '#segments': 'segments',
+            '#withheld': 'withheld',
             '#profileVersion': 'profileVersion',
             '#version': 'version',
             '#setTag': 'setTag',
@@ -316,6 +445,7 @@ export class MembershipStore {
           },
           ExpressionAttributeValues: {
             ':segments': [...next.segments].sort(),
+            ':withheld': [...(next.withheld ?? [])].sort(),
             ':profileVersion': next.profileVersion,
             ':version': (previous?.version ?? 0) + 1,
             ...(next.setTag ? { ':setTag': next.setTag } : {}),
@@ -338,6 +468,23 @@ export class MembershipStore {
    */
   async segmentsOf(memberKeys: readonly string[]): Promise<Map<string, ReadonlySet<string>>> {
     const found = new Map<string, ReadonlySet<string>>();
+    for (const [memberKey, held] of await this.membershipsOf(memberKeys)) {
+      found.set(memberKey, held.segments);
+    }
+    return found;
+  }
+
+  /**
+   * The segments each of `memberKeys` is in and is withheld from (absent from the answer: none),
+   * by BatchGetItem in chunks of 100, retrying what DynamoDB leaves unprocessed.
+   */
+  async membershipsOf(
+    memberKeys: readonly string[],
+  ): Promise<Map<string, { segments: ReadonlySet<string>; withheld: ReadonlySet<string> }>> {
+    const found = new Map<
+      string,
+      { segments: ReadonlySet<string>; withheld: ReadonlySet<string> }
+    >();
     const unique = [...new Set(memberKeys)];
     for (let i = 0; i < unique.length; i += 100) {
       let keys: Record<string, unknown>[] = unique
@@ -352,15 +499,18 @@ export class MembershipStore {
               [this.tableName]: {
                 Keys: keys,
                 // SEGMENTS is a DynamoDB reserved word.
-                ProjectionExpression: 'pk, #segments',
-                ExpressionAttributeNames: { '#segments': 'segments' },
+                ProjectionExpression: 'pk, #segments, #withheld',
+                ExpressionAttributeNames: { '#segments': 'segments', '#withheld': 'withheld' },
               },
             },
           }),
         );
         for (const item of result.Responses?.[this.tableName] ?? []) {
           const memberKey = String(item.pk).slice('mm#'.length);
-          found.set(memberKey, new Set((item.segments as string[] | undefined) ?? []));
+          found.set(memberKey, {
+            segments: new Set((item.segments as string[] | undefined) ?? []),
+            withheld: new Set((item.withheld as string[] | undefined) ?? []),
+          });
         }
         keys = (result.UnprocessedKeys?.[this.tableName]?.Keys ?? []) as Record<string, unknown>[];
       }
@@ -370,6 +520,11 @@ export class MembershipStore {
 
   /** A segment's member count: the sum of its shard counters. */
   async count(segmentId: string): Promise<number> {
+    return (await this.counts(segmentId)).count;
+  }
+
+  /** A segment's kept counts, served and withheld: the sums of its shard counters. */
+  async counts(segmentId: string): Promise<SegmentCounts> {
     const page = await this.client.send(
       new QueryCommand({
         TableName: this.tableName,
@@ -378,7 +533,19 @@ export class MembershipStore {
         ConsistentRead: true,
       }),
     );
-    return (page.Items ?? []).reduce((sum, item) => sum + Number(item.count ?? 0), 0);
+    let count = 0;
+    let withheld = 0;
+    for (const item of page.Items ?? []) {
+      count += Number(item.count ?? 0);
+      withheld += Number(item.withheld ?? 0);
+    }
+    return { count, withheld };
+  }
+
+  /** Every member withheld from a segment (all shards), sorted. For tests and small segments. */
+  async withheldMembers(segmentId: string): Promise<string[]> {
+    const items = await this.allShards((shard) => withheldPk(segmentId, shard));
+    return items.map((item) => String(item.sk)).sort();
   }
 
   /**

@@ -1,3 +1,4 @@
+import { type ConsentDefaults, grantedByDefault } from '../domain/consent/consent.ts';
 import type { LogLevel } from '../logging/logger.ts';
 import {
   defaultKeyRateLimits,
@@ -30,6 +31,11 @@ export interface EnvironmentConfig {
     readonly throttleRateLimit: number;
     readonly throttleBurstLimit: number;
   };
+  /**
+   * Per purpose, whether a member who never said is served in segments of that purpose (true:
+   * opt-out, false: opt-in). docs/SEGMENTS.md § Consent.
+   */
+  readonly consentDefaults: ConsentDefaults;
   /** Per-key limits by scope family, for keys created without `--rate` (docs/API.md). */
   readonly keyRateLimits: KeyRateLimitDefaults;
   readonly alarms: {
@@ -55,6 +61,10 @@ export const baseEnvironment = {
   logRetentionDays: 30,
   logLevel: 'info',
   keyRateLimits: defaultKeyRateLimits,
+  // Opt-out everywhere: members imported with the brand's existing terms stay served until they
+  // say otherwise. Set a purpose to false (e.g. `{ ...grantedByDefault, marketing: false }`)
+  // where the law or the brand wants opt-in.
+  consentDefaults: grantedByDefault,
 } as const;
 
 export const environments: Readonly<Record<string, EnvironmentConfig>> = {

@@ -164,7 +164,11 @@ const operationDetails: Readonly<Record<string, OperationDetails>> = {
   },
   [routeKey('GET', '/v1/members/{id}/segments')]: {
     summary: "A member's segments, each with why the member is in it",
-    success: { status: 200, description: 'The segments the member is in.' },
+    success: {
+      status: 200,
+      description:
+        "The segments the member is in (served), each with why, and `consent`: the member's consent to each purpose (what it said, else the environment's default).",
+    },
     errors: [memberNotFound],
   },
   [routeKey('POST', '/v1/segments')]: {
@@ -175,12 +179,19 @@ const operationDetails: Readonly<Record<string, OperationDetails>> = {
   },
   [routeKey('GET', '/v1/segments')]: {
     summary: 'List the segments with their member counts',
-    success: { status: 200, description: 'The active segments.' },
+    success: {
+      status: 200,
+      description:
+        "The active segments; `membership.count` members served, `membership.withheld` members the definition holds who refused the segment's purpose (docs/SEGMENTS.md § Consent).",
+    },
   },
   [routeKey('GET', '/v1/segments/{id}')]: {
     summary: 'Read a segment (or an older version of its definition)',
     query: [queryParameters.segmentVersion],
-    success: { status: 200, description: 'The segment.' },
+    success: {
+      status: 200,
+      description: 'The segment, with `membership.count` and `membership.withheld`.',
+    },
     errors: [segmentNotFound, invalidQuery],
   },
   [routeKey('PUT', '/v1/segments/{id}')]: {
@@ -216,7 +227,7 @@ const operationDetails: Readonly<Record<string, OperationDetails>> = {
   [routeKey('GET', '/v1/segments/{id}/changes')]: {
     summary: "Page through a segment's enters and exits, to sync",
     description:
-      'The ledger in order, up to `settledUntil` (5 s ago). Keep `next` and pass it as `since` next time. See docs/SEGMENTS.md "Syncing".',
+      'The ledger in order, up to `settledUntil` (5 s ago). Keep `next` and pass it as `since` next time. `cause.kind` is `profile`, `definitions`, `consent_withdrawn` or `consent_granted` (with `purpose`). See docs/SEGMENTS.md "Syncing".',
     query: [queryParameters.changesLimit, queryParameters.changesSince],
     success: {
       status: 200,
@@ -227,7 +238,7 @@ const operationDetails: Readonly<Record<string, OperationDetails>> = {
   [routeKey('POST', '/v1/segments/preview')]: {
     summary: 'Dry-run a definition over the stored members',
     description:
-      'Validated like a create; nothing is saved. Count, sample, and who would enter and leave compared with the saved version of the same id; an estimate (`exact: false`) when the members cannot all be read in 6 s.',
+      'Validated like a create; nothing is saved. Count (members it would serve), `withheld` (members it holds who refused its purpose), sample, and who would enter and leave compared with the saved version of the same id; an estimate (`exact: false`) when the members cannot all be read in 6 s.',
     body: { schema: 'SegmentDefinition', description: 'The definition (new, or an edit).' },
     success: { status: 200, description: 'The preview.' },
     errors: [invalidBody, tooLarge, invalidDefinition],
@@ -252,7 +263,11 @@ const operationDetails: Readonly<Record<string, OperationDetails>> = {
   [routeKey('POST', '/v1/segments/{id}/check')]: {
     summary: 'Check which of up to 1,000 members are in a segment',
     body: { schema: 'SegmentCheck', description: 'The member ids.' },
-    success: { status: 200, description: 'For each id, whether it is in.' },
+    success: {
+      status: 200,
+      description:
+        'For each id, whether it is in; a member the definition holds who refused the segment\'s purpose is out with `reason: "consent"`.',
+    },
     errors: [invalidBody, tooLarge, invalidDefinition, segmentNotFound],
   },
   [routeKey('GET', '/v1/segments/{id}/export')]: {

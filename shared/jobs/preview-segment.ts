@@ -1,7 +1,8 @@
 import type { StoredProfile } from '../adapters/profile-store.ts';
 import type { SegmentHead } from '../adapters/segment-store.ts';
 import { mapBounded } from '../async/map-bounded.ts';
-import { evaluateSegments } from '../domain/segments/evaluate-segment.ts';
+import type { ConsentDefaults } from '../domain/consent/consent.ts';
+import { consentsTo, evaluateSegments } from '../domain/segments/evaluate-segment.ts';
 import { segmentInputOf } from '../domain/segments/member-input.ts';
 import { compareUtf8 } from '../domain/segments/merge-shard-pages.ts';
 import type { CompiledSegment, SegmentDefinition } from '../domain/segments/segment-definition.ts';
@@ -21,6 +22,8 @@ export interface PreviewDeps {
   readonly catalogue: RuleCatalogue;
   readonly zone: string;
   readonly now: () => number;
+  /** Per purpose, whether a member who never said consents. @default grantedByDefault */
+  readonly consentDefaults?: ConsentDefaults;
 }
 
 export interface PreviewOptions {
@@ -38,8 +41,13 @@ interface Tally {
 }
 
 export interface SegmentPreview {
-  /** Members the definition holds (estimated from the parts scanned when `exact` is false). */
+  /**
+   * Members it would serve: the definition holds and they consent to its purpose (estimated from
+   * the parts scanned when `exact` is false).
+   */
   readonly count: number;
+  /** Members the definition holds who refused its purpose (estimated likewise). */
+  readonly withheld: number;
   readonly exact: boolean;
   /** Share of the members' key space scanned: finished parts / parts. */
   readonly coverage: number;
@@ -70,13 +78,21 @@ export async function previewSegment(
   const parts = options.parts ?? 16;
   const sampleSize = options.sampleSize ?? 20;
   const now = deps.now();
-  const finished: { in: string[]; enter: string[]; leave: string[]; scanned: number }[] = [];
+  const finished: {
+    in: string[];
+    withheld: string[];
+    enter: string[];
+    leave: string[];
+    scanned: number;
+  }[] = [];
+  const purpose = ordered.find((segment) => segment.id === segmentId)?.definition.purpose;
   await mapBounded(
     Array.from({ length: parts }, (_, part) => part),
     options.concurrency ?? 4,
     async (part) => {
       const found = {
         in: [] as string[],
+        withheld: [] as string[],
         enter: [] as string[],
         leave: [] as string[],
         scanned: 0,
@@ -90,8 +106,17 @@ export async function previewSegment(
           ? await deps.segmentsOf(page.profiles.map((profile) => profile.memberKey))
           : new Map<string, ReadonlySet<string>>();
         for (const profile of page.profiles) {
-          const input = segmentInputOf(profile.state, deps.catalogue, deps.zone, now);
-          const inNow = evaluateSegments(ordered, input).get(segmentId)?.in ?? false;
+          const input = segmentInputOf(
+            profile.state,
+            deps.catalogue,
+            deps.zone,
+            now,
+            deps.consentDefaults,
+          );
+          const holds = evaluateSegments(ordered, input).get(segmentId)?.in ?? false;
+          const consents = purpose === undefined || consentsTo(input, purpose);
+          const inNow = holds && consents;
+          if (holds && !consents) found.withheld.push(profile.memberKey);
           const inToday = today.get(profile.memberKey)?.has(segmentId) ?? false;
           if (inNow) found.in.push(profile.memberKey);
           if (inNow && !inToday) found.enter.push(profile.memberKey);
@@ -111,6 +136,7 @@ export async function previewSegment(
   const held = tally((part) => part.in);
   return {
     count: held.count,
+    withheld: tally((part) => part.withheld).count,
     exact: finished.length === parts,
     coverage,
     scanned: finished.reduce((sum, part) => sum + part.scanned, 0),

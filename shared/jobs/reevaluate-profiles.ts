@@ -5,6 +5,7 @@ import type {
   ProfileUpdate,
   StoredProfile,
 } from '../adapters/profile-store.ts';
+import type { ConsentCategoryMap } from '../domain/consent/consent.ts';
 import { rebuildProfile, reevaluateProfile } from '../domain/tags/advance.ts';
 import { aggregatesNeedingBackfill } from '../domain/tags/profile.ts';
 import type { RuleCatalogue } from '../domain/tags/rule-catalogue.ts';
@@ -18,6 +19,8 @@ export interface ReevaluateDeps {
   readonly eventsOf: (key: string) => Promise<{ events: PortraitEvent[]; unreadable: number }>;
   readonly catalogue: RuleCatalogue;
   readonly zone: string;
+  /** Consent category → purposes (`shared/config/consent.ts`). @default defaultConsentCategories */
+  readonly consentCategories?: ConsentCategoryMap;
   readonly now: () => number;
   /** Called after every member; `total` is an estimate when known. */
   readonly onProgress?: (progress: ReevaluateProgress) => void;
@@ -83,7 +86,14 @@ export async function reevaluateProfiles(
           return undefined;
         }
         if (rebuild) {
-          const next = rebuildProfile(current, events, deps.catalogue, deps.zone, now);
+          const next = rebuildProfile(
+            current,
+            events,
+            deps.catalogue,
+            deps.zone,
+            now,
+            deps.consentCategories,
+          );
           tagsChanged = next.history.length > 0;
           return {
             state: next.state,

@@ -1,4 +1,5 @@
 import type { SegmentHead } from '../adapters/segment-store.ts';
+import type { ConsentDefaults } from '../domain/consent/consent.ts';
 import { loadSegmentDefinition } from '../domain/segments/load-segment-definition.ts';
 import { type SegmentSet, segmentSet } from '../domain/segments/membership.ts';
 import type { CompiledSegment } from '../domain/segments/segment-definition.ts';
@@ -13,6 +14,7 @@ export function activeSegmentSet(
   heads: readonly SegmentHead[],
   catalogue: RuleCatalogue,
   logger: Logger,
+  consentDefaults?: ConsentDefaults,
 ): SegmentSet {
   const active = heads.filter((head) => head.status === 'active');
   const known = new Map(active.map((head) => [head.id, new Set<string>()]));
@@ -28,7 +30,11 @@ export function activeSegmentSet(
     }
   }
   // A segment reading one that was left out reads "not a member".
-  return segmentSet(compiled, new Map(active.map((head) => [head.id, head.version])));
+  return segmentSet(
+    compiled,
+    new Map(active.map((head) => [head.id, head.version])),
+    consentDefaults,
+  );
 }
 
 /** The version of each active segment: what a backfill job records of its set. */

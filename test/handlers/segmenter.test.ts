@@ -9,6 +9,7 @@ import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import type { DynamoDBRecord } from 'aws-lambda';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PortraitEvent } from '../../events/envelope.ts';
 import { makeSegmenterHandler } from '../../functions/segmenter/segmenter.ts';
 import {
   membershipsTable as membershipsDeclaration,
@@ -101,6 +102,12 @@ const definitions: Record<string, SegmentDefinition> = {
     purpose: 'marketing',
     expression: { tag: 'car_purchase_intent' },
   },
+  any_buyer: {
+    id: 'any_buyer',
+    labels,
+    purpose: 'marketing',
+    expression: { aggregate: 'orders_365d', op: '>=', value: 1 },
+  },
   beijing_buyers: {
     id: 'beijing_buyers',
     labels,
@@ -113,7 +120,7 @@ function segmenter(t: Tables) {
   return makeSegmenterHandler({
     segmentSet: async () => activeSegmentSet(await t.segments.heads(), catalogue, silentLogger),
     member: (key) => t.memberships.member(key),
-    change: (entry) => t.memberships.change(entry),
+    transition: (move) => t.memberships.transition(move),
     saveMember: (previous, next) => t.memberships.saveMember(previous, next),
     catalogue,
     zone,
@@ -122,12 +129,45 @@ function segmenter(t: Tables) {
   });
 }
 
-/** A member's next events: orders, consultations, and sometimes a city. */
+/** A member's next events: orders, consultations, a city, or consent granted or withdrawn. */
 function events(memberKey: string, step: number, kind: number) {
   const timestamp = new Date(NOW - (step % 5) * DAY).toISOString();
   const base = { userId: memberKey.slice(2), timestamp, receivedAt: timestamp, sourceId: 't' };
   const id = `${memberKey}-${step}`;
-  switch (kind % 3) {
+  const granted = Math.floor(kind / 5) % 2 === 0;
+  switch (kind % 5) {
+    case 3:
+    case 4:
+      // Consent to marketing (buyers, car_fans) or analytics (beijing_buyers), said three ways.
+      return [
+        [
+          {
+            ...base,
+            type: 'track' as const,
+            event: 'Consent Updated',
+            messageId: id,
+            properties: { categoryPreferences: { marketing: granted } },
+          },
+        ],
+        [
+          {
+            ...base,
+            type: 'identify' as const,
+            messageId: id,
+            traits: { consent: { analytics: granted } },
+          },
+        ],
+        [
+          {
+            ...base,
+            type: 'track' as const,
+            event: 'Order Completed',
+            messageId: id,
+            properties: { orderId: id, revenue: 10, currency: 'CNY' },
+            context: { consent: { categoryPreferences: { Advertising: granted } } },
+          },
+        ],
+      ][Math.floor(kind / 10) % 3] as PortraitEvent[];
     case 0:
       return [
         {
@@ -158,20 +198,29 @@ function events(memberKey: string, step: number, kind: number) {
   }
 }
 
-/** What every segment holds when evaluated from scratch over every stored member. */
+/**
+ * What every segment serves and withholds when evaluated from scratch over every stored member:
+ * the definition holds, then the member's consent to the segment's purpose (as folded from its
+ * events, default granted) decides.
+ */
 async function fromScratch(t: Tables, members: readonly string[]) {
   const set = activeSegmentSet(await t.segments.heads(), catalogue, silentLogger);
   const expected = new Map<string, string[]>(set.ordered.map((s) => [s.id, []]));
+  const withheld = new Map<string, string[]>(set.ordered.map((s) => [s.id, []]));
   for (const key of members) {
     const resolved = await t.profiles.resolve(key);
     if (resolved.memberKey !== key || !resolved.profile) continue;
-    const input = segmentInputOf(resolved.profile.state, catalogue, zone, NOW);
+    const state = resolved.profile.state;
+    const input = segmentInputOf(state, catalogue, zone, NOW);
     for (const [id, result] of evaluateSegments(set.ordered, input)) {
-      if (result.in) expected.get(id)?.push(key);
+      if (!result.in) continue;
+      const purpose = set.byId.get(id)?.definition.purpose ?? 'marketing';
+      const refused = state.consent?.get(purpose)?.granted === false;
+      (refused ? withheld : expected).get(id)?.push(key);
     }
   }
-  for (const list of expected.values()) list.sort();
-  return expected;
+  for (const list of [...expected.values(), ...withheld.values()]) list.sort();
+  return { expected, withheld };
 }
 
 describe('segmenter', () => {
@@ -223,11 +272,20 @@ describe('segmenter', () => {
             // Rows, counts and member states agree after every delivery.
             for (const id of Object.keys(definitions)) {
               const holders: string[] = [];
+              const withholders: string[] = [];
               for (const key of members) {
-                if ((await t.memberships.member(key))?.segments.has(id)) holders.push(key);
+                const state = await t.memberships.member(key);
+                if (state?.segments.has(id)) holders.push(key);
+                if (state?.withheld?.has(id)) withholders.push(key);
               }
               expect(await t.memberships.members(id), `${id} rows`).toEqual(holders);
-              expect(await t.memberships.count(id), `${id} count`).toBe(holders.length);
+              expect(await t.memberships.withheldMembers(id), `${id} withheld`).toEqual(
+                withholders,
+              );
+              expect(await t.memberships.counts(id), `${id} counts`).toEqual({
+                count: holders.length,
+                withheld: withholders.length,
+              });
             }
             const snapshot = new Map<string, string[]>();
             for (const id of Object.keys(definitions)) {
@@ -267,10 +325,16 @@ describe('segmenter', () => {
             [],
           );
 
-          const expected = await fromScratch(t, members);
+          const { expected, withheld } = await fromScratch(t, members);
           for (const [id, want] of expected) {
             expect(await t.memberships.members(id), id).toEqual(want);
-            expect(await t.memberships.count(id), `${id} count`).toBe(want.length);
+            expect(await t.memberships.withheldMembers(id), `${id} withheld`).toEqual(
+              withheld.get(id),
+            );
+            expect(await t.memberships.counts(id), `${id} counts`).toEqual({
+              count: want.length,
+              withheld: withheld.get(id)?.length,
+            });
             // The ledger replayed from empty gives the membership.
             const replayed = new Set<string>();
             for (const entry of await t.memberships.ledger(id)) {
@@ -395,7 +459,8 @@ describe('segmenter', () => {
     });
     const base = {
       member: (key: string) => t.memberships.member(key),
-      change: (entry: Parameters<typeof t.memberships.change>[0]) => t.memberships.change(entry),
+      transition: (move: Parameters<typeof t.memberships.transition>[0]) =>
+        t.memberships.transition(move),
       catalogue,
       zone,
     };
@@ -424,7 +489,11 @@ describe('segmenter', () => {
   it('backfills across runs of any length to full evaluation, and starts over when the set changes mid-job', async () => {
     await fc.assert(
       fc.asyncProperty(
-        fc.array(fc.integer({ min: 0, max: 2 }), { minLength: 1, maxLength: 10 }),
+        // Orders, consultations, a city, or consent granted or refused one of three ways.
+        fc.array(fc.oneof(fc.integer({ min: 0, max: 2 }), fc.constantFrom(3, 8, 13, 18, 23, 28)), {
+          minLength: 1,
+          maxLength: 10,
+        }),
         fc.integer({ min: 1, max: 4 }),
         fc.integer({ min: 0, max: 3 }),
         async (kinds, pagesPerRun, editAfterRun) => {
@@ -485,7 +554,7 @@ describe('segmenter', () => {
             },
             resolveProfile: (key) => t.profiles.resolve(key),
             member: (key) => t.memberships.member(key),
-            change: (entry) => t.memberships.change(entry),
+            transition: (move) => t.memberships.transition(move),
             saveMember: (previous, next) => t.memberships.saveMember(previous, next),
             catalogue,
             zone,
@@ -523,10 +592,17 @@ describe('segmenter', () => {
           for (const head of await t.segments.heads()) {
             expect(backfillView(job, head.id, head.version)).toEqual({ state: 'incremental' });
           }
-          const expected = await fromScratch(t, members);
+          // Backfilled members are served or withheld as a from-scratch evaluation says.
+          const { expected, withheld } = await fromScratch(t, members);
           for (const [id, want] of expected) {
             expect(await t.memberships.members(id), id).toEqual(want);
-            expect(await t.memberships.count(id), `${id} count`).toBe(want.length);
+            expect(await t.memberships.withheldMembers(id), `${id} withheld`).toEqual(
+              withheld.get(id),
+            );
+            expect(await t.memberships.counts(id), `${id} counts`).toEqual({
+              count: want.length,
+              withheld: withheld.get(id)?.length,
+            });
           }
         },
       ),

@@ -58,9 +58,13 @@ const identify = (userId: string, city: string, n = 0) => ({
 describe('segment membership through the local runtime', () => {
   it('moves members in as their profiles change, and backfills a segment created later', async () => {
     await createSegment('regulars', { aggregate: 'orders_365d', op: '>=', value: 2 });
-    expect(await membershipOf('regulars')).toEqual({ state: 'backfill_pending', count: 0 });
+    expect(await membershipOf('regulars')).toEqual({
+      state: 'backfill_pending',
+      count: 0,
+      withheld: 0,
+    });
     expect(await t.runtime.backfill()).toMatchObject({ state: 'finished', stepped: 0 });
-    expect(await membershipOf('regulars')).toEqual({ state: 'incremental', count: 0 });
+    expect(await membershipOf('regulars')).toEqual({ state: 'incremental', count: 0, withheld: 0 });
     await send([
       identify('sm-1', '北京'),
       order('sm-1', 1),
@@ -80,11 +84,15 @@ describe('segment membership through the local runtime', () => {
     // Created after the members: nobody is in it until the backfiller (or their next change).
     await createSegment('beijing', { trait: 'city', op: '=', value: '北京' });
     expect(await memberships.members('beijing')).toEqual([]);
-    expect(await membershipOf('beijing')).toEqual({ state: 'backfill_pending', count: 0 });
+    expect(await membershipOf('beijing')).toEqual({
+      state: 'backfill_pending',
+      count: 0,
+      withheld: 0,
+    });
     expect(await t.runtime.backfill()).toMatchObject({ state: 'finished', stepped: 3 });
     expect(await memberships.members('beijing')).toEqual(['u#sm-1', 'u#sm-3']);
-    expect(await membershipOf('beijing')).toEqual({ state: 'incremental', count: 2 });
-    expect(await membershipOf('regulars')).toEqual({ state: 'incremental', count: 2 });
+    expect(await membershipOf('beijing')).toEqual({ state: 'incremental', count: 2, withheld: 0 });
+    expect(await membershipOf('regulars')).toEqual({ state: 'incremental', count: 2, withheld: 0 });
     const listed = (await t.get('/v1/segments')).body as {
       segments: { id: string; membership: { count: number } }[];
     };
@@ -166,6 +174,7 @@ describe('segment membership through the local runtime', () => {
       id: 'regulars',
       comparedWith: { version: 1 },
       count: 1,
+      withheld: 0,
       exact: true,
       coverage: 1,
       scanned: 3,

@@ -783,6 +783,7 @@ describe('event catalogue', () => {
       'content_liked',
       'shared',
       'campaign_responded',
+      'consent_updated',
       'identify_traits',
     ]);
     const traits = listing.find((entry) => entry.key === 'identify_traits');

@@ -4,6 +4,7 @@
  * JSON Pointer. Pure: the clock, the source and the id generator come in through the context.
  * The rules are documented in docs/EVENTS.md.
  */
+
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsPlugin from 'ajv-formats';
 import {
@@ -24,6 +25,7 @@ import {
   type PortraitEvent,
   type ValidationResult,
 } from '../../../events/envelope.ts';
+import { consentProblem, consentSourcesOf } from '../consent/consent.ts';
 
 export interface ValidationContext {
   /** The route's type for single-event routes; `undefined` for `/v1/batch` items. */
@@ -79,6 +81,8 @@ export function validateEvent(raw: unknown, ctx: ValidationContext): ValidationR
   if (!time.ok) return time;
   const catalogue = checkCatalogue(type.value, specific.value.event, objects.value);
   if (catalogue) return { ok: false, error: catalogue };
+  const consent = checkConsent(type.value, specific.value.event, objects.value);
+  if (consent) return { ok: false, error: consent };
 
   const event: Draft<PortraitEvent> = {
     messageId: messageId.value,
@@ -615,6 +619,25 @@ function checkCatalogue(
   const [first] = validator.validate.errors ?? [];
   if (!first) return undefined;
   return describeCatalogueError(first, container, data, validator.name);
+}
+
+/** Consent objects must be category → boolean: a wrong one would silently grant or refuse. */
+function checkConsent(
+  type: EventType,
+  eventName: string | undefined,
+  objects: Objects,
+): EventError | undefined {
+  for (const source of consentSourcesOf({ type, event: eventName, ...objects })) {
+    const problem = consentProblem(source);
+    if (problem) {
+      return {
+        code: problem.pointer.startsWith('/context/') ? 'invalid_field' : 'invalid_property',
+        message: problem.message,
+        pointer: problem.pointer,
+      };
+    }
+  }
+  return undefined;
 }
 
 function describeCatalogueError(

@@ -16,7 +16,13 @@ import type {
   CompiledTest,
   SegmentConstant,
   SegmentOp,
+  SegmentPurpose,
 } from './segment-definition.ts';
+
+/** Whether the member consents to the segment's purpose (absent from `consent`: granted). */
+export function consentsTo(member: SegmentInput, purpose: SegmentPurpose): boolean {
+  return member.consent?.[purpose] ?? true;
+}
 
 /** A member's RFM results, as the nightly job writes them; absent fields are unknown. */
 export interface RfmScores {
@@ -44,6 +50,11 @@ export interface SegmentInput {
   readonly cluster?: string | null;
   /** The segments the member is in, for `segment` leaves when no resolver is given. */
   readonly segments?: ReadonlySet<string>;
+  /**
+   * Consent per purpose, resolved (defaults applied). Expressions never read it; membership
+   * does: a segment serves a member only with consent to its purpose. Absent purpose: granted.
+   */
+  readonly consent?: Readonly<Partial<Record<SegmentPurpose, boolean>>>;
 }
 
 /** One leaf that decided, with what it read: "why is the member in (or out of) the segment". */

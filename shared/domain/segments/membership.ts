@@ -5,9 +5,10 @@
  * profile is unknown. Pure: the materialiser stores the state and records the enters and exits.
  */
 import { createHash } from 'node:crypto';
-import { type SegmentInput, segmentMatches } from './evaluate-segment.ts';
+import type { ConsentDefaults } from '../consent/consent.ts';
+import { consentsTo, type SegmentInput, segmentMatches } from './evaluate-segment.ts';
 import { orderSegments } from './load-segment-definition.ts';
-import type { CompiledSegment } from './segment-definition.ts';
+import { type CompiledSegment, segmentPurposes } from './segment-definition.ts';
 import { changedFields, SegmentDependencyIndex } from './segment-dependencies.ts';
 
 /** The active segments, compiled, in evaluation order, with their dependency index. */
@@ -24,34 +25,63 @@ export interface SegmentSet {
   readonly tag: string;
 }
 
+/**
+ * Where a member stands in one segment: `in` (served), `withheld` (the definition holds but the
+ * member refused the segment's purpose: not served, only counted) or `out`.
+ */
+export type MembershipStatus = 'in' | 'withheld' | 'out';
+
 /** One member's memberships, as the materialiser stores them. */
 export interface MembershipState {
+  /** Segments the member is in (served). */
   readonly segments: ReadonlySet<string>;
+  /** Segments whose definition holds but whose purpose the member refused (absent: none). */
+  readonly withheld?: ReadonlySet<string>;
   /** {@link SegmentSet.tag} of the set the memberships were last evaluated against. */
   readonly setTag: string | undefined;
 }
 
+/** One segment whose status changed for the member. */
+export interface MembershipTransition {
+  readonly segmentId: string;
+  readonly from: MembershipStatus;
+  readonly to: MembershipStatus;
+}
+
 export interface MembershipStep {
   readonly next: MembershipState;
-  /** Segments entered, sorted. */
+  /** Segments entered (now `in`), sorted. */
   readonly enter: string[];
-  /** Segments left, sorted: those now out, and those no longer in the set. */
+  /** Segments left (were `in`), sorted: those now out or withheld, and those no longer in the set. */
   readonly exit: string[];
+  /** Every status change, sorted by segment id: enters and exits, and withholds and releases. */
+  readonly transitions: MembershipTransition[];
   /** Ids of the segments evaluated, in the order they were. */
   readonly evaluated: string[];
 }
 
 /** A member never evaluated: in no segment, against no set. */
-export const emptyMembership: MembershipState = { segments: new Set(), setTag: undefined };
+export const emptyMembership: MembershipState = {
+  segments: new Set(),
+  withheld: new Set(),
+  setTag: undefined,
+};
+
+/** The status of a member in a segment, by its state. */
+export function statusIn(state: MembershipState, segmentId: string): MembershipStatus {
+  if (state.segments.has(segmentId)) return 'in';
+  return state.withheld?.has(segmentId) ? 'withheld' : 'out';
+}
 
 /**
  * The set of `compiled` segments; `versions` gives each one's stored version (it must name every
- * id), so that an edit changes the tag. Throws `SegmentDefinitionError` (`cycle`) when the
+ * id), so that an edit changes the tag; so does a purpose whose `consentDefaults` is opt-in. Throws `SegmentDefinitionError` (`cycle`) when the
  * segments read each other in a cycle.
  */
 export function segmentSet(
   compiled: Iterable<CompiledSegment>,
   versions: ReadonlyMap<string, number>,
+  consentDefaults?: ConsentDefaults,
 ): SegmentSet {
   const ordered = orderSegments(compiled);
   const names = ordered.map((segment) => {
@@ -59,6 +89,12 @@ export function segmentSet(
     if (version === undefined) throw new RangeError(`no version for segment "${segment.id}"`);
     return `${segment.id}@${version}`;
   });
+  // A purpose switched to opt-in changes what every member who never said is served, so it
+  // changes the tag too (and every member is stepped again); the opt-out default adds nothing,
+  // so sets tagged before consent existed keep their tags.
+  for (const purpose of segmentPurposes) {
+    if (consentDefaults?.[purpose] === false) names.push(`consent-default:${purpose}=false`);
+  }
   // Ids cannot hold '@' or a newline, so the text names the set unambiguously; hashed, it stays
   // short enough to store beside every member's memberships.
   const tag = createHash('sha256').update(names.sort().join('\n')).digest('base64url').slice(0, 22);
@@ -74,11 +110,14 @@ export function segmentSet(
  * The member's memberships after its input changed from `before` (`undefined`: unknown) to
  * `after`. Re-evaluates the segments `set.index.affectedSegments(changedFields(before, after))`
  * names, unless the set changed since `current.setTag` or `before` is unknown — then all.
- * Segments no longer in the set are exited.
+ * Segments no longer in the set are exited (or released, when withheld).
  *
- * A `segment` leaf reading a segment of the set reads its new membership when it was evaluated
- * earlier in this step, else `current`'s; one reading a segment outside the set reads
- * `after.segments`, as {@link evaluateSegments} does.
+ * A member is `in` a segment when its definition holds and the member consents to its purpose,
+ * `withheld` when the definition holds without consent, else `out`. A `segment` leaf reads
+ * whether the other segment's definition holds (`in` or `withheld`): consent filters what a
+ * segment serves for its own purpose, not what other segments compute. It reads the new answer
+ * when that segment was evaluated earlier in this step, else `current`'s; one reading a segment
+ * outside the set reads `after.segments`, as {@link evaluateSegments} does.
  */
 export function stepMembership(
   set: SegmentSet,
@@ -87,35 +126,50 @@ export function stepMembership(
   after: SegmentInput,
 ): MembershipStep {
   const segments = new Set<string>();
-  const exit: string[] = [];
+  const withheld = new Set<string>();
+  const transitions: MembershipTransition[] = [];
   for (const id of current.segments) {
     if (set.byId.has(id)) segments.add(id);
-    else exit.push(id);
+    else transitions.push({ segmentId: id, from: 'in', to: 'out' });
+  }
+  for (const id of current.withheld ?? []) {
+    if (segments.has(id)) continue;
+    if (set.byId.has(id)) withheld.add(id);
+    else transitions.push({ segmentId: id, from: 'withheld', to: 'out' });
   }
   const toEvaluate: Iterable<CompiledSegment> =
     before === undefined || current.setTag !== set.tag
       ? set.ordered
       : compiledSegments(set, set.index.affectedSegments(changedFields(before, after)));
   const inSegment = (id: string): boolean =>
-    set.byId.has(id) ? segments.has(id) : (after.segments?.has(id) ?? false);
-  const enter: string[] = [];
+    set.byId.has(id) ? segments.has(id) || withheld.has(id) : (after.segments?.has(id) ?? false);
   const evaluated: string[] = [];
   for (const segment of toEvaluate) {
     evaluated.push(segment.id);
-    const now = segmentMatches(segment, after, inSegment);
-    if (now === segments.has(segment.id)) continue;
-    if (now) {
-      segments.add(segment.id);
-      enter.push(segment.id);
-    } else {
-      segments.delete(segment.id);
-      exit.push(segment.id);
-    }
+    const matches = segmentMatches(segment, after, inSegment);
+    const status: MembershipStatus = !matches
+      ? 'out'
+      : consentsTo(after, segment.definition.purpose)
+        ? 'in'
+        : 'withheld';
+    const was: MembershipStatus = segments.has(segment.id)
+      ? 'in'
+      : withheld.has(segment.id)
+        ? 'withheld'
+        : 'out';
+    if (status === was) continue;
+    segments.delete(segment.id);
+    withheld.delete(segment.id);
+    if (status === 'in') segments.add(segment.id);
+    if (status === 'withheld') withheld.add(segment.id);
+    transitions.push({ segmentId: segment.id, from: was, to: status });
   }
+  transitions.sort((a, b) => (a.segmentId < b.segmentId ? -1 : a.segmentId > b.segmentId ? 1 : 0));
   return {
-    next: { segments, setTag: set.tag },
-    enter: enter.sort(),
-    exit: exit.sort(),
+    next: { segments, withheld, setTag: set.tag },
+    enter: transitions.filter((t) => t.to === 'in').map((t) => t.segmentId),
+    exit: transitions.filter((t) => t.from === 'in').map((t) => t.segmentId),
+    transitions,
     evaluated,
   };
 }

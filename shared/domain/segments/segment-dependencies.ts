@@ -4,15 +4,24 @@
  * segments reading a changed field need re-evaluating.
  *
  * Fields are named `tag:ID`, `trait:KEY` (the top-level trait: `address.city` reads
- * `trait:address`), `aggregate:ID`, `rfm`, `valueTier`, `cluster` and `segment:ID`.
+ * `trait:address`), `aggregate:ID`, `rfm`, `valueTier`, `cluster` and `segment:ID`; membership
+ * also reads `consent:PURPOSE`, the member's consent to the segment's purpose.
  */
 import type { JsonValue } from '../../../events/envelope.ts';
 import type { SegmentInput } from './evaluate-segment.ts';
-import { type CompiledSegment, rfmFields } from './segment-definition.ts';
+import { type CompiledSegment, rfmFields, segmentPurposes } from './segment-definition.ts';
 
 /** The profile fields the segment reads: a member whose other fields change stays in or out. */
 export function dependenciesOf(segment: CompiledSegment): ReadonlySet<string> {
   return segment.dependencies;
+}
+
+/**
+ * The fields a segment's membership reads: what its expression reads, and the member's consent
+ * to its purpose (a member is served only with it).
+ */
+export function membershipFieldsOf(segment: CompiledSegment): ReadonlySet<string> {
+  return new Set([...segment.dependencies, `consent:${segment.definition.purpose}`]);
 }
 
 function ownValue(record: object, key: string): unknown {
@@ -63,6 +72,11 @@ export function changedFields(before: SegmentInput, after: SegmentInput): Set<st
   }
   if ((before.valueTier ?? undefined) !== (after.valueTier ?? undefined)) changed.add('valueTier');
   if ((before.cluster ?? undefined) !== (after.cluster ?? undefined)) changed.add('cluster');
+  for (const purpose of segmentPurposes) {
+    if ((before.consent?.[purpose] ?? true) !== (after.consent?.[purpose] ?? true)) {
+      changed.add(`consent:${purpose}`);
+    }
+  }
   const segmentsBefore = before.segments ?? new Set<string>();
   const segmentsAfter = after.segments ?? new Set<string>();
   for (const id of segmentsBefore) if (!segmentsAfter.has(id)) changed.add(`segment:${id}`);
@@ -83,7 +97,7 @@ export class SegmentDependencyIndex {
   put(segment: CompiledSegment): void {
     this.remove(segment.id);
     this.segments.set(segment.id, segment);
-    for (const field of segment.dependencies) {
+    for (const field of membershipFieldsOf(segment)) {
       let ids = this.readers.get(field);
       if (!ids) {
         ids = new Set();
@@ -98,7 +112,7 @@ export class SegmentDependencyIndex {
     const segment = this.segments.get(id);
     if (!segment) return false;
     this.segments.delete(id);
-    for (const field of segment.dependencies) {
+    for (const field of membershipFieldsOf(segment)) {
       const ids = this.readers.get(field);
       ids?.delete(id);
       if (ids?.size === 0) this.readers.delete(field);

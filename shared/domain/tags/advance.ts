@@ -1,4 +1,5 @@
 import type { PortraitEvent } from '../../../events/envelope.ts';
+import { type ConsentCategoryMap, defaultConsentCategories } from '../consent/consent.ts';
 import { diffTags, evaluateTags, type TagChange, type TagValue } from './evaluate.ts';
 import { type FoldProblem, foldEvents, trimProfile } from './fold.ts';
 import { emptyProfile, mergeProfiles, type ProfileState } from './profile.ts';
@@ -55,6 +56,7 @@ export function advanceProfile(
   catalogue: RuleCatalogue,
   zone: string,
   now: number,
+  consentCategories: ConsentCategoryMap = defaultConsentCategories,
 ): AdvancedProfile {
   const history: TagHistoryEntry[] = [];
   let tags = current?.tags ?? {};
@@ -68,7 +70,7 @@ export function advanceProfile(
   let problems = 0;
   let problemSamples: readonly FoldProblem[] = [];
   if (events.length > 0) {
-    const folded = foldEvents(state, events, catalogue, zone);
+    const folded = foldEvents(state, events, catalogue, zone, consentCategories);
     state = folded.state;
     problems = folded.problems;
     problemSamples = folded.problemSamples;
@@ -204,6 +206,7 @@ export function rebuildProfile(
   catalogue: RuleCatalogue,
   zone: string,
   now: number,
+  consentCategories: ConsentCategoryMap = defaultConsentCategories,
 ): {
   state: ProfileState;
   tags: Readonly<Record<string, TagValue>>;
@@ -212,7 +215,13 @@ export function rebuildProfile(
   history: TagHistoryEntry[];
   problems: number;
 } {
-  const folded = foldEvents(emptyProfile(catalogue, zone), events, catalogue, zone);
+  const folded = foldEvents(
+    emptyProfile(catalogue, zone),
+    events,
+    catalogue,
+    zone,
+    consentCategories,
+  );
   const evaluation = evaluateTags(folded.state, catalogue, now, zone);
   const replayed: Record<string, number> = {};
   for (const event of events) {

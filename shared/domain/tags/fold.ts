@@ -5,6 +5,13 @@
  * state. Deduplication is the caller's: fold each event exactly once.
  */
 import type { JsonValue, PortraitEvent } from '../../../events/envelope.ts';
+import {
+  applyConsent,
+  type ConsentCategoryMap,
+  type ConsentEntry,
+  consentOfEvent,
+  defaultConsentCategories,
+} from '../consent/consent.ts';
 import { decimalSlot, MICRO_PER_UNIT, parseDecimalInto } from './decimal.ts';
 import {
   Bucket,
@@ -426,6 +433,7 @@ export function foldEvents(
   events: readonly PortraitEvent[],
   catalogue: RuleCatalogue,
   zone: string,
+  consentCategories: ConsentCategoryMap = defaultConsentCategories,
 ): FoldResult {
   if (state.zone !== zone) throw new ProfileZoneMismatchError(state.zone, zone);
   const calendar = zoneCalendar(zone);
@@ -435,9 +443,11 @@ export function foldEvents(
   // Writers are made on a series' first change, so a fold costs what it touches.
   const writers: (SeriesWriter | undefined)[] = new Array(compiled.length).fill(undefined);
   let traits: Map<string, TraitEntry> | undefined;
+  let consent: Map<string, ConsentEntry> | undefined;
   const next: ProfileState = {
     zone,
     traits: state.traits,
+    ...(state.consent ? { consent: state.consent } : {}),
     series: seriesStates,
     events: state.events,
     problems: state.problems,
@@ -470,6 +480,21 @@ export function foldEvents(
       continue;
     }
     next.events += 1;
+    // A cheap look first: most events carry no consent, and this loop is the hot path.
+    if (
+      event.context?.consent !== undefined ||
+      event.traits?.consent !== undefined ||
+      event.properties?.categoryPreferences !== undefined
+    ) {
+      const said = consentOfEvent(event, consentCategories);
+      if (said.size > 0) {
+        consent ??= new Map(state.consent ?? []);
+        next.consent = consent;
+        for (const [purpose, granted] of said) {
+          applyConsent(consent, purpose, { granted, ts, messageId: event.messageId });
+        }
+      }
+    }
     const type = event.type;
     let route: Int32Array;
     let source: unknown;

@@ -7,6 +7,7 @@
  * stored form.
  */
 import type { JsonValue } from '../../../events/envelope.ts';
+import { type ConsentEntry, mergeConsent } from '../consent/consent.ts';
 import {
   AccumulatorCode,
   type CompiledAggregate,
@@ -72,6 +73,8 @@ export interface ProfileState {
   /** The IANA zone whose calendar days key the buckets. */
   readonly zone: string;
   traits: Map<string, TraitEntry>;
+  /** Consent per purpose, as the member last said it (absent: never said; see consent.ts). */
+  consent?: Map<string, ConsentEntry>;
   /** Keyed by series signature. */
   series: Map<string, SeriesState>;
   /** Events folded (with a readable timestamp). */
@@ -349,9 +352,11 @@ export function mergeProfiles(
     }
     series.set(compiled.signature, merged);
   }
+  const consent = mergeConsent(a.consent, b.consent);
   return {
     zone: a.zone,
     traits,
+    ...(consent.size > 0 ? { consent } : {}),
     series,
     events: a.events + b.events,
     problems: a.problems + b.problems,
@@ -378,6 +383,8 @@ export interface ProfileJson {
   readonly problems: number;
   /** `[key, value, timestamp, messageId]` per trait, sorted by key. */
   readonly traits: readonly (readonly [string, JsonValue, number, string])[];
+  /** `[purpose, granted, timestamp, messageId]` per purpose the member said, sorted; absent: none. */
+  readonly consent?: readonly (readonly [string, boolean, number, string])[];
   /** Keyed by series signature. */
   readonly series: Readonly<Record<string, SeriesJson>>;
 }
@@ -435,6 +442,15 @@ export function profileToJson(state: ProfileState): ProfileJson {
     traits: [...state.traits]
       .sort(([a], [b]) => byText(a, b))
       .map(([key, entry]) => [key, entry.value, entry.ts, entry.messageId] as const),
+    ...(state.consent && state.consent.size > 0
+      ? {
+          consent: [...state.consent]
+            .sort(([a], [b]) => byText(a, b))
+            .map(
+              ([purpose, entry]) => [purpose, entry.granted, entry.ts, entry.messageId] as const,
+            ),
+        }
+      : {}),
     series,
   };
 }
@@ -516,6 +532,23 @@ export function profileFromJson(json: unknown): ProfileState {
     }
     traits.set(item[0], { value: item[1] as JsonValue, ts: item[2], messageId: item[3] });
   }
+  let consent: Map<string, ConsentEntry> | undefined;
+  if (raw.consent !== undefined) {
+    if (!Array.isArray(raw.consent)) throw new ProfileStateError('consent must be an array');
+    consent = new Map();
+    for (const item of raw.consent) {
+      if (
+        !Array.isArray(item) ||
+        typeof item[0] !== 'string' ||
+        typeof item[1] !== 'boolean' ||
+        !Number.isFinite(item[2]) ||
+        typeof item[3] !== 'string'
+      ) {
+        throw new ProfileStateError('a consent entry is [purpose, granted, timestamp, messageId]');
+      }
+      consent.set(item[0], { granted: item[1], ts: item[2], messageId: item[3] });
+    }
+  }
   if (typeof raw.series !== 'object' || raw.series === null) {
     throw new ProfileStateError('series must be an object');
   }
@@ -548,5 +581,12 @@ export function profileFromJson(json: unknown): ProfileState {
       needsBackfill: entry.f === 1,
     });
   }
-  return { zone: raw.zone, traits, series, events: raw.events, problems: raw.problems };
+  return {
+    zone: raw.zone,
+    traits,
+    ...(consent && consent.size > 0 ? { consent } : {}),
+    series,
+    events: raw.events,
+    problems: raw.problems,
+  };
 }

@@ -1,8 +1,10 @@
 /**
  * Incremental membership equals evaluating every segment from scratch, over random segment sets
- * (segments reading segments), random profile changes and random definition edits between them;
- * the enters and exits replayed from empty give the memberships; with the set unchanged and the
- * previous profile known, nothing outside the affected segments is evaluated.
+ * (segments reading segments), random profile changes — consent to each purpose included — and
+ * random definition edits between them: served where the definition holds with consent to the
+ * segment's purpose, withheld where it holds without; the enters and exits replayed from empty
+ * give the memberships, and every transition starts where the member stood; with the set
+ * unchanged and the previous profile known, nothing outside the affected segments is evaluated.
  *
  * Runs: PORTRAIT_PROPERTY_RUNS / 10 sequences per property (default 300, of up to 25 steps).
  */
@@ -20,8 +22,14 @@ import {
   type MembershipState,
   type SegmentSet,
   segmentSet,
+  statusIn,
   stepMembership,
 } from '../../../shared/domain/segments/membership.ts';
+import {
+  type SegmentPurpose,
+  segmentPurposes,
+} from '../../../shared/domain/segments/segment-definition.ts';
+import { membershipFieldsOf } from '../../../shared/domain/segments/segment-dependencies.ts';
 import { defaultRuleCatalogue } from '../../../shared/domain/tags/default-catalogue.ts';
 import {
   booleanTags,
@@ -58,7 +66,23 @@ const memberFields = [
   'valueTier',
   'cluster',
   ...otherSegments.map((id) => `segment:${id}`),
+  ...segmentPurposes.map((purpose) => `consent:${purpose}`),
 ];
+
+/** Consent to each purpose, mostly granted; sometimes a purpose is left out (read as granted). */
+const consentArb = fc.record(
+  Object.fromEntries(
+    segmentPurposes.map((purpose) => [
+      purpose,
+      fc.oneof(
+        { weight: 3, arbitrary: fc.constant(true) },
+        { weight: 2, arbitrary: fc.constant(false) },
+        { weight: 1, arbitrary: fc.constant(undefined) },
+      ),
+    ]),
+  ) as Record<SegmentPurpose, fc.Arbitrary<boolean | undefined>>,
+  { requiredKeys: [] },
+);
 
 function copyKey<T>(into: Record<string, T>, from: Readonly<Record<string, T>>, key: string): void {
   if (Object.hasOwn(from, key)) into[key] = from[key] as T;
@@ -75,6 +99,7 @@ function withFields(
   const traits = { ...base.traits };
   const aggregates = { ...base.aggregates };
   const segments = new Set(base.segments);
+  const consent: Partial<Record<SegmentPurpose, boolean>> = { ...base.consent };
   let { rfm, valueTier, cluster } = base;
   for (const field of fields) {
     const [kind, key = ''] = field.split(':');
@@ -84,11 +109,16 @@ function withFields(
     else if (kind === 'segment') {
       if (other.segments?.has(key)) segments.add(key);
       else segments.delete(key);
+    } else if (kind === 'consent') {
+      const purpose = key as SegmentPurpose;
+      const value = other.consent?.[purpose];
+      if (value === undefined) delete consent[purpose];
+      else consent[purpose] = value;
     } else if (kind === 'rfm') rfm = other.rfm;
     else if (kind === 'valueTier') valueTier = other.valueTier;
     else cluster = other.cluster;
   }
-  return { tags, traits, aggregates, rfm, valueTier, cluster, segments };
+  return { tags, traits, aggregates, rfm, valueTier, cluster, segments, consent };
 }
 
 type Edit =
@@ -170,7 +200,9 @@ const stepArb = (members: fc.Arbitrary<SegmentInput>): fc.Arbitrary<Step> =>
 const scenarioArb = fc
   .tuple(...pool.map((_, at) => fc.option(definitionAt(at), { nil: undefined, freq: 4 })))
   .chain((initial) => {
-    const members = memberArbFor(initial.flatMap((d) => (d ? constantsOf(d.expression) : [])));
+    const members = fc
+      .tuple(memberArbFor(initial.flatMap((d) => (d ? constantsOf(d.expression) : []))), consentArb)
+      .map(([member, consent]): SegmentInput => ({ ...member, consent }));
     return fc.record({
       initial: fc.constant(initial),
       first: members,
@@ -219,9 +251,9 @@ function run({ initial, first, steps }: Scenario): Outcome[] {
       );
       expect(set.tag === previous.tag).toBe(sameMap(beforeEdit, active()));
     }
-    const read = [...new Set(set.ordered.flatMap((segment) => [...segment.dependencies]))].filter(
-      (field) => memberFields.includes(field),
-    );
+    const read = [
+      ...new Set(set.ordered.flatMap((segment) => [...membershipFieldsOf(segment)])),
+    ].filter((field) => memberFields.includes(field));
     const fields = [...step.fields, ...step.focus.flatMap((n) => read[n % read.length] ?? [])];
     const after = member === undefined ? step.other : withFields(member, step.other, fields);
     const before = step.forget ? undefined : member;
@@ -237,10 +269,21 @@ function sameMap<K, V>(a: ReadonlyMap<K, V>, b: ReadonlyMap<K, V>): boolean {
   return a.size === b.size && [...a].every(([key, value]) => b.has(key) && b.get(key) === value);
 }
 
-/** The ids in, evaluating every segment from scratch. */
-function fromScratch(set: SegmentSet, member: SegmentInput): Set<string> {
-  const results = evaluateSegments(set.ordered, member);
-  return new Set([...results].filter(([, result]) => result.in).map(([id]) => id));
+/**
+ * The ids served and withheld, evaluating every segment from scratch: a definition holds (a
+ * `segment` leaf reads whether the other's definition holds), then consent to the purpose
+ * (absent: granted) decides between served and withheld.
+ */
+function fromScratch(set: SegmentSet, member: SegmentInput) {
+  const served = new Set<string>();
+  const withheld = new Set<string>();
+  for (const [id, result] of evaluateSegments(set.ordered, member)) {
+    if (!result.in) continue;
+    const purpose = set.byId.get(id)?.definition.purpose as SegmentPurpose;
+    if (member.consent?.[purpose] === false) withheld.add(id);
+    else served.add(id);
+  }
+  return { served, withheld };
 }
 
 function sortedUnique(list: readonly string[]): boolean {
@@ -254,12 +297,23 @@ describe('stepMembership (property)', () => {
       fc.assert(
         fc.property(scenarioArb, (scenario) => {
           const ledger = new Set<string>();
+          const held = new Set<string>();
           for (const { set, after, state, result } of run(scenario)) {
             for (const field of changedFields({ tags: {}, traits: {}, aggregates: {} }, after)) {
               expect(memberFields).toContain(field);
             }
-            const expected = fromScratch(set, after);
+            const { served: expected, withheld } = fromScratch(set, after);
             expect(new Set(result.next.segments)).toEqual(expected);
+            expect(new Set(result.next.withheld)).toEqual(withheld);
+            for (const move of result.transitions) {
+              expect(statusIn(state, move.segmentId), `${move.segmentId} moves from`).toBe(
+                move.from,
+              );
+              expect(move.to).not.toBe(move.from);
+              if (move.from === 'withheld') held.delete(move.segmentId);
+              if (move.to === 'withheld') held.add(move.segmentId);
+            }
+            expect(held).toEqual(withheld);
             expect(result.next.setTag).toBe(set.tag);
             expect(sortedUnique(result.enter), 'enter sorted').toBe(true);
             expect(sortedUnique(result.exit), 'exit sorted').toBe(true);
