@@ -10,6 +10,7 @@ import type { HistoryPage, StoredProfile } from '../../shared/adapters/profile-s
 import { InvalidCursorError } from '../../shared/adapters/profile-store.ts';
 import type { SegmentHead } from '../../shared/adapters/segment-store.ts';
 import type { WriteKeyRecord } from '../../shared/adapters/write-key-store.ts';
+import { analyticsView } from '../../shared/domain/analytics/member-results.ts';
 import { memberSegmentsView, segmentInputOf } from '../../shared/domain/segments/member-input.ts';
 import { memberView } from '../../shared/domain/tags/member-view.ts';
 import type { RuleCatalogue } from '../../shared/domain/tags/rule-catalogue.ts';
@@ -73,15 +74,13 @@ export function makeQueryHandler(deps: QueryDeps) {
     if (routeKey === `${memberRoute.method} ${memberRoute.path}` && id) {
       await authorize(event, memberRoute.scope);
       const profile = await resolve(id);
-      const view = memberView(
-        profile.memberKey,
-        profile.state,
-        deps.catalogue,
-        deps.zone,
-        deps.now(),
-      );
+      const now = deps.now();
+      const view = memberView(profile.memberKey, profile.state, deps.catalogue, deps.zone, now);
       deps.logger.info('member read', { requestId, tags: view.tags.length });
-      return jsonResponse(200, view);
+      return jsonResponse(200, {
+        ...view,
+        analytics: profile.analytics ? analyticsView(profile.analytics, now, deps.zone) : null,
+      });
     }
     if (routeKey === `${historyRoute.method} ${historyRoute.path}` && id) {
       await authorize(event, historyRoute.scope);
@@ -118,7 +117,13 @@ export function makeQueryHandler(deps: QueryDeps) {
       ]);
       const set = activeSegmentSet(heads, deps.catalogue, deps.logger);
       const held = state?.segments ?? new Set<string>();
-      const input = segmentInputOf(profile.state, deps.catalogue, deps.zone, deps.now());
+      const input = segmentInputOf(
+        profile.state,
+        deps.catalogue,
+        deps.zone,
+        deps.now(),
+        profile.analytics,
+      );
       const segments = memberSegmentsView(set, held, input);
       return jsonResponse(200, { memberKey: profile.memberKey, segments });
     }

@@ -73,7 +73,13 @@ export async function stepMember(
       ) {
         return done(stored, { entered: 0, exited: 0 });
       }
-      const input = segmentInputOf(item.profile.state, deps.catalogue, deps.zone, now);
+      const input = segmentInputOf(
+        item.profile.state,
+        deps.catalogue,
+        deps.zone,
+        now,
+        item.profile.analytics,
+      );
       // Segments read only these fields: evaluating the projection is evaluating the member.
       const after = projectInput(input, fields);
       const step = stepMembership(set, stored ?? emptyMembership, stored?.input, after);

@@ -90,7 +90,13 @@ export async function previewSegment(
           ? await deps.segmentsOf(page.profiles.map((profile) => profile.memberKey))
           : new Map<string, ReadonlySet<string>>();
         for (const profile of page.profiles) {
-          const input = segmentInputOf(profile.state, deps.catalogue, deps.zone, now);
+          const input = segmentInputOf(
+            profile.state,
+            deps.catalogue,
+            deps.zone,
+            now,
+            profile.analytics,
+          );
           const inNow = evaluateSegments(ordered, input).get(segmentId)?.in ?? false;
           const inToday = today.get(profile.memberKey)?.has(segmentId) ?? false;
           if (inNow) found.in.push(profile.memberKey);

@@ -4,23 +4,39 @@
  * segments reads, which the materialiser keeps to know, next time, which fields changed.
  */
 import type { JsonValue } from '../../../events/envelope.ts';
+import { type MemberAnalytics, rfmScoresOf } from '../analytics/member-results.ts';
 import { type AggregateValue, evaluateTags, type TagValue } from '../tags/evaluate.ts';
 import type { ProfileState } from '../tags/profile.ts';
 import type { RuleCatalogue } from '../tags/rule-catalogue.ts';
 import { evaluateSegment, type SegmentInput } from './evaluate-segment.ts';
 import type { SegmentSet } from './membership.ts';
 
-/** A member's profile as segments see it at instant `now`. */
+/**
+ * A member's profile as segments see it at instant `now`, with the nightly analytics results
+ * written back to it (RFM scores and segment, value tier, cluster) when it has them.
+ */
 export function segmentInputOf(
   state: ProfileState,
   catalogue: RuleCatalogue,
   zone: string,
   now: number,
+  analytics?: MemberAnalytics,
 ): SegmentInput {
   const evaluation = evaluateTags(state, catalogue, now, zone);
   const traits: Record<string, JsonValue> = {};
   for (const [key, entry] of state.traits) if (entry.value !== null) traits[key] = entry.value;
-  return { tags: evaluation.tags, traits, aggregates: evaluation.aggregates };
+  return {
+    tags: evaluation.tags,
+    traits,
+    aggregates: evaluation.aggregates,
+    ...(analytics
+      ? {
+          rfm: rfmScoresOf(analytics),
+          valueTier: analytics.valueTier,
+          cluster: analytics.cluster,
+        }
+      : {}),
+  };
 }
 
 /** Every field (`tag:ID`, `trait:KEY`, …) some segment of the set reads. */
