@@ -112,6 +112,19 @@ export const membershipsTable = {
   stateful: true,
 } as const satisfies TableDeclaration;
 
+/**
+ * Nightly analytics results for the API: one item per run (`pk` = `run`, `sk` = runId) with its
+ * status and counts, the latest succeeded run (`pk` = `latest`), and per run its RFM summary and
+ * persona cards with drift (`pk` = `run#<runId>`, `sk` = `rfm` / `personas`).
+ */
+export const analyticsTable = {
+  id: 'analytics',
+  description: 'Nightly analytics runs: status, RFM grid and segment table, persona cards, drift',
+  partitionKey: { name: 'pk', type: 'S' },
+  sortKey: { name: 'sk', type: 'S' },
+  stateful: true,
+} as const satisfies TableDeclaration;
+
 /** Every table, in creation order. */
 export const tables: ReadonlyArray<TableDeclaration & { readonly id: TableId }> = [
   eventsTable,
@@ -119,6 +132,7 @@ export const tables: ReadonlyArray<TableDeclaration & { readonly id: TableId }> 
   profilesTable,
   segmentsTable,
   membershipsTable,
+  analyticsTable,
 ];
 
 export type TableId =
@@ -126,4 +140,5 @@ export type TableId =
   | typeof writeKeysTable.id
   | typeof profilesTable.id
   | typeof segmentsTable.id
-  | typeof membershipsTable.id;
+  | typeof membershipsTable.id
+  | typeof analyticsTable.id;
