@@ -26,7 +26,9 @@ export type FunctionId =
   | 'notifier'
   | 'deliverer'
   | 'openapi'
-  | 'exporter';
+  | 'exporter'
+  | 'archiver'
+  | 'compactor';
 
 export const functions: Readonly<Record<FunctionId, FunctionDeclaration>> = {
   collect: {
@@ -126,6 +128,21 @@ export const functions: Readonly<Record<FunctionId, FunctionDeclaration>> = {
     entry: 'functions/exporter/handler.ts',
     memoryMiB: 512,
     // The longest Lambda allows: a segment of millions streams for minutes.
+    timeoutSeconds: 900,
+  },
+  archiver: {
+    id: 'archiver',
+    description: 'Copies the events stream to the event lake, gzip NDJSON by UTC day',
+    entry: 'functions/archiver/handler.ts',
+    memoryMiB: 512,
+    timeoutSeconds: 60,
+  },
+  compactor: {
+    id: 'compactor',
+    description: 'Compacts lake days into a few files, one row per event',
+    entry: 'functions/compactor/handler.ts',
+    // A day is read whole and deduplicated in memory.
+    memoryMiB: 3008,
     timeoutSeconds: 900,
   },
 };

@@ -33,6 +33,22 @@ export const streamConsumers: readonly StreamConsumerDeclaration[] = [
     reportBatchItemFailures: true,
   },
   /**
+   * The archiver copies every INSERT to the event lake. Its files are named from their rows, so
+   * a retried batch rewrites them; a batch split differently on retry duplicates rows, which
+   * compaction and the SQL drop by (member key, messageId). Large batches mean fewer files; the
+   * window stays at 1 s like the others (the local runtime waits it out before it is settled),
+   * and the nightly compaction turns a day's small files into a few.
+   */
+  {
+    table: 'events',
+    function: 'archiver',
+    batchSize: 1000,
+    maxBatchingWindowSeconds: 1,
+    retryAttempts: 10,
+    bisectBatchOnError: true,
+    reportBatchItemFailures: true,
+  },
+  /**
    * Every profile write re-evaluates the segments reading what changed; enters and exits are
    * recorded once each, so redelivered records change nothing.
    */

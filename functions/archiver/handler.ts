@@ -1,0 +1,15 @@
+import { lakeStoreAt, readLakeLocation } from '../../shared/config/lake.ts';
+import { readRuntimeConfig } from '../../shared/config/runtime.ts';
+import { createLogger } from '../../shared/logging/logger.ts';
+import { type ArchiverDeps, makeArchiverHandler } from './archiver.ts';
+
+/** Production wiring: the lake store and logger created once per cold start. */
+export function defaultDeps(): ArchiverDeps {
+  const config = readRuntimeConfig();
+  return {
+    lake: lakeStoreAt(readLakeLocation()),
+    logger: createLogger({ service: 'archiver', level: config.logLevel }),
+  };
+}
+
+export const handler = makeArchiverHandler(defaultDeps());

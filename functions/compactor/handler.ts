@@ -1,0 +1,14 @@
+import { lakeStoreAt, readLakeLocation } from '../../shared/config/lake.ts';
+import { readRuntimeConfig } from '../../shared/config/runtime.ts';
+import { createLogger } from '../../shared/logging/logger.ts';
+import { type CompactorDeps, makeCompactorHandler } from './compactor.ts';
+
+/** Production wiring: the lake store and logger created once per cold start. */
+export function defaultDeps(): CompactorDeps {
+  return {
+    lake: lakeStoreAt(readLakeLocation()),
+    logger: createLogger({ service: 'compactor', level: readRuntimeConfig().logLevel }),
+  };
+}
+
+export const handler = makeCompactorHandler(defaultDeps());

@@ -1,0 +1,321 @@
+import { readFileSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { DuckDBInstance } from '@duckdb/node-api';
+import type { FolderLakeStore } from '../adapters/lake-store.ts';
+import type { LakeStore, RfmRow, RfmStepOutput } from '../domain/analytics/contracts.ts';
+import { LAKE_EVENTS_PREFIX, LAKE_FILE_SUFFIX, lakeColumns } from '../domain/analytics/lake-row.ts';
+import {
+  checkRfmSegmentRules,
+  type RfmSegmentRule,
+  standardRfmSegmentRules,
+} from '../domain/analytics/rfm-segments.ts';
+import { rfmClass8Names, valueTiers } from '../domain/segments/segment-definition.ts';
+import { dateToDay, dayToDate, zoneCalendar } from '../domain/tags/zone-calendar.ts';
+
+/** The SQL file both engines run (the text is the same; only the wrapper differs). */
+export const rfmSqlFile = new URL('../sql/rfm.sql', import.meta.url);
+
+/** What the RFM SQL is computed over. */
+export interface RfmParameters {
+  /** The brand-zone date results are as of, `YYYY-MM-DD` (its whole day is in the window). */
+  readonly asOf: string;
+  /** Days in the window, ending on and including `asOf`. */
+  readonly windowDays: number;
+  /** The brand's IANA time zone, whose calendar days are counted. */
+  readonly zone: string;
+  /**
+   * Orders in this currency, or with none, count toward monetary (others count as orders only),
+   * as the tag engine's revenue aggregates do.
+   * @default 'CNY'
+   */
+  readonly currency?: string;
+  /** @default standardRfmSegmentRules */
+  readonly segmentRules?: readonly RfmSegmentRule[];
+}
+
+export type RfmSqlOptions = RfmParameters &
+  (
+    | {
+        readonly engine: 'athena';
+        /** The empty S3 prefix UNLOAD writes to, `s3://bucket/analytics/runs/<runId>/rfm/`. */
+        readonly output: string;
+      }
+    | {
+        readonly engine: 'duckdb';
+        /** The file COPY writes (gzip NDJSON). */
+        readonly output: string;
+      }
+  );
+
+/** RFM parameters that cannot be run: bad date, window, zone, currency, run id or output. */
+export class InvalidRfmOptionsError extends Error {
+  readonly code = 'invalid_rfm_options';
+  constructor(message: string) {
+    super(message);
+    this.name = 'InvalidRfmOptionsError';
+  }
+}
+
+/** Longest window: ten years. */
+export const MAX_RFM_WINDOW_DAYS = 3660;
+
+const zonePattern = /^[A-Za-z0-9_+\-/]{1,64}$/;
+const currencyPattern = /^[A-Z]{3}$/;
+const runIdPattern = /^[A-Za-z0-9_.-]{1,128}$/;
+
+function checkedParameters(p: RfmParameters): Record<string, string> {
+  const asOfDay = dateToDay(p.asOf);
+  if (asOfDay === undefined) {
+    throw new InvalidRfmOptionsError(
+      `asOf must be a date YYYY-MM-DD, not ${JSON.stringify(p.asOf)}`,
+    );
+  }
+  if (!Number.isInteger(p.windowDays) || p.windowDays < 1 || p.windowDays > MAX_RFM_WINDOW_DAYS) {
+    throw new InvalidRfmOptionsError(
+      `windowDays must be a whole number 1–${MAX_RFM_WINDOW_DAYS}, not ${p.windowDays}`,
+    );
+  }
+  if (!zonePattern.test(p.zone)) {
+    throw new InvalidRfmOptionsError(
+      `zone must be an IANA time zone, not ${JSON.stringify(p.zone)}`,
+    );
+  }
+  try {
+    zoneCalendar(p.zone);
+  } catch {
+    throw new InvalidRfmOptionsError(`zone ${JSON.stringify(p.zone)} is not a known time zone`);
+  }
+  const currency = p.currency ?? 'CNY';
+  if (!currencyPattern.test(currency)) {
+    throw new InvalidRfmOptionsError(
+      `currency must be an ISO 4217 code, not ${JSON.stringify(currency)}`,
+    );
+  }
+  const rules = checkRfmSegmentRules(p.segmentRules ?? standardRfmSegmentRules);
+  const windowStart = asOfDay - p.windowDays + 1;
+  return {
+    as_of: p.asOf,
+    window_start: dayToDate(windowStart),
+    // A brand-zone day lies within the UTC days before, of and after it.
+    dt_from: dayToDate(windowStart - 1),
+    dt_to: dayToDate(asOfDay + 1),
+    zone: p.zone,
+    currency,
+    segment_case: segmentCase(rules),
+  };
+}
+
+function segmentCase(rules: readonly RfmSegmentRule[]): string {
+  const arms = rules.map(
+    (rule) =>
+      `WHEN r BETWEEN ${rule.r[0]} AND ${rule.r[1]} AND fm BETWEEN ${rule.fm[0]} AND ${rule.fm[1]} THEN '${rule.segment}'`,
+  );
+  return `CASE ${arms.join(' ')} END`;
+}
+
+function quoteLiteral(text: string): string {
+  return `'${text.replaceAll("'", "''")}'`;
+}
+
+/** The RFM query alone (a SELECT), with its parameters checked and substituted. */
+export function renderRfmQuery(parameters: RfmParameters): string {
+  const values = checkedParameters(parameters);
+  const template = readFileSync(rfmSqlFile, 'utf8');
+  return template.replace(/\{\{(\w+)\}\}/g, (_, name: string) => {
+    const value = values[name];
+    if (value === undefined) throw new InvalidRfmOptionsError(`rfm.sql names no parameter ${name}`);
+    return value;
+  });
+}
+
+/**
+ * The statement an engine runs: Athena `UNLOAD (…) TO 's3://…' WITH (format = 'JSON',
+ * compression = 'GZIP')`, DuckDB `COPY (…) TO '…' (FORMAT JSON, COMPRESSION GZIP)`; the query
+ * inside is the same text from `shared/sql/rfm.sql`.
+ */
+export function renderRfmSql(options: RfmSqlOptions): string {
+  const query = renderRfmQuery(options);
+  if (options.engine === 'athena') {
+    if (!/^s3:\/\/[a-z0-9.-]{3,63}\/[A-Za-z0-9_.=/-]*\/$/.test(options.output)) {
+      throw new InvalidRfmOptionsError(
+        `output must be an s3:// folder ending in /, not ${options.output}`,
+      );
+    }
+    return `UNLOAD (\n${query}\n) TO ${quoteLiteral(options.output)} WITH (format = 'JSON', compression = 'GZIP')`;
+  }
+  return `COPY (\n${query}\n) TO ${quoteLiteral(options.output)} (FORMAT JSON, COMPRESSION GZIP)`;
+}
+
+/** The DuckDB view `lake_events` over the lake folder's event files (empty when there are none). */
+export function duckdbLakeViewSql(lakeRoot: string, hasFiles: boolean): string {
+  const columns = lakeColumns.map((c) => `${quoteLiteral(c.name)}: ${quoteLiteral(c.duckdb)}`);
+  if (!hasFiles) {
+    const typed = lakeColumns.map((c) => `CAST(NULL AS ${c.duckdb}) AS ${c.name}`);
+    return `CREATE OR REPLACE VIEW lake_events AS SELECT ${typed.join(', ')}, CAST(NULL AS VARCHAR) AS dt WHERE false`;
+  }
+  const glob = join(lakeRoot, 'events', 'dt=*', `*${LAKE_FILE_SUFFIX}`);
+  return (
+    `CREATE OR REPLACE VIEW lake_events AS SELECT * FROM read_json(${quoteLiteral(glob)}, ` +
+    `format = 'newline_delimited', hive_partitioning = true, hive_types = {'dt': 'VARCHAR'}, ` +
+    `columns = {${columns.join(', ')}})`
+  );
+}
+
+/** Trino's ISO-8601 parser, which DuckDB lacks under that name. */
+export const duckdbShimSql =
+  'CREATE OR REPLACE MACRO from_iso8601_timestamp(s) AS CAST(s AS TIMESTAMPTZ)';
+
+export interface RfmLocalDeps {
+  /** The local lake: events are read from its folder, the rows written into it. */
+  readonly lake: FolderLakeStore;
+}
+
+export interface RfmRunOptions extends RfmParameters {
+  readonly runId: string;
+}
+
+/** Where a run's RFM rows go: `analytics/runs/<runId>/rfm/`. */
+export function rfmOutputPrefix(runId: string): string {
+  if (!runIdPattern.test(runId)) {
+    throw new InvalidRfmOptionsError(
+      `runId must match ${runIdPattern}, not ${JSON.stringify(runId)}`,
+    );
+  }
+  return `analytics/runs/${runId}/rfm/`;
+}
+
+/**
+ * Runs the RFM SQL with DuckDB over the local lake folder and writes the rows (gzip NDJSON) to
+ * `analytics/runs/<runId>/rfm/part-00000.ndjson.gz`. A rerun of a run id replaces its rows.
+ */
+export async function runRfmLocal(
+  deps: RfmLocalDeps,
+  options: RfmRunOptions,
+): Promise<RfmStepOutput> {
+  const prefix = rfmOutputPrefix(options.runId);
+  const hasFiles = (await deps.lake.list(LAKE_EVENTS_PREFIX)).some((key) =>
+    key.endsWith(LAKE_FILE_SUFFIX),
+  );
+  const scratch = await mkdtemp(join(tmpdir(), 'portrait-rfm-'));
+  const output = join(scratch, `rfm${LAKE_FILE_SUFFIX}`);
+  const statement = renderRfmSql({ ...options, engine: 'duckdb', output });
+  const instance = await DuckDBInstance.create(':memory:');
+  try {
+    const connection = await instance.connect();
+    try {
+      await connection.run(duckdbShimSql);
+      await connection.run(duckdbLakeViewSql(deps.lake.root, hasFiles));
+      const result = await connection.runAndReadAll(statement);
+      const members = Number(result.getRows()[0]?.[0] ?? 0);
+      const key = `${prefix}part-00000${LAKE_FILE_SUFFIX}`;
+      const stale = (await deps.lake.list(prefix)).filter((k) => k !== key);
+      await deps.lake.put(key, new Uint8Array(await readFile(output)));
+      await deps.lake.delete(stale);
+      return {
+        runId: options.runId,
+        asOf: options.asOf,
+        windowDays: options.windowDays,
+        rowKeys: [key],
+        members,
+      };
+    } finally {
+      connection.closeSync();
+    }
+  } finally {
+    instance.closeSync();
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+/** A file of RFM rows that does not hold RFM rows. */
+export class InvalidRfmRowError extends Error {
+  readonly code = 'invalid_rfm_row';
+  constructor(source: string, line: number, why: string) {
+    super(`${source}, line ${line}: ${why}`);
+    this.name = 'InvalidRfmRowError';
+  }
+}
+
+/** Exact decimal text in its shortest form: `"123.450000"` → `"123.45"`, `"0.000000"` → `"0"`. */
+function canonicalDecimal(text: string): string | undefined {
+  const match = /^(-?)(\d+)(?:\.(\d+))?$/.exec(text);
+  if (!match) return undefined;
+  const whole = (match[2] ?? '0').replace(/^0+(?=\d)/, '');
+  const fraction = (match[3] ?? '').replace(/0+$/, '');
+  const negative = match[1] === '-' && (whole !== '0' || fraction !== '');
+  return `${negative ? '-' : ''}${whole}${fraction ? `.${fraction}` : ''}`;
+}
+
+function rowOf(value: unknown, source: string, line: number): RfmRow {
+  const fail = (why: string): never => {
+    throw new InvalidRfmRowError(source, line, why);
+  };
+  if (typeof value !== 'object' || value === null) return fail('not an object');
+  // Athena writes column names in lower case; DuckDB as written. Both are snake_case here.
+  const o = value as Record<string, unknown>;
+  const str = (name: string): string =>
+    typeof o[name] === 'string' ? (o[name] as string) : fail(`${name} is not text`);
+  const int = (name: string): number => {
+    const v = typeof o[name] === 'string' ? Number(o[name]) : o[name];
+    return typeof v === 'number' && Number.isSafeInteger(v)
+      ? v
+      : fail(`${name} is not a whole number`);
+  };
+  const score = (name: string): number => {
+    const v = int(name);
+    return v >= 1 && v <= 5 ? v : fail(`${name} is not a score 1–5`);
+  };
+  const monetary = canonicalDecimal(str('monetary')) ?? fail('monetary is not a decimal');
+  const class8 = str('class8');
+  if (!(rfmClass8Names as readonly string[]).includes(class8)) fail('class8 is unknown');
+  const valueTier = str('value_tier');
+  if (!(valueTiers as readonly string[]).includes(valueTier)) fail('value_tier is unknown');
+  const aov =
+    typeof o.average_order_value === 'string'
+      ? Number(o.average_order_value)
+      : o.average_order_value;
+  if (typeof aov !== 'number' || !Number.isFinite(aov)) fail('average_order_value is not a number');
+  return {
+    memberId: str('member_id'),
+    lastOrderDate: str('last_order_date'),
+    firstOrderDate: str('first_order_date'),
+    recencyDays: int('recency_days'),
+    frequency: int('frequency'),
+    monetary,
+    r: score('r'),
+    f: score('f'),
+    m: score('m'),
+    score: str('score'),
+    segment: str('segment'),
+    class8,
+    valueTier: valueTier as RfmRow['valueTier'],
+    distinctProducts: int('distinct_products'),
+    averageOrderValue: aov as number,
+    tenureDays: int('tenure_days'),
+  };
+}
+
+/** The RFM rows in the given lake files (gzip NDJSON, as DuckDB's COPY and Athena's UNLOAD write). */
+export async function readRfmRows(store: LakeStore, keys: readonly string[]): Promise<RfmRow[]> {
+  const rows: RfmRow[] = [];
+  for (const key of keys) {
+    const body = await store.get(key);
+    if (body === undefined) throw new InvalidRfmRowError(key, 0, 'no such lake file');
+    const lines = gunzipSync(body).toString('utf8').split('\n');
+    for (let i = 0; i < lines.length; i += 1) {
+      const line = lines[i] as string;
+      if (line.trim() === '') continue;
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(line);
+      } catch {
+        throw new InvalidRfmRowError(key, i + 1, 'not JSON');
+      }
+      rows.push(rowOf(parsed, key, i + 1));
+    }
+  }
+  return rows;
+}

@@ -1,0 +1,91 @@
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { S3Client } from '@aws-sdk/client-s3';
+import { startFauxqs } from 'fauxqs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  FolderLakeStore,
+  InvalidLakeKeyError,
+  S3LakeStore,
+} from '../../shared/adapters/lake-store.ts';
+import type { LakeStore } from '../../shared/domain/analytics/contracts.ts';
+
+const bytes = (text: string) => new TextEncoder().encode(text);
+const text = (body: Uint8Array | undefined) =>
+  body === undefined ? undefined : new TextDecoder().decode(body);
+
+let folder: string;
+// fauxqs is an in-memory S3 API: the S3 store is tested against it, not against a mock.
+let server: Awaited<ReturnType<typeof startFauxqs>>;
+let s3: S3Client;
+
+beforeAll(async () => {
+  folder = await mkdtemp(join(tmpdir(), 'lake-store-'));
+  server = await startFauxqs({ port: 0, logger: false });
+  server.createBucket('lake-test');
+  s3 = new S3Client({
+    endpoint: server.address,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+  });
+});
+afterAll(async () => {
+  s3?.destroy();
+  await server?.stop();
+  await rm(folder, { recursive: true, force: true });
+});
+
+const stores: [string, () => LakeStore][] = [
+  ['FolderLakeStore', () => new FolderLakeStore(folder)],
+  ['S3LakeStore', () => new S3LakeStore(s3, 'lake-test', 'portrait/')],
+];
+
+describe.each(stores)('%s', (_name, make) => {
+  it('puts, gets, overwrites, lists by prefix in key order and deletes', async () => {
+    const store = make();
+    expect(await store.get('events/dt=2026-11-25/a.ndjson.gz')).toBeUndefined();
+    await store.put('events/dt=2026-11-25/b.ndjson.gz', bytes('b1'));
+    await store.put('events/dt=2026-11-25/a.ndjson.gz', bytes('a'));
+    await store.put('events/dt=2026-11-26/c.ndjson.gz', bytes('c'));
+    await store.put('analytics/runs/r/rfm/part.ndjson.gz', bytes('r'));
+    await store.put('events/dt=2026-11-25/b.ndjson.gz', bytes('b2'));
+    expect(text(await store.get('events/dt=2026-11-25/b.ndjson.gz'))).toBe('b2');
+    expect(await store.list('events/dt=2026-11-25/')).toEqual([
+      'events/dt=2026-11-25/a.ndjson.gz',
+      'events/dt=2026-11-25/b.ndjson.gz',
+    ]);
+    expect(await store.list('events/dt=2026-11-2')).toEqual([
+      'events/dt=2026-11-25/a.ndjson.gz',
+      'events/dt=2026-11-25/b.ndjson.gz',
+      'events/dt=2026-11-26/c.ndjson.gz',
+    ]);
+    expect(await store.list('nothing/')).toEqual([]);
+    await store.delete(['events/dt=2026-11-25/a.ndjson.gz', 'events/dt=2026-11-25/missing']);
+    expect(await store.list('events/dt=2026-11-25/')).toEqual(['events/dt=2026-11-25/b.ndjson.gz']);
+  });
+
+  it('refuses keys that could escape the lake, with a stable code', async () => {
+    const store = make();
+    for (const key of ['', '/abs', 'a/../b', 'a//b', './a', 'a\\b', 'a/.tmp-x']) {
+      await expect(store.put(key, bytes('x'))).rejects.toMatchObject({
+        code: 'invalid_lake_key',
+      });
+    }
+    await expect(store.list('../')).rejects.toBeInstanceOf(InvalidLakeKeyError);
+  });
+});
+
+describe('FolderLakeStore', () => {
+  it('leaves no temporary file behind and never lists one', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'lake-atomic-'));
+    const store = new FolderLakeStore(root);
+    await Promise.all(
+      Array.from({ length: 20 }, (_, i) => store.put('events/dt=2026-01-01/x', bytes(`v${i}`))),
+    );
+    expect(await readdir(join(root, 'events', 'dt=2026-01-01'))).toEqual(['x']);
+    expect(text(await store.get('events/dt=2026-01-01/x'))).toMatch(/^v\d+$/);
+    await rm(root, { recursive: true, force: true });
+  });
+});
