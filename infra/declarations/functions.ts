@@ -28,7 +28,12 @@ export type FunctionId =
   | 'openapi'
   | 'exporter'
   | 'archiver'
-  | 'compactor';
+  | 'compactor'
+  | 'analytics'
+  | 'nightly-run'
+  | 'nightly-cluster'
+  | 'nightly-personas'
+  | 'nightly-write-back';
 
 export const functions: Readonly<Record<FunctionId, FunctionDeclaration>> = {
   collect: {
@@ -143,6 +148,43 @@ export const functions: Readonly<Record<FunctionId, FunctionDeclaration>> = {
     entry: 'functions/compactor/handler.ts',
     // A day is read whole and deduplicated in memory.
     memoryMiB: 3008,
+    timeoutSeconds: 900,
+  },
+  analytics: {
+    id: 'analytics',
+    description: 'Nightly analytics read API: RFM grid and segment table, persona cards and drift',
+    entry: 'functions/analytics/handler.ts',
+    memoryMiB: 256,
+    timeoutSeconds: 10,
+  },
+  'nightly-run': {
+    id: 'nightly-run',
+    description:
+      'Nightly analytics: plans a run (id, dates, RFM statement) and records its outcome',
+    entry: 'functions/nightly-run/handler.ts',
+    memoryMiB: 256,
+    timeoutSeconds: 30,
+  },
+  'nightly-cluster': {
+    id: 'nightly-cluster',
+    description: 'Nightly analytics: standardised features, k choice and k-means over the RFM rows',
+    entry: 'functions/nightly-cluster/handler.ts',
+    // A million members' rows and features are held in memory (about 1.5 GB).
+    memoryMiB: 4096,
+    timeoutSeconds: 900,
+  },
+  'nightly-personas': {
+    id: 'nightly-personas',
+    description: 'Nightly analytics: persona cards, drift, RFM summary and member results',
+    entry: 'functions/nightly-personas/handler.ts',
+    memoryMiB: 4096,
+    timeoutSeconds: 900,
+  },
+  'nightly-write-back': {
+    id: 'nightly-write-back',
+    description: 'Nightly analytics: writes changed results back to the profiles of one shard',
+    entry: 'functions/nightly-write-back/handler.ts',
+    memoryMiB: 2048,
     timeoutSeconds: 900,
   },
 };

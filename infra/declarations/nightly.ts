@@ -56,28 +56,10 @@ export interface NightlyResources {
   readonly athena: {
     readonly workGroup: string;
     readonly database: string;
-    /**
-     * The RFM query, with `{}` where `States.Format` puts, in order: the run id, the as-of date
-     * and the window in days. Plain SQL: this declaration escapes it for the intrinsic.
-     */
-    readonly queryTemplate: string;
   };
 }
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
-
-/** Escapes text for a string literal inside an intrinsic function (`'`, `{`, `}`, `\`). */
-export function escapeIntrinsic(text: string): string {
-  return text.replace(/[\\'{}]/g, (c) => `\\${c}`);
-}
-
-/** Escapes SQL text but keeps `{}` placeholders as `States.Format` slots. */
-function formatTemplate(template: string): string {
-  return template
-    .split('{}')
-    .map((part) => escapeIntrinsic(part))
-    .join('{}');
-}
 
 const retryTask: Json = [
   {
@@ -132,7 +114,9 @@ export function nightlyDefinition(resources: NightlyResources): Record<string, J
         Type: 'Task',
         Resource: 'arn:aws:states:::athena:startQueryExecution.sync',
         Parameters: {
-          'QueryString.$': `States.Format('${formatTemplate(resources.athena.queryTemplate)}', $.run.runId, $.run.asOf, $.run.windowDays)`,
+          // Rendered by Plan from shared/sql/rfm.sql (`renderRfmSql({ engine: 'athena' })`):
+          // the window's dates are computed there, which intrinsics cannot do.
+          'QueryString.$': '$.run.rfmQuery',
           WorkGroup: resources.athena.workGroup,
           QueryExecutionContext: { Database: resources.athena.database },
         },

@@ -139,6 +139,12 @@ export const webhookRoutes = [
   },
 ] as const satisfies readonly RouteDeclaration[];
 
+/** The nightly analytics results (docs/ANALYTICS.md): RFM grid and segments, persona cards. */
+export const analyticsRoutes = [
+  { method: 'GET', path: '/v1/analytics/rfm', function: 'analytics', scope: 'segments:read' },
+  { method: 'GET', path: '/v1/analytics/personas', function: 'analytics', scope: 'segments:read' },
+] as const satisfies readonly RouteDeclaration[];
+
 /** The API document (DESIGN §2 HTTP API): public, so tools can fetch it without a key. */
 export const documentRoutes = [
   { method: 'GET', path: '/v1/openapi.json', function: 'openapi', scope: null },
@@ -166,6 +172,7 @@ export const routes: readonly RouteDeclaration[] = [
   ...memberRoutes,
   ...segmentRoutes,
   ...webhookRoutes,
+  ...analyticsRoutes,
   ...documentRoutes,
   exportRoute,
 ];

@@ -285,6 +285,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       [runtimeEnvNames.profilesTable]: tables.profiles,
       [runtimeEnvNames.segmentsTable]: tables.segments,
       [runtimeEnvNames.membershipsTable]: tables.memberships,
+      [runtimeEnvNames.analyticsTable]: tables.analytics,
       [runtimeEnvNames.tagCatalogueFile]: process.env[runtimeEnvNames.tagCatalogueFile] ?? '',
       [runtimeEnvNames.eventsQueueUrl]: queueUrls.events,
       [runtimeEnvNames.eventRetentionDays]: String(config.eventRetentionDays),

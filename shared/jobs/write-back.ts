@@ -5,6 +5,7 @@
  * cleared. A rerun of the same run finds nothing to write; a tagger write racing a write-back
  * write makes the latter read again and retry (both writes are conditional on the version).
  */
+import type { ProfileStore } from '../adapters/profile-store.ts';
 import { mapBounded } from '../async/map-bounded.ts';
 import { type MemberAnalytics, sameResults } from '../domain/analytics/member-results.ts';
 
@@ -104,4 +105,21 @@ export async function writeBackShard(
 /** The profile key of an RFM row's member id (the lake keeps the events table's `u#…` / `a#…`). */
 export function memberKeyOfRfm(memberId: string): string {
   return memberId.startsWith('u#') || memberId.startsWith('a#') ? memberId : `u#${memberId}`;
+}
+
+/** The write-back's reads and writes on the profile store. */
+export function profileStoreWriteBack(
+  profiles: Pick<ProfileStore, 'scanAnalytics' | 'get' | 'writeAnalytics'>,
+): Pick<WriteBackDeps, 'scan' | 'read' | 'write'> {
+  return {
+    scan: (segment, total, start) => profiles.scanAnalytics(segment, total, start),
+    read: async (memberKey) => {
+      const profile = await profiles.get(memberKey);
+      return profile && profile.memberKey === memberKey
+        ? { memberKey, version: profile.version, analytics: profile.analytics }
+        : undefined;
+    },
+    write: (memberKey, version, analytics) =>
+      profiles.writeAnalytics(memberKey, version, analytics),
+  };
 }

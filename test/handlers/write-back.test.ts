@@ -26,7 +26,11 @@ import { rfmSegmentNames, valueTiers } from '../../shared/domain/segments/segmen
 import { defaultRuleCatalogue } from '../../shared/domain/tags/default-catalogue.ts';
 import { emptyProfile } from '../../shared/domain/tags/profile.ts';
 import { activeSegmentSet } from '../../shared/jobs/segment-set.ts';
-import { type WriteBackDeps, writeBackShard } from '../../shared/jobs/write-back.ts';
+import {
+  profileStoreWriteBack,
+  type WriteBackDeps,
+  writeBackShard,
+} from '../../shared/jobs/write-back.ts';
 import { silentLogger } from '../../shared/logging/logger.ts';
 import { type TestClients, testClients, uniquePrefix } from '../support/dynamo.ts';
 import { readAllStreamRecords } from '../support/stream-records.ts';
@@ -63,17 +67,7 @@ async function freshProfiles() {
 }
 
 function writeBackDeps(store: ProfileStore): WriteBackDeps {
-  return {
-    scan: (segment, total, start) => store.scanAnalytics(segment, total, start),
-    read: async (memberKey) => {
-      const profile = await store.get(memberKey);
-      return profile && profile.memberKey === memberKey
-        ? { memberKey, version: profile.version, analytics: profile.analytics }
-        : undefined;
-    },
-    write: (memberKey, version, analytics) => store.writeAnalytics(memberKey, version, analytics),
-    concurrency: 4,
-  };
+  return { ...profileStoreWriteBack(store), concurrency: 4 };
 }
 
 async function storeMember(store: ProfileStore, memberKey: string) {

@@ -9,7 +9,7 @@ export interface RunPlan {
   readonly runId: string;
   /** The last complete brand-local day: recency is counted to it, the window ends with it. */
   readonly asOf: string;
-  /** The lake day the run compacts first (the as-of day, complete by now). */
+  /** The UTC lake day (`dt=`) the run compacts: the last UTC day complete at the start. */
   readonly day: string;
   readonly windowDays: number;
   readonly zone: string;
@@ -32,6 +32,7 @@ export class InvalidNightlyInputError extends Error {
 }
 
 const MAX_WINDOW_DAYS = 3660;
+const DAY_MS = 86_400_000;
 
 export function planRun(
   input: RunPlanInput,
@@ -68,7 +69,7 @@ export function planRun(
   return {
     runId: `${stamp}-${input.executionName.slice(0, 8)}`,
     asOf,
-    day: asOf,
+    day: dayToDate(Math.floor(started / DAY_MS) - 1),
     windowDays,
     zone: defaults.zone,
     startedAt: new Date(started).toISOString(),
