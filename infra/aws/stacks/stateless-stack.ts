@@ -2,6 +2,7 @@ import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../../../shared/config/environments.ts';
 import { Alarms } from '../constructs/alarms.ts';
+import { AnalyticsApi } from '../constructs/analytics-api.ts';
 import { ApiDocument } from '../constructs/api-document.ts';
 import type { FunctionRegistry } from '../constructs/function-registry.ts';
 import { Ingest } from '../constructs/ingest.ts';
@@ -29,6 +30,7 @@ export class StatelessStack extends Stack {
   readonly segmentExport: SegmentExport;
   readonly api: PublicApi;
   readonly apiDocument: ApiDocument;
+  readonly analyticsApi: AnalyticsApi;
   readonly streamConsumers: StreamConsumers;
   readonly alarms: Alarms;
 
@@ -81,6 +83,12 @@ export class StatelessStack extends Stack {
       membershipsTable: eventStore.table('memberships'),
       writeKeysTable: eventStore.table('write-keys'),
     });
+    this.analyticsApi = new AnalyticsApi(this, 'AnalyticsApi', {
+      config,
+      settings,
+      analyticsTable: eventStore.table('analytics'),
+      writeKeysTable: eventStore.table('write-keys'),
+    });
     const functions: FunctionRegistry = {
       ...this.ingest.functions,
       ...this.tagEngine.functions,
@@ -88,6 +96,7 @@ export class StatelessStack extends Stack {
       ...this.webhooks.functions,
       ...this.apiDocument.functions,
       ...this.segmentExport.functions,
+      ...this.analyticsApi.functions,
     };
 
     this.api = new PublicApi(this, 'PublicApi', { config, functions });
