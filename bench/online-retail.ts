@@ -62,7 +62,7 @@ export function readOnlineRetail(path = onlineRetailPath): RetailLine[] {
       unitPrice,
       customerId,
       country,
-    ] = splitCsvLine(line);
+    ] = line.includes('"') ? splitCsvLine(line) : line.split(',');
     out.push({
       invoiceNo: invoiceNo ?? '',
       stockCode: stockCode ?? '',

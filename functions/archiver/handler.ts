@@ -1,4 +1,4 @@
-import { lakeStoreAt, readLakeLocation } from '../../shared/config/lake.ts';
+import { lakeLocationOf, lakeStoreAt } from '../../shared/config/lake.ts';
 import { readRuntimeConfig } from '../../shared/config/runtime.ts';
 import { createLogger } from '../../shared/logging/logger.ts';
 import { type ArchiverDeps, makeArchiverHandler } from './archiver.ts';
@@ -7,7 +7,7 @@ import { type ArchiverDeps, makeArchiverHandler } from './archiver.ts';
 export function defaultDeps(): ArchiverDeps {
   const config = readRuntimeConfig();
   return {
-    lake: lakeStoreAt(readLakeLocation()),
+    lake: lakeStoreAt(lakeLocationOf(config)),
     logger: createLogger({ service: 'archiver', level: config.logLevel }),
   };
 }

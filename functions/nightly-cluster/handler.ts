@@ -1,4 +1,4 @@
-import { lakeStoreAt, readLakeLocation } from '../../shared/config/lake.ts';
+import { lakeLocationOf, lakeStoreAt } from '../../shared/config/lake.ts';
 import { KMEANS_RESTARTS, KMEANS_SEED, SILHOUETTE_SAMPLE } from '../../shared/config/nightly.ts';
 import { readRuntimeConfig } from '../../shared/config/runtime.ts';
 import { chooseK, kmeans } from '../../shared/domain/analytics/kmeans.ts';
@@ -7,7 +7,7 @@ import { createLogger } from '../../shared/logging/logger.ts';
 import { makeNightlyClusterHandler, type NightlyClusterDeps } from './nightly-cluster.ts';
 
 export function defaultDeps(): NightlyClusterDeps {
-  const lake = lakeStoreAt(readLakeLocation());
+  const lake = lakeStoreAt(lakeLocationOf(readRuntimeConfig()));
   return {
     lake,
     readRows: (keys) => readRfmRows(lake, keys),

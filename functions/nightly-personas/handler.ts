@@ -2,7 +2,7 @@ import { WRITE_BACK_SHARDS } from '../../infra/declarations/nightly.ts';
 import { AnalyticsStore } from '../../shared/adapters/analytics-store.ts';
 import { awsClients } from '../../shared/adapters/aws-clients.ts';
 import { ProfileStore } from '../../shared/adapters/profile-store.ts';
-import { lakeStoreAt, readLakeLocation } from '../../shared/config/lake.ts';
+import { lakeLocationOf, lakeStoreAt } from '../../shared/config/lake.ts';
 import { readRuntimeConfig } from '../../shared/config/runtime.ts';
 import { configuredRuleCatalogue } from '../../shared/config/tag-catalogue.ts';
 import { memberFactsFromProfiles } from '../../shared/jobs/nightly/member-facts.ts';
@@ -13,7 +13,7 @@ import { makeNightlyPersonasHandler, type NightlyPersonasDeps } from './nightly-
 export function defaultDeps(): NightlyPersonasDeps {
   const config = readRuntimeConfig();
   const clients = awsClients();
-  const lake = lakeStoreAt(readLakeLocation());
+  const lake = lakeStoreAt(lakeLocationOf(readRuntimeConfig()));
   const profiles = new ProfileStore(clients.documents, config.profilesTable);
   const analytics = new AnalyticsStore(clients.documents, config.analyticsTable);
   const catalogue = configuredRuleCatalogue(config.tagCatalogueFile);

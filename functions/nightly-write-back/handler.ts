@@ -1,6 +1,6 @@
 import { awsClients } from '../../shared/adapters/aws-clients.ts';
 import { ProfileStore } from '../../shared/adapters/profile-store.ts';
-import { lakeStoreAt, readLakeLocation } from '../../shared/config/lake.ts';
+import { lakeLocationOf, lakeStoreAt } from '../../shared/config/lake.ts';
 import { readRuntimeConfig } from '../../shared/config/runtime.ts';
 import { profileStoreWriteBack } from '../../shared/jobs/write-back.ts';
 import { createLogger } from '../../shared/logging/logger.ts';
@@ -10,7 +10,7 @@ export function defaultDeps(): NightlyWriteBackDeps {
   const config = readRuntimeConfig();
   const profiles = new ProfileStore(awsClients().documents, config.profilesTable);
   return {
-    lake: lakeStoreAt(readLakeLocation()),
+    lake: lakeStoreAt(lakeLocationOf(readRuntimeConfig())),
     ...profileStoreWriteBack(profiles),
     logger: createLogger({ service: 'nightly-write-back', level: config.logLevel }),
   };

@@ -18,7 +18,6 @@ import type { SweepSummary } from '../../functions/sweeper/sweeper.ts';
 import { WriteKeyStore } from '../../shared/adapters/write-key-store.ts';
 import { useClock } from '../../shared/config/clock.ts';
 import { environmentConfig } from '../../shared/config/environments.ts';
-import { lakeEnvNames } from '../../shared/config/lake.ts';
 import { runtimeEnvNames } from '../../shared/config/runtime.ts';
 import { configuredRuleCatalogue } from '../../shared/config/tag-catalogue.ts';
 import { generateWriteKey, hashWriteKey } from '../../shared/domain/keys/write-key.ts';
@@ -300,7 +299,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       [runtimeEnvNames.eventRetentionDays]: String(config.eventRetentionDays),
       [runtimeEnvNames.maxFutureSkewSeconds]: String(config.maxFutureSkewSeconds),
       [runtimeEnvNames.brandTimeZone]: config.brandTimeZone,
-      [lakeEnvNames.dir]: join(dataDir, 'lake'),
+      [runtimeEnvNames.lakeDir]: join(dataDir, 'lake'),
       [runtimeEnvNames.logLevel]: process.env[runtimeEnvNames.logLevel] ?? config.logLevel,
       // Local receivers may listen on plain http on this machine; retries start after 5 s.
       [runtimeEnvNames.webhooksQueueUrl]: queueUrls.webhooks,

@@ -1,28 +1,25 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { FolderLakeStore, S3LakeStore } from '../adapters/lake-store.ts';
 import type { LakeStore } from '../domain/analytics/contracts.ts';
-import { MissingConfigurationError } from './runtime.ts';
-
-/**
- * Where the lake is: `PORTRAIT_LAKE_BUCKET` on AWS (set by the EventLake construct),
- * `PORTRAIT_LAKE_DIR` locally (set by the local runtime to `<dataDir>/lake`).
- */
-export const lakeEnvNames = {
-  bucket: 'PORTRAIT_LAKE_BUCKET',
-  dir: 'PORTRAIT_LAKE_DIR',
-} as const;
+import { MissingConfigurationError, type RuntimeConfig, runtimeEnvNames } from './runtime.ts';
 
 export type LakeLocation =
   | { readonly kind: 'folder'; readonly dir: string }
   | { readonly kind: 's3'; readonly bucket: string };
 
-/** Reads the lake's location once; a folder wins when both are set. */
-export function readLakeLocation(env: NodeJS.ProcessEnv = process.env): LakeLocation {
-  const dir = env[lakeEnvNames.dir];
-  if (dir) return { kind: 'folder', dir };
-  const bucket = env[lakeEnvNames.bucket];
-  if (bucket) return { kind: 's3', bucket };
-  throw new MissingConfigurationError(`${lakeEnvNames.bucket} or ${lakeEnvNames.dir}`);
+/**
+ * Where the lake is: the bucket on AWS (`PORTRAIT_LAKE_BUCKET`, set for every function by the
+ * stack), the folder locally (`PORTRAIT_LAKE_DIR`, `<dataDir>/lake`, set by the local runtime).
+ * A folder wins when both are set.
+ */
+export function lakeLocationOf(
+  config: Pick<RuntimeConfig, 'lakeBucket' | 'lakeDir'>,
+): LakeLocation {
+  if (config.lakeDir) return { kind: 'folder', dir: config.lakeDir };
+  if (config.lakeBucket) return { kind: 's3', bucket: config.lakeBucket };
+  throw new MissingConfigurationError(
+    `${runtimeEnvNames.lakeBucket} or ${runtimeEnvNames.lakeDir}`,
+  );
 }
 
 /** The lake store of a location (an S3 client is created only for a bucket). */

@@ -23,6 +23,8 @@ export const runtimeEnvNames = {
   webhooksQueueUrl: 'PORTRAIT_WEBHOOKS_QUEUE_URL',
   webhookAllowLoopbackHttp: 'PORTRAIT_WEBHOOK_ALLOW_LOOPBACK_HTTP',
   webhookRetryBaseSeconds: 'PORTRAIT_WEBHOOK_RETRY_BASE_SECONDS',
+  lakeBucket: 'PORTRAIT_LAKE_BUCKET',
+  lakeDir: 'PORTRAIT_LAKE_DIR',
 } as const;
 
 export interface RuntimeConfig {
@@ -50,6 +52,10 @@ export interface RuntimeConfig {
   readonly webhookAllowLoopbackHttp: boolean;
   /** First webhook retry delay, doubled per attempt. @default 60 */
   readonly webhookRetryBaseSeconds: number;
+  /** The event lake's S3 bucket on AWS; empty locally. */
+  readonly lakeBucket: string;
+  /** The event lake's folder locally (`<dataDir>/lake`); empty on AWS. */
+  readonly lakeDir: string;
 }
 
 /** The first webhook retry delay on AWS, in seconds. */
@@ -141,5 +147,7 @@ export function readRuntimeConfig(env: NodeJS.ProcessEnv = process.env): Runtime
       n.webhookRetryBaseSeconds,
       DEFAULT_WEBHOOK_RETRY_BASE_SECONDS,
     ),
+    lakeBucket: env[n.lakeBucket] ?? '',
+    lakeDir: env[n.lakeDir] ?? '',
   };
 }

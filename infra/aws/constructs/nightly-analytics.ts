@@ -18,7 +18,6 @@ import {
 } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../../../shared/config/environments.ts';
-import { lakeEnvNames } from '../../../shared/config/lake.ts';
 import { functions } from '../../declarations/index.ts';
 import { nightlyDefinition, nightlySchedule } from '../../declarations/nightly.ts';
 import { acknowledgePrefixGrants, allow } from './grants.ts';
@@ -79,9 +78,8 @@ export class NightlyAnalytics extends Construct {
     const { config, settings, lakeBucket: bucket } = props;
     const runObjects = bucket.arnForObjects(`${RUNS_PREFIX}*`);
     const make = (name: string, declaration: (typeof functions)[keyof typeof functions]) => {
-      const fn = new PortraitFunction(this, name, { declaration, config, settings });
-      fn.function.addEnvironment(lakeEnvNames.bucket, bucket.bucketName);
-      return fn;
+      // The lake bucket reaches them in the shared settings (`PORTRAIT_LAKE_BUCKET`).
+      return new PortraitFunction(this, name, { declaration, config, settings });
     };
 
     // Plan and Record: the run's items in the analytics table.

@@ -7,6 +7,7 @@ import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Architecture, LoggingFormat, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat, SourceMapMode } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../../../shared/config/environments.ts';
@@ -55,6 +56,11 @@ export interface RuntimeResources {
   readonly eventsQueue: IQueue;
   /** The queue the webhook notifier sends deliveries to. */
   readonly webhooksQueue: IQueue;
+  /**
+   * The event lake's bucket.
+   * @default - none: functions see an empty lake bucket name
+   */
+  readonly lakeBucket?: IBucket;
 }
 
 /**
@@ -84,6 +90,9 @@ export function runtimeSettings(
     // Deployed webhooks are https only; the loopback exception is for the local runtime.
     webhookAllowLoopbackHttp: 'false',
     webhookRetryBaseSeconds: String(DEFAULT_WEBHOOK_RETRY_BASE_SECONDS),
+    lakeBucket: resources.lakeBucket?.bucketName ?? '',
+    // Deployed functions reach the lake in S3; the folder is the local runtime's.
+    lakeDir: '',
   };
 }
 

@@ -2,6 +2,7 @@ import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../../../shared/config/environments.ts';
 import { webhooksQueue } from '../../declarations/index.ts';
+import { EventLakeStorage } from '../constructs/event-lake.ts';
 import { EventQueue } from '../constructs/event-queue.ts';
 import { EventStore } from '../constructs/event-store.ts';
 
@@ -15,6 +16,8 @@ export class StatefulStack extends Stack {
   readonly eventQueue: EventQueue;
   /** Webhook deliveries and their dead-letter queue (see `Webhooks`). */
   readonly webhookQueue: EventQueue;
+  /** The event lake's bucket and its Glue table (see `EventLake` for its functions). */
+  readonly eventLake: EventLakeStorage;
 
   constructor(scope: Construct, id: string, props: StatefulStackProps) {
     super(scope, id, props);
@@ -24,6 +27,10 @@ export class StatefulStack extends Stack {
       config: props.config,
       declaration: webhooksQueue,
     });
+
+    this.eventLake = new EventLakeStorage(this, 'EventLake', { config: props.config });
+    new CfnOutput(this, 'LakeBucketName', { value: this.eventLake.bucket.bucketName });
+    new CfnOutput(this, 'LakeDatabaseName', { value: this.eventLake.databaseName });
 
     // Names the operator CLI (`npm run cli -- --aws ...`) is pointed at.
     new CfnOutput(this, 'EventsTableName', { value: this.eventStore.table('events').tableName });

@@ -1,11 +1,14 @@
-import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Fn, Stack, type StackProps } from 'aws-cdk-lib';
+import { Bucket } from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../../../shared/config/environments.ts';
 import { Alarms } from '../constructs/alarms.ts';
 import { AnalyticsApi } from '../constructs/analytics-api.ts';
 import { ApiDocument } from '../constructs/api-document.ts';
+import { EventLake } from '../constructs/event-lake.ts';
 import type { FunctionRegistry } from '../constructs/function-registry.ts';
 import { Ingest } from '../constructs/ingest.ts';
+import { NightlyAnalytics } from '../constructs/nightly-analytics.ts';
 import { runtimeSettings } from '../constructs/portrait-function.ts';
 import { PublicApi } from '../constructs/public-api.ts';
 import { SegmentExport } from '../constructs/segment-export.ts';
@@ -31,7 +34,9 @@ export class StatelessStack extends Stack {
   readonly api: PublicApi;
   readonly apiDocument: ApiDocument;
   readonly analyticsApi: AnalyticsApi;
+  readonly nightlyAnalytics: NightlyAnalytics;
   readonly streamConsumers: StreamConsumers;
+  readonly eventLake: EventLake;
   readonly alarms: Alarms;
 
   constructor(scope: Construct, id: string, props: StatelessStackProps) {
@@ -42,6 +47,7 @@ export class StatelessStack extends Stack {
       tables: eventStore.tables,
       eventsQueue: eventQueue.queue,
       webhooksQueue: webhookQueue.queue,
+      lakeBucket: props.stateful.eventLake.bucket,
     });
 
     this.ingest = new Ingest(this, 'Ingest', {
@@ -89,6 +95,25 @@ export class StatelessStack extends Stack {
       analyticsTable: eventStore.table('analytics'),
       writeKeysTable: eventStore.table('write-keys'),
     });
+    this.eventLake = new EventLake(this, 'EventLake', {
+      config,
+      settings,
+      bucketArnExportName: props.stateful.eventLake.bucketArnExportName,
+    });
+    this.nightlyAnalytics = new NightlyAnalytics(this, 'NightlyAnalytics', {
+      config,
+      settings,
+      // By the exported ARN, as EventLake does: no cross-stack reference to the bucket construct.
+      lakeBucket: Bucket.fromBucketArn(
+        this,
+        'LakeBucket',
+        Fn.importValue(props.stateful.eventLake.bucketArnExportName),
+      ),
+      lakeDatabaseName: props.stateful.eventLake.databaseName,
+      compactor: this.eventLake.compactor.function,
+      profilesTable: eventStore.table('profiles'),
+      analyticsTable: eventStore.table('analytics'),
+    });
     const functions: FunctionRegistry = {
       ...this.ingest.functions,
       ...this.tagEngine.functions,
@@ -97,6 +122,8 @@ export class StatelessStack extends Stack {
       ...this.apiDocument.functions,
       ...this.segmentExport.functions,
       ...this.analyticsApi.functions,
+      ...this.eventLake.functions,
+      ...this.nightlyAnalytics.functions,
     };
 
     this.api = new PublicApi(this, 'PublicApi', { config, functions });
@@ -113,6 +140,7 @@ export class StatelessStack extends Stack {
         ...this.tagEngine.streamFilters,
         ...this.segments.streamFilters,
         ...this.webhooks.streamFilters,
+        ...this.eventLake.streamFilters,
       },
     });
 
