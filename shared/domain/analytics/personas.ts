@@ -190,7 +190,11 @@ export function buildPersonas(input: PersonaInput): PersonaResult {
   }
   const names = new Map<string, number>();
   const cards: PersonaCard[] = [];
-  for (let c = 0; c < k; c += 1) {
+  // In id order, so of two clusters named alike the later id is the one told apart.
+  const byId = Array.from({ length: k }, (_, c) => c).sort(
+    (a, b) => clusterNumber(idOfIndex[a] as string) - clusterNumber(idOfIndex[b] as string),
+  );
+  for (const c of byId) {
     const size = sizes[c] as number;
     const tally = tallies[c] as (typeof tallies)[number];
     const z = Array.from({ length: d }, (_, j) => input.centroids[c * d + j] as number);

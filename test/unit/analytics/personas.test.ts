@@ -110,6 +110,22 @@ describe('persona cards', () => {
     expect(personaName({ ...z, monetary: -1 })['zh-CN']).toBe('轻度消费客户');
   });
 
+  it('tells apart two clusters named alike by the later id', () => {
+    const same = [rfmRow('u#1'), rfmRow('u#2'), rfmRow('u#3')];
+    const result = buildPersonas({
+      rows: same,
+      assignments: [0, 0, 1],
+      centroids: new Float64Array(2 * d),
+      k: 2,
+      scaling: featureMatrix(same).scaling,
+      facts: () => undefined,
+    });
+    expect(result.cards.map((card) => [card.id, card.name.en])).toEqual([
+      ['c1', 'Steady middle'],
+      ['c2', 'Steady middle (c2)'],
+    ]);
+  });
+
   it('reads facts from tags: demographics, favourite category and held interest tags', () => {
     expect(
       memberFactsFromTags(
