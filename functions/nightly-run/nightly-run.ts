@@ -5,7 +5,7 @@ import {
   type RunStepInput,
   runRunStep,
 } from '../../shared/jobs/nightly/run-record.ts';
-import { stepInput } from '../../shared/jobs/nightly/step-input.ts';
+import { objectField, runOf, stepInput } from '../../shared/jobs/nightly/step-input.ts';
 import type { Logger } from '../../shared/logging/logger.ts';
 
 export interface NightlyRunDeps extends RunRecordDeps {
@@ -28,6 +28,8 @@ export function makeNightlyRunHandler(deps: NightlyRunDeps) {
     if (input.action !== 'plan' && input.action !== 'record') {
       throw new InvalidNightlyInputError('action must be "plan" or "record"');
     }
+    if (input.action === 'record') checkRecordInput(input);
+    // Checked above (plan's fields are checked by planRun itself).
     const result = await runRunStep(deps, input as unknown as RunStepInput);
     if (input.action === 'plan') {
       const plan = result as RunPlan;
@@ -38,4 +40,26 @@ export function makeNightlyRunHandler(deps: NightlyRunDeps) {
     deps.logger.info('nightly run recorded', { runId: run.runId, status: run.status });
     return run;
   };
+}
+
+/** A Record input the state machine could not have built: refused before anything is written. */
+function checkRecordInput(input: Record<string, unknown>): void {
+  if (input.status === 'succeeded') {
+    runOf(input);
+    const cluster = objectField(input, 'cluster');
+    if (typeof cluster.members !== 'number' || typeof cluster.k !== 'number') {
+      throw new InvalidNightlyInputError('cluster must hold members and k');
+    }
+    if (!Array.isArray(input.writeBack)) {
+      throw new InvalidNightlyInputError('writeBack must be the list of shard counts');
+    }
+    return;
+  }
+  if (input.status !== 'failed') {
+    throw new InvalidNightlyInputError('status must be "succeeded" or "failed"');
+  }
+  objectField(input, 'state');
+  if (typeof input.startTime !== 'string' || typeof input.executionName !== 'string') {
+    throw new InvalidNightlyInputError('a failed run needs startTime and executionName');
+  }
 }

@@ -165,6 +165,7 @@ export async function runLocalNightly(
     logger,
   });
 
+  // The library's definition type is its own ASL model; ours is plain JSON of the same shape.
   const machine = new StateMachine(localNightlyDefinition() as never, {
     validationOptions: { checkArn: true, checkPaths: true },
   });
@@ -187,6 +188,7 @@ export async function runLocalNightly(
             planned = result;
             return result as unknown as Json;
           },
+          // The compactor checks its input itself (`invalid_day`), as on AWS.
           [s.compact]: (input) => json(compact(input as never)),
           // Athena's place: DuckDB runs the same SQL file over the lake folder; the answer has
           // the shape of the `.sync` integration's (QueryExecution with its id and state).
@@ -226,6 +228,7 @@ export async function runLocalNightly(
           Input: {},
           RoleArn: 'arn:aws:iam::000000000000:role/portrait-local',
         },
+        // The library types the context object loosely; this is the documented shape.
       } as never,
     },
   );
