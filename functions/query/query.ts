@@ -10,6 +10,7 @@ import type { HistoryPage, StoredProfile } from '../../shared/adapters/profile-s
 import { InvalidCursorError } from '../../shared/adapters/profile-store.ts';
 import type { SegmentHead } from '../../shared/adapters/segment-store.ts';
 import type { WriteKeyRecord } from '../../shared/adapters/write-key-store.ts';
+import { analyticsView } from '../../shared/domain/analytics/member-results.ts';
 import type { ConsentDefaults } from '../../shared/domain/consent/consent.ts';
 import { memberSegmentsView, segmentInputOf } from '../../shared/domain/segments/member-input.ts';
 import { memberView } from '../../shared/domain/tags/member-view.ts';
@@ -76,15 +77,13 @@ export function makeQueryHandler(deps: QueryDeps) {
     if (routeKey === `${memberRoute.method} ${memberRoute.path}` && id) {
       await authorize(event, memberRoute.scope);
       const profile = await resolve(id);
-      const view = memberView(
-        profile.memberKey,
-        profile.state,
-        deps.catalogue,
-        deps.zone,
-        deps.now(),
-      );
+      const now = deps.now();
+      const view = memberView(profile.memberKey, profile.state, deps.catalogue, deps.zone, now);
       deps.logger.info('member read', { requestId, tags: view.tags.length });
-      return jsonResponse(200, view);
+      return jsonResponse(200, {
+        ...view,
+        analytics: profile.analytics ? analyticsView(profile.analytics, now, deps.zone) : null,
+      });
     }
     if (routeKey === `${historyRoute.method} ${historyRoute.path}` && id) {
       await authorize(event, historyRoute.scope);
@@ -127,6 +126,7 @@ export function makeQueryHandler(deps: QueryDeps) {
         deps.zone,
         deps.now(),
         deps.consentDefaults,
+        profile.analytics,
       );
       const segments = memberSegmentsView(set, held, input, state?.withheld);
       return jsonResponse(200, { memberKey: profile.memberKey, consent: input.consent, segments });

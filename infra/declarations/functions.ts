@@ -30,7 +30,12 @@ export type FunctionId =
   | 'archiver'
   | 'compactor'
   | 'erasures'
-  | 'eraser';
+  | 'eraser'
+  | 'analytics'
+  | 'nightly-run'
+  | 'nightly-cluster'
+  | 'nightly-personas'
+  | 'nightly-write-back';
 
 export const functions: Readonly<Record<FunctionId, FunctionDeclaration>> = {
   collect: {
@@ -160,5 +165,42 @@ export const functions: Readonly<Record<FunctionId, FunctionDeclaration>> = {
     entry: 'functions/eraser/handler.ts',
     memoryMiB: 512,
     timeoutSeconds: 300,
+  },
+  analytics: {
+    id: 'analytics',
+    description: 'Nightly analytics read API: RFM grid and segment table, persona cards and drift',
+    entry: 'functions/analytics/handler.ts',
+    memoryMiB: 256,
+    timeoutSeconds: 10,
+  },
+  'nightly-run': {
+    id: 'nightly-run',
+    description:
+      'Nightly analytics: plans a run (id, dates, RFM statement) and records its outcome',
+    entry: 'functions/nightly-run/handler.ts',
+    memoryMiB: 256,
+    timeoutSeconds: 30,
+  },
+  'nightly-cluster': {
+    id: 'nightly-cluster',
+    description: 'Nightly analytics: standardised features, k choice and k-means over the RFM rows',
+    entry: 'functions/nightly-cluster/handler.ts',
+    // A million members' rows and features are held in memory (about 1.5 GB).
+    memoryMiB: 4096,
+    timeoutSeconds: 900,
+  },
+  'nightly-personas': {
+    id: 'nightly-personas',
+    description: 'Nightly analytics: persona cards, drift, RFM summary and member results',
+    entry: 'functions/nightly-personas/handler.ts',
+    memoryMiB: 4096,
+    timeoutSeconds: 900,
+  },
+  'nightly-write-back': {
+    id: 'nightly-write-back',
+    description: 'Nightly analytics: writes changed results back to the profiles of one shard',
+    entry: 'functions/nightly-write-back/handler.ts',
+    memoryMiB: 2048,
+    timeoutSeconds: 900,
   },
 };

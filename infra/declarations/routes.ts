@@ -151,6 +151,12 @@ export const erasureRoutes = [
   },
 ] as const satisfies readonly RouteDeclaration[];
 
+/** The nightly analytics results (docs/ANALYTICS.md): RFM grid and segments, persona cards. */
+export const analyticsRoutes = [
+  { method: 'GET', path: '/v1/analytics/rfm', function: 'analytics', scope: 'segments:read' },
+  { method: 'GET', path: '/v1/analytics/personas', function: 'analytics', scope: 'segments:read' },
+] as const satisfies readonly RouteDeclaration[];
+
 /** The API document (DESIGN §2 HTTP API): public, so tools can fetch it without a key. */
 export const documentRoutes = [
   { method: 'GET', path: '/v1/openapi.json', function: 'openapi', scope: null },
@@ -179,6 +185,7 @@ export const routes: readonly RouteDeclaration[] = [
   ...segmentRoutes,
   ...webhookRoutes,
   ...erasureRoutes,
+  ...analyticsRoutes,
   ...documentRoutes,
   exportRoute,
 ];

@@ -125,6 +125,19 @@ export const erasuresTable = {
   stateful: true,
 } as const satisfies TableDeclaration;
 
+/**
+ * Nightly analytics results for the API: one item per run (`pk` = `run`, `sk` = runId) with its
+ * status and counts, the latest succeeded run (`pk` = `latest`), and per run its RFM summary and
+ * persona cards with drift (`pk` = `run#<runId>`, `sk` = `rfm` / `personas`).
+ */
+export const analyticsTable = {
+  id: 'analytics',
+  description: 'Nightly analytics runs: status, RFM grid and segment table, persona cards, drift',
+  partitionKey: { name: 'pk', type: 'S' },
+  sortKey: { name: 'sk', type: 'S' },
+  stateful: true,
+} as const satisfies TableDeclaration;
+
 /** Every table, in creation order. */
 export const tables: ReadonlyArray<TableDeclaration & { readonly id: TableId }> = [
   eventsTable,
@@ -133,6 +146,7 @@ export const tables: ReadonlyArray<TableDeclaration & { readonly id: TableId }> 
   segmentsTable,
   membershipsTable,
   erasuresTable,
+  analyticsTable,
 ];
 
 export type TableId =
@@ -141,4 +155,5 @@ export type TableId =
   | typeof profilesTable.id
   | typeof segmentsTable.id
   | typeof membershipsTable.id
-  | typeof erasuresTable.id;
+  | typeof erasuresTable.id
+  | typeof analyticsTable.id;

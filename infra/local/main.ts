@@ -12,6 +12,7 @@ async function main(): Promise<void> {
       port: { type: 'string', default: process.env.PORTRAIT_PORT ?? '3000' },
       host: { type: 'string', default: process.env.PORTRAIT_HOST ?? '127.0.0.1' },
       quiet: { type: 'boolean', default: false },
+      'nightly-every': { type: 'string', default: process.env.PORTRAIT_NIGHTLY_EVERY ?? '0' },
     },
   });
   const port = Number(values.port);
@@ -19,11 +20,19 @@ async function main(): Promise<void> {
     console.error(`portrait: --port must be a port number, got "${values.port}"`);
     process.exit(2);
   }
+  const nightlyEverySeconds = Number(values['nightly-every']);
+  if (!Number.isInteger(nightlyEverySeconds) || nightlyEverySeconds < 0) {
+    console.error(
+      `portrait: --nightly-every must be whole seconds (0: off), got "${values['nightly-every']}"`,
+    );
+    process.exit(2);
+  }
   const log = values.quiet ? () => {} : (line: string) => console.error(`portrait: ${line}`);
   const runtime = await startLocalRuntime({
     dataDir: values['data-dir'],
     port,
     host: values.host,
+    nightlyEverySeconds,
     log,
     onFatal: (error) => {
       console.error(`portrait: ${error.message}`);

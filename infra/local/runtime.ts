@@ -24,6 +24,7 @@ import { generateWriteKey, hashWriteKey } from '../../shared/domain/keys/write-k
 import type { StreamingHandler } from '../../shared/http/response-stream.ts';
 import type { BackfillRun } from '../../shared/jobs/backfill-job.ts';
 import { type FunctionId, functions } from '../declarations/functions.ts';
+import { nightlySchedule } from '../declarations/nightly.ts';
 import { queues } from '../declarations/queues.ts';
 import { routes, type Scope } from '../declarations/routes.ts';
 import {
@@ -45,6 +46,7 @@ import {
   startGateway,
 } from './gateway.ts';
 import { invokeLocally, invokeStreamingLocally, type LambdaHandler } from './lambda-invoke.ts';
+import { type LocalNightlyOptions, type LocalNightlyResult, runLocalNightly } from './nightly.ts';
 import { SqsEventSource } from './queue/sqs-event-source.ts';
 import { startLocalSqs } from './queue/sqs-server.ts';
 import { FileCheckpointStore, StreamPoller } from './stream-poller.ts';
@@ -95,6 +97,11 @@ export interface LocalRuntimeOptions {
   /** Seconds between backfiller runs; 0 turns the timer off (tests call `backfill()`). @default the declaration's local period */
   readonly backfillEverySeconds?: number;
   /**
+   * Seconds between runs of the nightly analytics state machine (`npm run nightly` runs it once);
+   * 0 turns the timer off (tests call `nightly()`). @default 0: off
+   */
+  readonly nightlyEverySeconds?: number;
+  /**
    * Keep DynamoDB Local's data in memory (lost at stop), for benchmarks that load millions of
    * items quickly. @default false: data on disk in the data folder
    */
@@ -127,6 +134,8 @@ export interface LocalRuntime extends RuntimeEndpoints {
    * progress first) and returns the last run.
    */
   backfill(): Promise<BackfillRun>;
+  /** Runs the nightly analytics once (waiting for a run in progress first). */
+  nightly(options?: LocalNightlyOptions): Promise<LocalNightlyResult>;
   stop(): Promise<void>;
 }
 
@@ -287,6 +296,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       [runtimeEnvNames.profilesTable]: tables.profiles,
       [runtimeEnvNames.segmentsTable]: tables.segments,
       [runtimeEnvNames.membershipsTable]: tables.memberships,
+      [runtimeEnvNames.analyticsTable]: tables.analytics,
       [runtimeEnvNames.tagCatalogueFile]: process.env[runtimeEnvNames.tagCatalogueFile] ?? '',
       [runtimeEnvNames.eventsQueueUrl]: queueUrls.events,
       [runtimeEnvNames.eventRetentionDays]: String(config.eventRetentionDays),
@@ -404,6 +414,42 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       }
     };
 
+    let nightlyRunning: Promise<LocalNightlyResult> | undefined;
+    const nightly = async (nightlyOptions: LocalNightlyOptions = {}) => {
+      while (nightlyRunning !== undefined) await nightlyRunning.catch(() => undefined);
+      nightlyRunning = runLocalNightly(
+        {
+          documents: DynamoDBDocumentClient.from(dynamoClient),
+          tables,
+          lakeDir: join(dataDir, 'lake'),
+          catalogue: configuredRuleCatalogue(
+            process.env[runtimeEnvNames.tagCatalogueFile] || undefined,
+          ),
+          zone: config.brandTimeZone,
+          now: options.clock ?? Date.now,
+          progress: (line) => log(`nightly: ${line}`),
+        },
+        nightlyOptions,
+      );
+      try {
+        return await nightlyRunning;
+      } finally {
+        nightlyRunning = undefined;
+      }
+    };
+    const nightlyEvery = options.nightlyEverySeconds ?? nightlySchedule.localEverySeconds;
+    if (nightlyEvery > 0) {
+      const timer = setInterval(() => {
+        if (nightlyRunning !== undefined) return;
+        nightly().catch((error: unknown) => log(`nightly failed: ${String(error)}`));
+      }, nightlyEvery * 1000);
+      timer.unref();
+      stoppers.push(async () => {
+        clearInterval(timer);
+        await nightlyRunning?.catch(() => undefined);
+      });
+    }
+
     const httpHandlers: Partial<Record<FunctionId, HttpHandler>> = {};
     const streamingHandlers: Partial<Record<FunctionId, StreamingHttpHandler>> = {};
     for (const id of new Set(routes.filter((r) => !r.streaming).map((r) => r.function))) {
@@ -441,6 +487,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       ...endpoints,
       dataDir,
       devWriteKey,
+      nightly,
       idle: async () => {
         await Promise.all(sources.map((source) => source.idle()));
         // In declaration order, so a consumer's writes (tagger → profiles) are in the next

@@ -11,9 +11,11 @@ import {
   QueryCommand,
   ScanCommand,
   TransactWriteCommand,
+  UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { profilesTable } from '../../infra/declarations/tables.ts';
+import type { MemberAnalytics } from '../domain/analytics/member-results.ts';
 import { shardOf } from '../domain/keys/shard.ts';
 import type { TagHistoryEntry } from '../domain/tags/advance.ts';
 import type { TagValue } from '../domain/tags/evaluate.ts';
@@ -55,6 +57,8 @@ export interface StoredProfile {
    * historian copies them from the profiles table's stream into history items.
    */
   readonly lastChanges?: readonly TagHistoryEntry[];
+  /** The nightly analytics results (RFM, value tier, cluster, persona); written by the write-back. */
+  readonly analytics?: MemberAnalytics;
 }
 
 /**
@@ -63,8 +67,10 @@ export interface StoredProfile {
  */
 export type ProfileChange = Omit<
   StoredProfile,
-  'memberKey' | 'version' | 'ids' | 'replayed' | 'lastChanges'
+  'memberKey' | 'version' | 'ids' | 'replayed' | 'lastChanges' | 'analytics'
 > & {
+  /** Kept as it is when absent (only the nightly write-back changes it). */
+  readonly analytics?: MemberAnalytics;
   /** Kept as it is when absent. */
   readonly replayed?: Readonly<Record<string, number>>;
   readonly history?: readonly TagHistoryEntry[];
@@ -77,6 +83,13 @@ export interface HistoryPage {
   readonly entries: readonly TagHistoryEntry[];
   /** Opaque; pass back for the next (older) page. Absent on the last page. */
   readonly cursor: string | undefined;
+}
+
+/** What the nightly write-back reads of a member: its stored results and version. */
+export interface StoredAnalytics {
+  readonly memberKey: string;
+  readonly version: number;
+  readonly analytics: MemberAnalytics | undefined;
 }
 
 /** A member due for re-evaluation by the clock. */
@@ -113,10 +126,12 @@ export function nextStoredProfile(
 ): StoredProfile {
   const { history = [], ...stored } = change;
   const replayed = change.replayed ?? current?.replayed;
+  const analytics = change.analytics ?? current?.analytics;
   return {
     ...stored,
     ids: change.ids ?? current?.ids ?? [],
     ...(replayed ? { replayed } : {}),
+    ...(analytics ? { analytics } : {}),
     ...(history.length > 0 ? { lastChanges: history } : {}),
     memberKey,
     version: (current?.version ?? 0) + 1,
@@ -388,6 +403,106 @@ export class ProfileStore {
     );
   }
 
+  /**
+   * One page of one parallel-scan segment of the member profiles, reading only what the nightly
+   * write-back compares: the stored analytics results and the version to write on.
+   */
+  async scanAnalytics(
+    segment: number,
+    totalSegments: number,
+    start?: Record<string, unknown>,
+  ): Promise<{ members: StoredAnalytics[]; next: Record<string, unknown> | undefined }> {
+    const result = await this.client.send(
+      new ScanCommand({
+        TableName: this.tableName,
+        Segment: segment,
+        TotalSegments: totalSegments,
+        FilterExpression: 'sk = :profile AND attribute_not_exists(mergedInto)',
+        ExpressionAttributeValues: { ':profile': PROFILE_SK },
+        ProjectionExpression: 'pk, #version, analytics',
+        ExpressionAttributeNames: { '#version': 'version' },
+        ...(start ? { ExclusiveStartKey: start } : {}),
+      }),
+    );
+    const members: StoredAnalytics[] = [];
+    for (const item of result.Items ?? []) {
+      if (typeof item.pk !== 'string' || typeof item.version !== 'number') continue;
+      members.push({
+        memberKey: item.pk.slice(KEY_PREFIX.length),
+        version: item.version,
+        analytics:
+          item.analytics && typeof item.analytics === 'object'
+            ? (item.analytics as MemberAnalytics)
+            : undefined,
+      });
+    }
+    return { members, next: result.LastEvaluatedKey };
+  }
+
+  /**
+   * One page of one parallel-scan segment of the member profiles' current tags (what persona
+   * cards describe members by).
+   */
+  async scanTags(
+    segment: number,
+    totalSegments: number,
+    start?: Record<string, unknown>,
+  ): Promise<{
+    members: { memberKey: string; tags: Record<string, TagValue> }[];
+    next: Record<string, unknown> | undefined;
+  }> {
+    const result = await this.scanProfileItems(segment, totalSegments, start, 'pk, tags');
+    const members: { memberKey: string; tags: Record<string, TagValue> }[] = [];
+    for (const item of result.Items ?? []) {
+      if (typeof item.pk !== 'string') continue;
+      members.push({
+        memberKey: item.pk.slice(KEY_PREFIX.length),
+        tags: (item.tags ?? {}) as Record<string, TagValue>,
+      });
+    }
+    return { members, next: result.LastEvaluatedKey };
+  }
+
+  /**
+   * Sets (or, with `undefined`, removes) a member's analytics results, on condition that its
+   * profile is still at `expectedVersion`: a concurrent tagger write makes this return
+   * `'conflict'` (read again and retry) instead of being overwritten. The write bumps the version,
+   * so the tagger's next conditional write sees it too, and drops the last tag changes from the
+   * item so the historian does not record them twice. `'missing'` when the member is gone or
+   * became a link.
+   */
+  async writeAnalytics(
+    memberKey: string,
+    expectedVersion: number,
+    analytics: MemberAnalytics | undefined,
+  ): Promise<{ status: 'written'; writeUnits: number } | { status: 'conflict' | 'missing' }> {
+    try {
+      const result = await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: itemKey(memberKey),
+          UpdateExpression: analytics
+            ? 'SET analytics = :analytics, #version = :next REMOVE changes'
+            : 'SET #version = :next REMOVE analytics, changes',
+          ConditionExpression:
+            'attribute_exists(pk) AND attribute_not_exists(mergedInto) AND #version = :expected',
+          ExpressionAttributeNames: { '#version': 'version' },
+          ExpressionAttributeValues: {
+            ':expected': expectedVersion,
+            ':next': expectedVersion + 1,
+            ...(analytics ? { ':analytics': { ...analytics } } : {}),
+          },
+          ReturnConsumedCapacity: 'TOTAL',
+        }),
+      );
+      return { status: 'written', writeUnits: result.ConsumedCapacity?.CapacityUnits ?? 0 };
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+      const current = await this.read(memberKey);
+      return current?.kind === 'profile' ? { status: 'conflict' } : { status: 'missing' };
+    }
+  }
+
   /** How many member profiles are stored (a counting scan; for progress bars). */
   async countMembers(): Promise<number> {
     let count = 0;
@@ -604,6 +719,7 @@ function toItem(profile: StoredProfile): Record<string, unknown> {
     ...(profile.replayed && Object.keys(profile.replayed).length > 0
       ? { replayed: { ...profile.replayed } }
       : {}),
+    ...(profile.analytics ? { analytics: { ...profile.analytics } } : {}),
     version: profile.version,
     // Both index keys only while a tag can change by time: the due index stays sparse.
     ...(profile.nextChangeAt !== undefined
@@ -638,5 +754,8 @@ function fromItem(memberKey: string, item: Record<string, unknown>): StoredProfi
       ? { replayed: item.replayed as Record<string, number> }
       : {}),
     ...(Array.isArray(item.changes) ? { lastChanges: item.changes as TagHistoryEntry[] } : {}),
+    ...(item.analytics && typeof item.analytics === 'object'
+      ? { analytics: item.analytics as MemberAnalytics }
+      : {}),
   };
 }

@@ -12,6 +12,7 @@ export const runtimeEnvNames = {
   profilesTable: 'PORTRAIT_PROFILES_TABLE',
   segmentsTable: 'PORTRAIT_SEGMENTS_TABLE',
   membershipsTable: 'PORTRAIT_MEMBERSHIPS_TABLE',
+  analyticsTable: 'PORTRAIT_ANALYTICS_TABLE',
   tagCatalogueFile: 'PORTRAIT_TAG_CATALOGUE',
   eventsQueueUrl: 'PORTRAIT_EVENTS_QUEUE_URL',
   eventRetentionDays: 'PORTRAIT_EVENT_RETENTION_DAYS',
@@ -36,6 +37,8 @@ export interface RuntimeConfig {
   readonly profilesTable: string;
   readonly segmentsTable: string;
   readonly membershipsTable: string;
+  /** Nightly analytics results; empty where a test does not set it. */
+  readonly analyticsTable: string;
   /** A rule catalogue file replacing the shipped one; absent for the default catalogue. */
   readonly tagCatalogueFile: string | undefined;
   readonly eventsQueueUrl: string;
@@ -134,6 +137,7 @@ export function readRuntimeConfig(env: NodeJS.ProcessEnv = process.env): Runtime
     profilesTable: required(env, n.profilesTable),
     segmentsTable: required(env, n.segmentsTable),
     membershipsTable: required(env, n.membershipsTable),
+    analyticsTable: env[n.analyticsTable] ?? '',
     tagCatalogueFile: env[n.tagCatalogueFile] || undefined,
     eventsQueueUrl: required(env, n.eventsQueueUrl),
     eventRetentionDays: positiveNumber(

@@ -84,6 +84,12 @@ export const queryParameters = {
       "Opaque cursor from the previous page's `next` (always present; keep it); absent to read the ledger from the start.",
     schema: { type: 'string' },
   },
+  analyticsRunId: {
+    name: 'runId',
+    description:
+      'A nightly run id (`GET /v1/analytics/rfm` lists recent ones); absent for the latest succeeded run.',
+    schema: { type: 'string' },
+  },
   segmentVersion: {
     name: 'version',
     description: 'An older saved version of the definition; absent for the current one.',

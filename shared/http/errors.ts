@@ -102,6 +102,19 @@ export class InvalidQueryParameterError extends PortraitHttpError {
   }
 }
 
+export class AnalyticsRunNotFoundError extends PortraitHttpError {
+  constructor(runId: string | undefined) {
+    super(
+      404,
+      'analytics_run_not_found',
+      runId === undefined
+        ? 'No nightly analytics run has succeeded yet.'
+        : `No results of nightly analytics run ${runId}.`,
+      runId === undefined ? undefined : { runId },
+    );
+  }
+}
+
 export class SegmentNotFoundError extends PortraitHttpError {
   constructor(id: string, version?: number) {
     super(

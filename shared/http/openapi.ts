@@ -25,6 +25,7 @@ import { defaultKeyRateLimits } from '../config/rate-limits.ts';
 import { segmentDefinitionSchema } from '../domain/segments/segment-definition-schema.ts';
 import { checkRequestSchema, type QueryParameter, queryParameters } from './api-requests.ts';
 import {
+  AnalyticsRunNotFoundError,
   AsOfTooFarError,
   ErasureNotFoundError,
   InsufficientScopeError,
@@ -89,6 +90,7 @@ const webhookLimit = errorCase(new WebhookLimitError('x', 1));
 const invalidMemberId = errorCase(new InvalidMemberIdError(1));
 const erasureNotFound = errorCase(new ErasureNotFoundError('x'));
 const queueUnavailable = errorCase(new QueueUnavailableError(''));
+const analyticsRunNotFound = errorCase(new AnalyticsRunNotFoundError(undefined));
 
 /** Ingest answers a whole request with these (per-event codes appear in batch results too). */
 const ingestErrorCases: readonly ErrorCase[] = [
@@ -149,7 +151,7 @@ const operationDetails: Readonly<Record<string, OperationDetails>> = {
   [routeKey('GET', '/v1/members/{id}')]: {
     summary: 'Read a member',
     description:
-      'Traits, aggregates and tags with the reason each holds, evaluated at the request instant. `{id}` is a userId, or an anonymousId never linked to one.',
+      'Traits, aggregates and tags with the reason each holds, evaluated at the request instant, and `analytics`: the nightly results written back (RFM scores, segment, 8-class, value tier, cluster, persona; `recencyDays` derived now from `lastOrderDate`), `null` before the first run. `{id}` is a userId, or an anonymousId never linked to one.',
     success: { status: 200, description: 'The member.' },
     errors: [memberNotFound],
   },
@@ -300,6 +302,22 @@ const operationDetails: Readonly<Record<string, OperationDetails>> = {
       'Events naming `{id}` (as userId or anonymousId) are accepted again. Answers how many ids were suppressed; 0 is not an error.',
     success: { status: 200, description: '`{ "unsuppressed": n }`.' },
     errors: [invalidMemberId],
+  },
+  [routeKey('GET', '/v1/analytics/rfm')]: {
+    summary: 'RFM results of a nightly run: the R×F grid, score counts and the segment table',
+    description:
+      'The run (id, as-of date, status, counts), members per recency × frequency score, members per score of R, F and M, and per named RFM segment its members, share and mean recency, frequency and monetary (exact decimal text); the 8-class scheme and value tiers as counts; and the recent runs. See docs/ANALYTICS.md.',
+    query: [queryParameters.analyticsRunId],
+    success: { status: 200, description: 'The RFM summary of the run.' },
+    errors: [analyticsRunNotFound, invalidQuery],
+  },
+  [routeKey('GET', '/v1/analytics/personas')]: {
+    summary: 'Persona cards of a nightly run, and the drift from the run before',
+    description:
+      'One card per cluster (stable id `c1`…, size and share, centroid in original units, typical city / gender / age band, favourite categories, top interest tags, RFM mix, a zh-CN and en name and description) and the drift: the transition matrix of members between clusters since the previous succeeded run. See docs/ANALYTICS.md.',
+    query: [queryParameters.analyticsRunId],
+    success: { status: 200, description: 'The persona cards and drift of the run.' },
+    errors: [analyticsRunNotFound, invalidQuery],
   },
   [routeKey('GET', '/v1/openapi.json')]: {
     summary: 'This document',

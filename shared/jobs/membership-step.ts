@@ -100,6 +100,7 @@ export async function stepMember(
         deps.zone,
         now,
         deps.consentDefaults,
+        item.profile.analytics,
       );
       // Segments read only these fields: evaluating the projection is evaluating the member.
       const after = projectInput(input, fields);

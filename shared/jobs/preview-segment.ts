@@ -112,6 +112,7 @@ export async function previewSegment(
             deps.zone,
             now,
             deps.consentDefaults,
+            profile.analytics,
           );
           const holds = evaluateSegments(ordered, input).get(segmentId)?.in ?? false;
           const consents = purpose === undefined || consentsTo(input, purpose);

@@ -34,6 +34,9 @@ function segmentsTemplates(env: string) {
     segments: functionIdByDescription(template, functions.segments.description),
     segmenter: functionIdByDescription(template, functions.segmenter.description),
     backfiller: functionIdByDescription(template, functions.backfiller.description),
+    nightlyScanners: (['nightly-personas', 'nightly-write-back'] as const).map((id) =>
+      functionIdByDescription(template, functions[id].description),
+    ),
     webhookFunctions: (['webhooks', 'notifier', 'deliverer'] as const).map((id) =>
       functionIdByDescription(template, functions[id].description),
     ),
@@ -402,9 +405,9 @@ describe('backfiller on AWS', () => {
     );
   });
 
-  it('grants no other function than the backfiller and the segments function (previews) a Scan', () => {
+  it('grants no other function than the backfiller, the segments function (previews) and the nightly personas and write-back steps a Scan', () => {
     const fns = dev.stateless.findResources('AWS::Lambda::Function') as Resources;
-    const scanners = [dev.backfiller, dev.segments];
+    const scanners = [dev.backfiller, dev.segments, ...dev.nightlyScanners];
     for (const functionId of Object.keys(fns).filter((id) => !scanners.includes(id))) {
       const permissions = dynamoPermissionsOfRole(
         dev.stateless,

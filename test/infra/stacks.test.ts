@@ -30,7 +30,23 @@ import {
 } from './template-queries.ts';
 
 /** AWS requires Resource "*" for these: they have no resource-level permissions. */
-const actionsThatRequireWildcard = new Set(['dynamodb:ListStreams']);
+// ListStreams for stream consumers; log delivery and X-Ray for the nightly state machine's
+// execution logging and tracing (Step Functions' own policy; none of them takes a resource).
+const actionsThatRequireWildcard = new Set([
+  'dynamodb:ListStreams',
+  'logs:CreateLogDelivery',
+  'logs:DeleteLogDelivery',
+  'logs:DescribeLogGroups',
+  'logs:DescribeResourcePolicies',
+  'logs:GetLogDelivery',
+  'logs:ListLogDeliveries',
+  'logs:PutResourcePolicy',
+  'logs:UpdateLogDelivery',
+  'xray:GetSamplingRules',
+  'xray:GetSamplingTargets',
+  'xray:PutTelemetryRecords',
+  'xray:PutTraceSegments',
+]);
 
 function templates(env: string) {
   const { stateful, stateless, config } = portraitApp(env);

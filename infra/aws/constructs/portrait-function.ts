@@ -82,6 +82,7 @@ export function runtimeSettings(
     profilesTable: resources.tables.profiles.tableName,
     segmentsTable: resources.tables.segments.tableName,
     membershipsTable: resources.tables.memberships.tableName,
+    analyticsTable: resources.tables.analytics.tableName,
     tagCatalogueFile: '',
     eventsQueueUrl: resources.eventsQueue.queueUrl,
     eventRetentionDays: String(config.eventRetentionDays),

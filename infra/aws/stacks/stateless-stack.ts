@@ -1,12 +1,15 @@
-import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Fn, Stack, type StackProps } from 'aws-cdk-lib';
+import { Bucket } from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../../../shared/config/environments.ts';
 import { Alarms } from '../constructs/alarms.ts';
+import { AnalyticsApi } from '../constructs/analytics-api.ts';
 import { ApiDocument } from '../constructs/api-document.ts';
 import { Erasure } from '../constructs/erasure.ts';
 import { EventLake } from '../constructs/event-lake.ts';
 import type { FunctionRegistry } from '../constructs/function-registry.ts';
 import { Ingest } from '../constructs/ingest.ts';
+import { NightlyAnalytics } from '../constructs/nightly-analytics.ts';
 import { runtimeSettings } from '../constructs/portrait-function.ts';
 import { PublicApi } from '../constructs/public-api.ts';
 import { SegmentExport } from '../constructs/segment-export.ts';
@@ -32,6 +35,8 @@ export class StatelessStack extends Stack {
   readonly erasure: Erasure;
   readonly api: PublicApi;
   readonly apiDocument: ApiDocument;
+  readonly analyticsApi: AnalyticsApi;
+  readonly nightlyAnalytics: NightlyAnalytics;
   readonly streamConsumers: StreamConsumers;
   readonly eventLake: EventLake;
   readonly alarms: Alarms;
@@ -87,6 +92,12 @@ export class StatelessStack extends Stack {
       membershipsTable: eventStore.table('memberships'),
       writeKeysTable: eventStore.table('write-keys'),
     });
+    this.analyticsApi = new AnalyticsApi(this, 'AnalyticsApi', {
+      config,
+      settings,
+      analyticsTable: eventStore.table('analytics'),
+      writeKeysTable: eventStore.table('write-keys'),
+    });
     this.eventLake = new EventLake(this, 'EventLake', {
       config,
       settings,
@@ -106,6 +117,20 @@ export class StatelessStack extends Stack {
         this.segments.segmenter.function,
       ],
     });
+    this.nightlyAnalytics = new NightlyAnalytics(this, 'NightlyAnalytics', {
+      config,
+      settings,
+      // By the exported ARN, as EventLake does: no cross-stack reference to the bucket construct.
+      lakeBucket: Bucket.fromBucketArn(
+        this,
+        'LakeBucket',
+        Fn.importValue(props.stateful.eventLake.bucketArnExportName),
+      ),
+      lakeDatabaseName: props.stateful.eventLake.databaseName,
+      compactor: this.eventLake.compactor.function,
+      profilesTable: eventStore.table('profiles'),
+      analyticsTable: eventStore.table('analytics'),
+    });
     const functions: FunctionRegistry = {
       ...this.ingest.functions,
       ...this.tagEngine.functions,
@@ -113,8 +138,10 @@ export class StatelessStack extends Stack {
       ...this.webhooks.functions,
       ...this.apiDocument.functions,
       ...this.segmentExport.functions,
+      ...this.analyticsApi.functions,
       ...this.eventLake.functions,
       ...this.erasure.functions,
+      ...this.nightlyAnalytics.functions,
     };
 
     this.api = new PublicApi(this, 'PublicApi', { config, functions });

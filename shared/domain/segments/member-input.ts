@@ -4,6 +4,7 @@
  * segments reads, which the materialiser keeps to know, next time, which fields changed.
  */
 import type { JsonValue } from '../../../events/envelope.ts';
+import { type MemberAnalytics, rfmScoresOf } from '../analytics/member-results.ts';
 import { type ConsentDefaults, grantedByDefault, resolveConsent } from '../consent/consent.ts';
 import { type AggregateValue, evaluateTags, type TagValue } from '../tags/evaluate.ts';
 import type { ProfileState } from '../tags/profile.ts';
@@ -15,7 +16,8 @@ import { membershipFieldsOf } from './segment-dependencies.ts';
 
 /**
  * A member's profile as segments see it at instant `now`, with its consent to every purpose
- * (what it said, else `consentDefaults`).
+ * (what it said, else `consentDefaults`) and the nightly analytics results written back to it
+ * (RFM scores and segment, value tier, cluster) when it has them.
  */
 export function segmentInputOf(
   state: ProfileState,
@@ -23,6 +25,7 @@ export function segmentInputOf(
   zone: string,
   now: number,
   consentDefaults: ConsentDefaults = grantedByDefault,
+  analytics?: MemberAnalytics,
 ): SegmentInput {
   const evaluation = evaluateTags(state, catalogue, now, zone);
   const traits: Record<string, JsonValue> = {};
@@ -32,6 +35,13 @@ export function segmentInputOf(
     traits,
     aggregates: evaluation.aggregates,
     consent: resolveConsent(state.consent, consentDefaults),
+    ...(analytics
+      ? {
+          rfm: rfmScoresOf(analytics),
+          valueTier: analytics.valueTier,
+          cluster: analytics.cluster,
+        }
+      : {}),
   };
 }
 

@@ -1,0 +1,131 @@
+/**
+ * The persona step: cards with stable ids and the drift from the latest succeeded run, the RFM
+ * summary for the API, and every member's results (RFM, tier, cluster, persona) written to the
+ * lake for the write-back shards, which it lists for the state machine's Map.
+ */
+
+import type { AnalyticsRun, StoredPersonas } from '../../adapters/analytics-store.ts';
+import type { LakeStore, RfmRow } from '../../domain/analytics/contracts.ts';
+import { type MemberAnalytics, memberResultsOf } from '../../domain/analytics/member-results.ts';
+import { buildPersonas, type MemberFacts } from '../../domain/analytics/personas.ts';
+import { type RfmSummary, summariseRfm } from '../../domain/analytics/rfm-summary.ts';
+import { memberKeyOfRfm } from '../write-back.ts';
+import type { ClusterStepOutput, StoredClustering } from './cluster-step.ts';
+import { getJson, getNdjson, putNdjson, runPrefix } from './lake-files.ts';
+import type { RunPlan } from './run-plan.ts';
+
+export interface PersonasStepDeps {
+  readonly lake: LakeStore;
+  readonly readRows: (keys: readonly string[]) => Promise<RfmRow[]>;
+  /** Every member's facts by profile key (a scan of the profiles' tags). */
+  readonly facts: () => Promise<ReadonlyMap<string, MemberFacts>>;
+  readonly latestSucceeded: () => Promise<AnalyticsRun | undefined>;
+  readonly saveRfm: (runId: string, summary: RfmSummary) => Promise<void>;
+  readonly savePersonas: (personas: StoredPersonas) => Promise<void>;
+  /** Write-back shards (parallel-scan segments of the profiles table). @default 8 */
+  readonly shards?: number;
+}
+
+export interface PersonasStepInput {
+  readonly run: RunPlan;
+  readonly cluster: ClusterStepOutput;
+}
+
+/** One write-back shard: an item of the state machine's Map. */
+export interface WriteBackShardTask {
+  readonly runId: string;
+  readonly membersKey: string;
+  readonly shard: number;
+  readonly shards: number;
+}
+
+export interface PersonasStepOutput {
+  readonly membersKey: string;
+  readonly clusters: number;
+  readonly previousRunId: string | null;
+  readonly shards: readonly WriteBackShardTask[];
+}
+
+/** One line of a run's members file. */
+export interface MemberResultsLine {
+  readonly memberId: string;
+  readonly memberKey: string;
+  readonly results: MemberAnalytics;
+}
+
+export function membersKey(runId: string): string {
+  return `${runPrefix(runId)}members.ndjson.gz`;
+}
+
+export async function runPersonasStep(
+  deps: PersonasStepDeps,
+  input: PersonasStepInput,
+): Promise<PersonasStepOutput> {
+  const { run } = input;
+  const clustering = await getJson<StoredClustering>(deps.lake, input.cluster.clustersKey);
+  const rows = await deps.readRows(clustering.rowKeys);
+  const [facts, latest] = await Promise.all([deps.facts(), deps.latestSucceeded()]);
+  let previous: { runId: string; clusterOf: Map<string, string> } | undefined;
+  if (latest && latest.runId !== run.runId) {
+    const lines = await getNdjson<MemberResultsLine>(deps.lake, membersKey(latest.runId));
+    if (lines) {
+      const clusterOf = new Map<string, string>();
+      for (const line of lines) {
+        if (line.results.cluster) clusterOf.set(line.memberId, line.results.cluster);
+      }
+      previous = { runId: latest.runId, clusterOf };
+    }
+  }
+  const personas =
+    clustering.k > 0
+      ? buildPersonas({
+          rows,
+          assignments: clustering.assignments,
+          centroids: clustering.centroids,
+          k: clustering.k,
+          scaling: clustering.scaling,
+          facts: (memberId) => facts.get(memberKeyOfRfm(memberId)),
+          ...(previous ? { previous } : {}),
+        })
+      : undefined;
+  const cardOf = new Map((personas?.cards ?? []).map((card) => [card.id, card]));
+  const key = membersKey(run.runId);
+  await putNdjson(
+    deps.lake,
+    key,
+    rows.map((row, i): MemberResultsLine => {
+      const id = personas?.idOfIndex[clustering.assignments[i] as number] ?? null;
+      return {
+        memberId: row.memberId,
+        memberKey: memberKeyOfRfm(row.memberId),
+        results: memberResultsOf(row, run, id, id ? (cardOf.get(id)?.name ?? null) : null),
+      };
+    }),
+  );
+  await deps.saveRfm(run.runId, summariseRfm(rows));
+  await deps.savePersonas({
+    runId: run.runId,
+    cards: personas?.cards ?? [],
+    drift: personas?.drift ?? {
+      previousRunId: previous?.runId ?? null,
+      transitions: [],
+      stayed: 0,
+      moved: 0,
+      entered: 0,
+      left: previous?.clusterOf.size ?? 0,
+      retired: [],
+    },
+  });
+  const shards = deps.shards ?? 8;
+  return {
+    membersKey: key,
+    clusters: clustering.k,
+    previousRunId: previous?.runId ?? null,
+    shards: Array.from({ length: shards }, (_, shard) => ({
+      runId: run.runId,
+      membersKey: key,
+      shard,
+      shards,
+    })),
+  };
+}
