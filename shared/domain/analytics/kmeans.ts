@@ -1,8 +1,9 @@
 /**
  * K-means for the nightly clustering: k-means++ seeding, Hamerly's bounds to skip most distance
- * computations, several restarts (lowest SSE wins), deterministic for a seed. Algorithm, rules
- * and the k criterion are described in docs/KMEANS.md; test/support/reference-kmeans.ts is the
- * plain Lloyd iteration this must agree with.
+ * computations, several restarts (lowest SSE wins; above 100,000 points they run on a sample and
+ * only the best is iterated on all points), deterministic for a seed. Algorithm, rules and the k
+ * criterion are described in docs/KMEANS.md; test/support/reference-kmeans.ts is the plain Lloyd
+ * iteration this must agree with.
  *
  * Hot loops use typed arrays only, allocate nothing and call no closures; reading a typed array
  * under `noUncheckedIndexedAccess` is written `as number` since every index is in range.
