@@ -52,12 +52,24 @@ export type ClusterFeatureName = (typeof clusterFeatureNames)[number];
 
 export interface KMeansOptions {
   readonly k: number;
-  /** Independent k-means++ seedings; the run with the lowest SSE wins. @default 3 */
+  /** Independent k-means++ seedings, each iterated; the lowest SSE wins. @default 3 */
   readonly restarts?: number;
   /** The same seed and points give the same result. @default 1 */
   readonly seed?: number;
-  /** @default 300 */
+  /** Centroid updates per run, on the sample and on all points alike. @default 300 */
   readonly maxIterations?: number;
+  /**
+   * Above this many points, every restart (seeding and iteration) runs on one seeded sample of
+   * `sampleSize` points, and only the restart whose centroids fit all points best is iterated
+   * on all points (docs/KMEANS.md, "Restarts"); at or below it, every restart runs on all points.
+   * @default 100_000
+   */
+  readonly sampleAbove?: number;
+  /**
+   * The size of that sample (at least k); all points when it is not below their number.
+   * @default max(1,000 · k, ⌈5 % of the points⌉)
+   */
+  readonly sampleSize?: number;
 }
 
 export interface KMeansResult {
@@ -68,10 +80,15 @@ export interface KMeansResult {
   /** The cluster (0 … k-1) of every point. */
   readonly assignments: Int32Array;
   readonly sizes: Int32Array;
-  /** Within-cluster sum of squared distances of the winning run. */
+  /** Within-cluster sum of squared distances of the winning run, on all points. */
   readonly sse: number;
-  /** The SSE of the winning run's seeding, before any iteration. */
+  /**
+   * The SSE on all points of the centroids the final iteration on all points started from,
+   * before any update: the winning k-means++ seeding, or, when the restarts ran on a sample, the
+   * winning restart's converged sample centroids.
+   */
   readonly seedingSse: number;
+  /** Centroid updates of the final iteration on all points. */
   readonly iterations: number;
 }
 

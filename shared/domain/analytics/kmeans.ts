@@ -1,8 +1,9 @@
 /**
  * K-means for the nightly clustering: k-means++ seeding, Hamerly's bounds to skip most distance
- * computations, several restarts (lowest SSE wins), deterministic for a seed. Algorithm, rules
- * and the k criterion are described in docs/KMEANS.md; test/support/reference-kmeans.ts is the
- * plain Lloyd iteration this must agree with.
+ * computations, several restarts (lowest SSE wins; above 100,000 points they run on a sample and
+ * only the best is iterated on all points), deterministic for a seed. Algorithm, rules and the k
+ * criterion are described in docs/KMEANS.md; test/support/reference-kmeans.ts is the plain Lloyd
+ * iteration this must agree with.
  *
  * Hot loops use typed arrays only, allocate nothing and call no closures; reading a typed array
  * under `noUncheckedIndexedAccess` is written `as number` since every index is in range.
@@ -28,6 +29,12 @@ export class KMeansInputError extends Error {
 const defaultRestarts = 3;
 const defaultSeed = 1;
 const defaultMaxIterations = 300;
+/** Above this many points the restarts run on a sample (docs/KMEANS.md, "Restarts"). */
+const defaultSampleAbove = 100_000;
+/** The restarts' sample: at least this many points per cluster… */
+const sampledPointsPerCluster = 1_000;
+/** …and at least this share of the points. */
+const sampledShare = 0.05;
 
 /**
  * Bounds are compared with this margin (relative to the data's bounding-box diagonal), so the
@@ -388,9 +395,17 @@ interface Run {
   readonly iterations: number;
 }
 
-/** Lloyd iteration, accelerated, from the centroids in `ws.centroids`. */
-function iterate(points: Float64Array, ws: Workspace, maxIterations: number): Run {
-  const seedingSse = assignAll(points, ws);
+/**
+ * Lloyd iteration, accelerated, from the centroids in `ws.centroids`; `assignedSse` when
+ * `assignAll` has just been run for them and returned it.
+ */
+function iterate(
+  points: Float64Array,
+  ws: Workspace,
+  maxIterations: number,
+  assignedSse?: number,
+): Run {
+  const seedingSse = assignedSse ?? assignAll(points, ws);
   let iterations = 0;
   while (iterations < maxIterations) {
     update(points, ws);
@@ -439,26 +454,123 @@ function result(ws: Workspace, run: Run): KMeansResult {
   };
 }
 
-/** Clusters `points` (`n × dimensions`, row-major) into `options.k` clusters. */
-export const kmeans: KMeans = (points, dimensions, options: KMeansOptions): KMeansResult => {
+/** The rows of `points` at `indexes`, in that order. */
+function gather(points: Float64Array, d: number, indexes: Int32Array): Float64Array {
+  const gathered = new Float64Array(indexes.length * d);
+  for (let s = 0; s < indexes.length; s += 1) {
+    const i = indexes[s] as number;
+    gathered.set(points.subarray(i * d, i * d + d), s * d);
+  }
+  return gathered;
+}
+
+/** Validated options of one `kmeans` call, defaults applied. */
+interface Plan {
+  readonly n: number;
+  readonly k: number;
+  readonly restarts: number;
+  readonly seed: number;
+  readonly maxIterations: number;
+  /** The restarts' sample size, or 0 when they run on all points. */
+  readonly sampleSize: number;
+}
+
+function plan(points: Float64Array, dimensions: number, options: KMeansOptions): Plan {
   const n = checkPoints(points, dimensions);
+  const { k } = options;
   const restarts = options.restarts ?? defaultRestarts;
   const seed = options.seed ?? defaultSeed;
   const maxIterations = options.maxIterations ?? defaultMaxIterations;
-  checkInteger('k', options.k, 1, n);
+  const sampleAbove = options.sampleAbove ?? defaultSampleAbove;
+  checkInteger('k', k, 1, n);
   checkInteger('restarts', restarts, 1);
   checkInteger('seed', seed, Number.MIN_SAFE_INTEGER);
   checkInteger('maxIterations', maxIterations, 0);
-  const ws = workspace(points, n, dimensions, options.k);
-  const random = seededRandom(seed);
+  checkInteger('sampleAbove', sampleAbove, 0);
+  const sampleSize =
+    options.sampleSize ?? Math.max(sampledPointsPerCluster * k, Math.ceil(sampledShare * n));
+  checkInteger('sampleSize', sampleSize, k);
+  const sampled = n > sampleAbove && sampleSize < n;
+  return { n, k, restarts, seed, maxIterations, sampleSize: sampled ? sampleSize : 0 };
+}
+
+/**
+ * The restarts on a sample: draws the sample, then per restart seeds k-means++ on it, iterates
+ * on it, and measures the SSE on all points of the resulting centroids (one full assignment
+ * pass, which leaves `ws` ready to iterate from them). Calls `candidate` with each restart's
+ * centroids and that SSE, in restart order.
+ */
+function sampledRestarts(
+  points: Float64Array,
+  ws: Workspace,
+  p: Plan,
+  random: () => number,
+  candidate: (centroids: Float64Array, sse: number) => void,
+): void {
+  const sample = gather(points, ws.d, sampleIndexes(p.n, p.sampleSize, random));
+  const sampleWs = workspace(sample, p.sampleSize, ws.d, p.k);
+  for (let restart = 0; restart < p.restarts; restart += 1) {
+    seedPlusPlus(sample, sampleWs, random);
+    iterate(sample, sampleWs, p.maxIterations);
+    ws.centroids.set(sampleWs.centroids);
+    candidate(sampleWs.centroids, assignAll(points, ws));
+  }
+}
+
+/**
+ * Clusters `points` (`n × dimensions`, row-major) into `options.k` clusters: k-means++ restarts,
+ * on all points or, above `sampleAbove` points, on a sample with the best one iterated on all
+ * points (docs/KMEANS.md).
+ */
+export const kmeans: KMeans = (points, dimensions, options: KMeansOptions): KMeansResult => {
+  const p = plan(points, dimensions, options);
+  const ws = workspace(points, p.n, dimensions, p.k);
+  const random = seededRandom(p.seed);
+  if (p.sampleSize > 0) {
+    const start = new Float64Array(p.k * dimensions);
+    let startSse = Number.POSITIVE_INFINITY;
+    let lastWins = false;
+    sampledRestarts(points, ws, p, random, (centroids, sse) => {
+      lastWins = sse < startSse;
+      if (lastWins) {
+        startSse = sse;
+        start.set(centroids);
+      }
+    });
+    // `ws` is still assigned to the last candidate: when that one won, it need not be redone.
+    if (lastWins) return result(ws, iterate(points, ws, p.maxIterations, startSse));
+    ws.centroids.set(start);
+    return result(ws, iterate(points, ws, p.maxIterations));
+  }
   let best: KMeansResult | undefined;
-  for (let restart = 0; restart < restarts; restart += 1) {
+  for (let restart = 0; restart < p.restarts; restart += 1) {
     seedPlusPlus(points, ws, random);
-    const run = iterate(points, ws, maxIterations);
+    const run = iterate(points, ws, p.maxIterations);
     if (!best || run.sse < best.sse) best = result(ws, run);
   }
   return best as KMeansResult;
 };
+
+/**
+ * The candidates `kmeans` chooses its start from when its restarts run on a sample: each
+ * restart's centroids and their SSE on all points, in restart order, drawn exactly as `kmeans`
+ * draws them for the same points and options; empty when the restarts run on all points.
+ * @internal
+ */
+export function sampledCandidates(
+  points: Float64Array,
+  dimensions: number,
+  options: KMeansOptions,
+): { readonly centroids: Float64Array; readonly sse: number }[] {
+  const p = plan(points, dimensions, options);
+  const candidates: { centroids: Float64Array; sse: number }[] = [];
+  if (p.sampleSize === 0) return candidates;
+  const ws = workspace(points, p.n, dimensions, p.k);
+  sampledRestarts(points, ws, p, seededRandom(p.seed), (centroids, sse) => {
+    candidates.push({ centroids: Float64Array.from(centroids), sse });
+  });
+  return candidates;
+}
 
 /**
  * One accelerated run from the given centroids (`k × dimensions`, row-major; not modified):
@@ -599,12 +711,7 @@ export function chooseK(
     );
   }
   const random = seededRandom(seed);
-  const indexes = sampleIndexes(n, sampleSize, random);
-  const sample = new Float64Array(indexes.length * dimensions);
-  for (let s = 0; s < indexes.length; s += 1) {
-    const i = indexes[s] as number;
-    sample.set(points.subarray(i * dimensions, i * dimensions + dimensions), s * dimensions);
-  }
+  const sample = gather(points, dimensions, sampleIndexes(n, sampleSize, random));
   const clusterings: KMeansResult[] = [];
   for (let k = kMin; k <= kMax; k += 1) clusterings.push(kmeans(sample, dimensions, { k, seed }));
   const scores = meanSilhouettes(sample, dimensions, clusterings);

@@ -1,7 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { KMeansResult } from '../../../shared/domain/analytics/contracts.ts';
-import { kmeans, kmeansFromCentroids } from '../../../shared/domain/analytics/kmeans.ts';
+import {
+  kmeans,
+  kmeansFromCentroids,
+  sampledCandidates,
+} from '../../../shared/domain/analytics/kmeans.ts';
 import { referenceLloyd, referenceSquaredDistance } from '../../support/reference-kmeans.ts';
 
 const runs = Number(process.env.PORTRAIT_PROPERTY_RUNS ?? 400);
@@ -33,6 +37,19 @@ function cases(coordinate: fc.Arbitrary<number>): fc.Arbitrary<Case> {
         restarts: fc.integer({ min: 1, max: 3 }),
       }),
     );
+}
+
+/**
+ * The same cases with the restarts forced onto a sample (`sampleAbove: 0`) of k to n − 1 points
+ * (or n when n = k, which leaves them on all points).
+ */
+function sampledCases(coordinate: fc.Arbitrary<number>) {
+  return cases(coordinate).chain((c) =>
+    fc.record({
+      case: fc.constant(c),
+      sampleSize: fc.integer({ min: c.k, max: Math.max(c.k, c.points.length / c.d - 1) }),
+    }),
+  );
 }
 
 const quarters = fc.integer({ min: -40, max: 40 }).map((value) => value / 4);
@@ -155,6 +172,104 @@ describe('kmeans properties', () => {
             expect(result.centroids[c * d + j]).toBe((sums[c * d + j] ?? 0) / size);
         }
       }),
+      { numRuns: runs },
+    );
+  });
+});
+
+describe('kmeans properties, restarts on a sample', () => {
+  it('ends at a Lloyd fixed point on all points: nearest centroids, centroids at the means', () => {
+    fc.assert(
+      fc.property(
+        sampledCases(anyCoordinates),
+        ({ case: { d, k, points, seed, restarts }, sampleSize }) => {
+          const n = points.length / d;
+          const options = { k, seed, restarts, sampleAbove: 0, sampleSize, maxIterations: 1_000 };
+          const result = kmeans(points, d, options);
+          if (result.iterations === 1_000) return;
+          const sums = new Float64Array(k * d);
+          const sizes = new Int32Array(k);
+          for (let i = 0; i < n; i += 1) {
+            const own = result.assignments[i] ?? -1;
+            sizes[own] = (sizes[own] ?? 0) + 1;
+            for (let j = 0; j < d; j += 1)
+              sums[own * d + j] = (sums[own * d + j] ?? 0) + (points[i * d + j] ?? 0);
+            const ownDistance = squared(points, i, result, own);
+            for (let c = 0; c < k; c += 1) {
+              const distance = squared(points, i, result, c);
+              if (c < own) expect(distance).toBeGreaterThan(ownDistance);
+              else expect(distance).toBeGreaterThanOrEqual(ownDistance);
+            }
+          }
+          expect([...result.sizes]).toEqual([...sizes]);
+          for (let c = 0; c < k; c += 1) {
+            const size = sizes[c] ?? 0;
+            if (size === 0) continue;
+            for (let j = 0; j < d; j += 1)
+              expect(result.centroids[c * d + j]).toBe((sums[c * d + j] ?? 0) / size);
+          }
+          expect(kmeans(Float64Array.from(points), d, options)).toEqual(result);
+        },
+      ),
+      { numRuns: runs },
+    );
+  });
+
+  it('starts from the candidate that fits all points best and ends no worse than any candidate', () => {
+    fc.assert(
+      fc.property(
+        sampledCases(anyCoordinates),
+        ({ case: { d, k, points, seed, restarts }, sampleSize }) => {
+          const n = points.length / d;
+          const options = { k, seed, restarts, sampleAbove: 0, sampleSize };
+          const result = kmeans(points, d, options);
+          const candidates = sampledCandidates(points, d, options);
+          expect(candidates.length).toBe(sampleSize < n ? restarts : 0);
+          if (candidates.length === 0) return;
+          for (const candidate of candidates) {
+            // A candidate's SSE is that of its centroids on all points, each point at its nearest.
+            let sse = 0;
+            for (let i = 0; i < n; i += 1) {
+              let nearest = Number.POSITIVE_INFINITY;
+              for (let c = 0; c < k; c += 1)
+                nearest = Math.min(
+                  nearest,
+                  referenceSquaredDistance(points, i, candidate.centroids, c, d),
+                );
+              sse += nearest;
+            }
+            expect(candidate.sse).toBe(sse);
+            const slack = 1e-9 * (candidate.sse + 1e-300) + 1e-20;
+            expect(result.sse).toBeLessThanOrEqual(candidate.sse + slack);
+          }
+          expect(result.seedingSse).toBe(Math.min(...candidates.map((candidate) => candidate.sse)));
+        },
+      ),
+      { numRuns: runs },
+    );
+  });
+
+  it('iterates on all points from the best candidate exactly as plain Lloyd does', () => {
+    fc.assert(
+      fc.property(
+        sampledCases(quarters),
+        ({ case: { d, k, points, seed, restarts }, sampleSize }) => {
+          const options = { k, seed, restarts, sampleAbove: 0, sampleSize };
+          const candidates = sampledCandidates(points, d, options);
+          if (candidates.length === 0) return;
+          let best = candidates[0];
+          for (const candidate of candidates)
+            if (candidate.sse < (best?.sse ?? 0)) best = candidate;
+          const result = kmeans(points, d, options);
+          const plain = referenceLloyd(points, d, best?.centroids ?? new Float64Array(0), 300);
+          expect([...result.assignments]).toEqual([...plain.assignments]);
+          expect([...result.centroids]).toEqual([...plain.centroids]);
+          expect([...result.sizes]).toEqual([...plain.sizes]);
+          expect(result.iterations).toBe(plain.iterations);
+          expect(result.sse).toBe(plain.sse);
+          expect(result.seedingSse).toBe(plain.seedingSse);
+        },
+      ),
       { numRuns: runs },
     );
   });

@@ -6,6 +6,7 @@ import {
   KMeansInputError,
   kmeans,
   meanSilhouettes,
+  sampledCandidates,
   sampleIndexes,
 } from '../../../shared/domain/analytics/kmeans.ts';
 import { seededRandom } from '../../../shared/domain/analytics/random.ts';
@@ -82,6 +83,37 @@ describe('kmeans on iris', () => {
     expect(capped.iterations).toBe(0);
     expect(capped.sse).toBe(capped.seedingSse);
     expect(capped.seedingSse).toBe(result.seedingSse);
+  });
+});
+
+describe('kmeans on many points', () => {
+  it('keeps the restarts on all points at or below 100,000 points (iris among them)', () => {
+    expect(sampledCandidates(iris(), 4, { k: 3, restarts: 10 })).toEqual([]);
+    const points = blobs([[0], [5]], 50_000, 3);
+    expect(sampledCandidates(points, 1, { k: 2 })).toEqual([]);
+  });
+
+  it('above 100,000 points runs the restarts on a sample and ends as well as restarts on all', () => {
+    const centres = [
+      [0, 0, 0],
+      [4, 0, 0],
+      [0, 4, 0],
+      [0, 0, 4],
+      [4, 4, 4],
+    ];
+    const points = blobs(centres, 24_000, 13);
+    const candidates = sampledCandidates(points, 3, { k: 5, seed: 4 });
+    expect(candidates.length).toBe(3);
+    const sampled = kmeans(points, 3, { k: 5, seed: 4 });
+    expect(sampled.seedingSse).toBe(Math.min(...candidates.map((c) => c.sse)));
+    expect(sampled.sse).toBeLessThanOrEqual(sampled.seedingSse);
+    expect(Math.abs(sampled.sse - partitionSse(points, 3, sampled.assignments, 5))).toBeLessThan(
+      1e-6 * sampled.sse,
+    );
+    const everywhere = kmeans(points, 3, { k: 5, seed: 4, sampleAbove: 120_000 });
+    expect(sampledCandidates(points, 3, { k: 5, seed: 4, sampleAbove: 120_000 })).toEqual([]);
+    expect(sampled.sse).toBeLessThanOrEqual(everywhere.sse * (1 + 1e-12));
+    expect(kmeans(points, 3, { k: 5, seed: 4 })).toEqual(sampled);
   });
 });
 
@@ -163,6 +195,8 @@ describe('bad input', () => {
     ['no restarts', () => kmeans(points, 2, { k: 2, restarts: 0 }), /restarts/],
     ['negative iterations', () => kmeans(points, 2, { k: 2, maxIterations: -1 }), /maxIterations/],
     ['a fractional seed', () => kmeans(points, 2, { k: 2, seed: 0.5 }), /seed/],
+    ['a negative sampleAbove', () => kmeans(points, 2, { k: 2, sampleAbove: -1 }), /sampleAbove/],
+    ['a sample smaller than k', () => kmeans(points, 2, { k: 3, sampleSize: 2 }), /sampleSize/],
     [
       'points that are not a Float64Array',
       // biome-ignore lint/suspicious/noExplicitAny: deliberately the wrong type, as untyped callers could pass
