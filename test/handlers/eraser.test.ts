@@ -47,7 +47,7 @@ function handler(overrides: Partial<EraserDeps> = {}) {
     suppress: (keys, receiptId, at) => store.suppress(keys, receiptId, at),
     sweep: (receiptId, keys, now) => eraser.sweep(receiptId, keys, now),
     eraseLakeRows: lakeNotWired,
-    sweepDone: (id) => store.sweepDone(id),
+    sweepDone: (id, lakeRows) => store.sweepDone(id, lakeRows),
     finish: (id, status, at, error) => store.finish(id, status, at, error),
     putOff: async (handle, seconds) => {
       putOffs.push([handle, seconds]);
@@ -93,6 +93,7 @@ async function newReceipt(): Promise<string> {
     previouslyErased: false,
     sweeps: 0,
     counts: noCounts,
+    lakeRows: 0,
     suppressedKeys: 0,
   });
   return id;
