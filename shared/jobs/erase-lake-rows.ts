@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import type { LakeStore } from '../domain/analytics/contracts.ts';
 import { eraseFromNdjson, memberPredicateSql } from '../domain/analytics/lake-erasure.ts';
 
@@ -110,7 +110,10 @@ class ParquetEraser {
 
   static async open(keys: ReadonlySet<string>, scratchDir?: string): Promise<ParquetEraser> {
     const scratch = scratchDir ?? (await mkdtemp(join(tmpdir(), 'portrait-lake-erase-')));
-    const instance = await DuckDBInstance.create(':memory:');
+    // Loaded only when a Parquet file is met: the native engine is large, and a lake of NDJSON
+    // never needs it.
+    const { DuckDBInstance: Engine } = await import('@duckdb/node-api');
+    const instance = await Engine.create(':memory:');
     const connection = await instance.connect();
     await connection.run('CREATE TEMP TABLE erase_keys (k VARCHAR)');
     for (const key of keys) await connection.run('INSERT INTO erase_keys VALUES ($1)', [key]);
