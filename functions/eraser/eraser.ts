@@ -7,8 +7,8 @@ import type { ErasureRequest } from '../erasures/erasures.ts';
 
 /**
  * The port of the event lake: removes every lake row of the given source keys (rewriting the
- * partitions that hold them) and answers how many rows it removed. Not wired yet: the lake is
- * built beside this (docs/PRIVACY.md § The lake); until then the default reports nothing.
+ * files that hold them) and answers how many rows it removed (`eraseLakeRows` of
+ * `shared/jobs/erase-lake-rows.ts`, wired in `handler.ts`; docs/PRIVACY.md § The lake).
  */
 export type EraseLakeRows = (keys: readonly string[]) => Promise<number>;
 
@@ -30,7 +30,8 @@ export interface EraserDeps {
     now: number,
   ) => Promise<ErasureCounts>;
   readonly eraseLakeRows: EraseLakeRows;
-  readonly sweepDone: (id: string) => Promise<void>;
+  /** Records a sweep and the lake rows it removed on the receipt. */
+  readonly sweepDone: (id: string, lakeRows: number) => Promise<void>;
   readonly finish: (
     id: string,
     status: 'done' | 'failed',
@@ -106,7 +107,7 @@ export function makeEraserHandler(deps: EraserDeps) {
       await deps.suppress(keys, receipt.id, deps.now());
       const counts = await deps.sweep(receipt.id, keys, deps.now());
       const lakeRows = await deps.eraseLakeRows(keys);
-      await deps.sweepDone(receipt.id);
+      await deps.sweepDone(receipt.id, lakeRows);
       const sweeps = receipt.sweeps + 1;
       deps.logger.info('erasure sweep', {
         receipt: receipt.id,
@@ -150,5 +151,5 @@ export function makeEraserHandler(deps: EraserDeps) {
   };
 }
 
-/** The lake port until the lake's eraser is wired: nothing to remove. */
+/** A lake port for deployments without a lake (and tests of the tables alone): nothing to remove. */
 export const lakeNotWired: EraseLakeRows = async () => 0;

@@ -5,13 +5,15 @@ import { ErasureStore } from '../../shared/adapters/erasure-store.ts';
 import { MemberEraser } from '../../shared/adapters/member-eraser.ts';
 import { ProfileStore } from '../../shared/adapters/profile-store.ts';
 import { clock } from '../../shared/config/clock.ts';
+import { lakeLocationOf, lakeStoreAt } from '../../shared/config/lake.ts';
 import {
   MissingConfigurationError,
   readRuntimeConfig,
   runtimeEnvNames,
 } from '../../shared/config/runtime.ts';
+import { eraseLakeRows } from '../../shared/jobs/erase-lake-rows.ts';
 import { createLogger } from '../../shared/logging/logger.ts';
-import { type EraserDeps, lakeNotWired, makeEraserHandler } from './eraser.ts';
+import { type EraserDeps, makeEraserHandler } from './eraser.ts';
 
 /** Production wiring: configuration and clients created once per cold start. */
 export function defaultDeps(): EraserDeps {
@@ -21,6 +23,8 @@ export function defaultDeps(): EraserDeps {
     throw new MissingConfigurationError(runtimeEnvNames.erasuresQueueUrl);
   }
   const clients = awsClients();
+  const lake = lakeStoreAt(lakeLocationOf(config));
+  const logger = createLogger({ service: 'eraser', level: config.logLevel });
   const store = new ErasureStore(clients.documents, config.erasuresTable);
   const eraser = new MemberEraser(
     clients.documents,
@@ -38,9 +42,17 @@ export function defaultDeps(): EraserDeps {
     start: (id, keys, found, at) => store.start(id, keys, found, at),
     suppress: (keys, receiptId, at) => store.suppress(keys, receiptId, at),
     sweep: (receiptId, keys, now) => eraser.sweep(receiptId, keys, now),
-    // The lake's eraser is wired here once the lake exists (docs/PRIVACY.md § The lake).
-    eraseLakeRows: lakeNotWired,
-    sweepDone: (id) => store.sweepDone(id),
+    eraseLakeRows: async (keys) => {
+      const erased = await eraseLakeRows({ lake }, keys);
+      if (erased.skipped.length > 0) {
+        logger.warn('lake files in no format the eraser reads; left as they are', {
+          skipped: erased.skipped.slice(0, 20),
+          count: erased.skipped.length,
+        });
+      }
+      return erased.rows;
+    },
+    sweepDone: (id, lakeRows) => store.sweepDone(id, lakeRows),
     finish: (id, status, at, error) => store.finish(id, status, at, error),
     putOff: async (receiptHandle, seconds) => {
       await clients.sqs.send(
@@ -54,7 +66,7 @@ export function defaultDeps(): EraserDeps {
     settleSeconds: config.erasureSettleSeconds,
     maxReceiveCount: erasuresQueue.maxReceiveCount,
     now: clock.now,
-    logger: createLogger({ service: 'eraser', level: config.logLevel }),
+    logger,
   };
 }
 

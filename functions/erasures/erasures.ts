@@ -84,6 +84,7 @@ export function makeErasuresHandler(deps: ErasuresDeps) {
         previouslyErased: (await deps.suppressedAmong(candidates)).size > 0,
         sweeps: 0,
         counts: noCounts,
+        lakeRows: 0,
         suppressedKeys: 0,
       };
       await deps.createReceipt(receipt);

@@ -10,6 +10,12 @@ export interface FunctionDeclaration {
   readonly entry: string;
   readonly memoryMiB: number;
   readonly timeoutSeconds: number;
+  /**
+   * Packages with native code: installed beside the bundle (for the function's architecture)
+   * instead of bundled, which esbuild cannot do for `.node` binaries.
+   * @default - none; everything is bundled
+   */
+  readonly nativeModules?: readonly string[];
 }
 
 export type FunctionId =
@@ -165,6 +171,8 @@ export const functions: Readonly<Record<FunctionId, FunctionDeclaration>> = {
     entry: 'functions/eraser/handler.ts',
     memoryMiB: 512,
     timeoutSeconds: 300,
+    // DuckDB rewrites Parquet lake files without the erased member's rows.
+    nativeModules: ['@duckdb/node-api'],
   },
   analytics: {
     id: 'analytics',

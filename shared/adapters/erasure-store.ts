@@ -21,6 +21,7 @@ const receiptKey = (id: string) => ({ pk: `r#${id}`, sk: 'receipt' });
 const suppressionKey = (hash: string) => ({ pk: `s#${hash}`, sk: 'suppression' });
 const SECRET_KEY = { pk: 'secret', sk: 'pseudonym-key' };
 const counterAttribute = (counter: ErasureCounter) => `n_${counter}`;
+const LAKE_ROWS_ATTRIBUTE = 'n_lakeRows';
 
 /** A receipt as the eraser reads it: the keys being erased, kept only while it runs. */
 export interface RunningReceipt extends ErasureReceipt {
@@ -200,6 +201,7 @@ export class ErasureStore {
       previouslyErased: Item.previouslyErased === true,
       sweeps: Number(Item.sweeps ?? 0),
       counts,
+      lakeRows: Number(Item[LAKE_ROWS_ATTRIBUTE] ?? 0),
       suppressedKeys: Number(Item.suppressedKeys ?? 0),
       ...(typeof Item.error === 'string' ? { error: Item.error } : {}),
       keys: Item.keys instanceof Set ? [...(Item.keys as Set<string>)].sort() : [],
@@ -230,14 +232,19 @@ export class ErasureStore {
     );
   }
 
-  /** Records a finished sweep. */
-  async sweepDone(id: string): Promise<void> {
+  /**
+   * Records a finished sweep and the lake rows it removed. The lake is files, not items, so its
+   * count cannot share a transaction with its rewrite: a sweep that dies between the two has
+   * removed rows it never counts (the count can fall short after a crash, never exceed).
+   */
+  async sweepDone(id: string, lakeRows = 0): Promise<void> {
     await this.client.send(
       new UpdateCommand({
         TableName: this.tableName,
         Key: receiptKey(id),
-        UpdateExpression: 'ADD sweeps :one',
-        ExpressionAttributeValues: { ':one': 1 },
+        UpdateExpression: 'ADD sweeps :one, #lakeRows :lakeRows',
+        ExpressionAttributeNames: { '#lakeRows': LAKE_ROWS_ATTRIBUTE },
+        ExpressionAttributeValues: { ':one': 1, ':lakeRows': lakeRows },
       }),
     );
   }

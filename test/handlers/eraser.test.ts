@@ -3,8 +3,13 @@
  * one thing recorded instead of sent, since the handler is called here as the event source
  * would): a first sweep that removed something is followed by another after the settle time, a
  * clean sweep ends the receipt, a receipt already ended is left alone, an error is retried and
- * on the last receive fails the receipt, and a malformed message is dropped.
+ * on the last receive fails the receipt, and a malformed message is dropped. The lake step is
+ * the real one over a temporary lake folder.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import type { SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PortraitEvent } from '../../events/envelope.ts';
@@ -12,11 +17,15 @@ import { type EraserDeps, lakeNotWired, makeEraserHandler } from '../../function
 import { ensureTables } from '../../infra/local/tables.ts';
 import { ErasureStore } from '../../shared/adapters/erasure-store.ts';
 import { EventStore } from '../../shared/adapters/event-store.ts';
+import { FolderLakeStore } from '../../shared/adapters/lake-store.ts';
 import { MemberEraser } from '../../shared/adapters/member-eraser.ts';
 import { ProfileStore } from '../../shared/adapters/profile-store.ts';
+import { encodeLakeRows, lakeRowOf } from '../../shared/domain/analytics/lake-row.ts';
 import { newReceiptId, noCounts } from '../../shared/domain/privacy/erasure.ts';
+import { eraseLakeRows } from '../../shared/jobs/erase-lake-rows.ts';
 import { silentLogger } from '../../shared/logging/logger.ts';
 import { type TestClients, testClients, uniquePrefix } from '../support/dynamo.ts';
+import { countMentions, lakeSnapshot, withoutMentions } from '../support/lake-scan.ts';
 
 let clients: TestClients;
 let store: ErasureStore;
@@ -47,7 +56,7 @@ function handler(overrides: Partial<EraserDeps> = {}) {
     suppress: (keys, receiptId, at) => store.suppress(keys, receiptId, at),
     sweep: (receiptId, keys, now) => eraser.sweep(receiptId, keys, now),
     eraseLakeRows: lakeNotWired,
-    sweepDone: (id) => store.sweepDone(id),
+    sweepDone: (id, lakeRows) => store.sweepDone(id, lakeRows),
     finish: (id, status, at, error) => store.finish(id, status, at, error),
     putOff: async (handle, seconds) => {
       putOffs.push([handle, seconds]);
@@ -93,6 +102,7 @@ async function newReceipt(): Promise<string> {
     previouslyErased: false,
     sweeps: 0,
     counts: noCounts,
+    lakeRows: 0,
     suppressedKeys: 0,
   });
   return id;
@@ -135,6 +145,50 @@ describe('eraser handler', () => {
     // A redelivered message of an ended erasure changes nothing.
     expect(await handler()(message(body, 4))).toEqual({ batchItemFailures: [] });
     expect((await store.receipt(receipt))?.sweeps).toBe(3);
+  });
+
+  it('rewrites the lake in every sweep, counts its rows on the receipt, ends on a clean sweep', async () => {
+    const folder = await mkdtemp(join(tmpdir(), 'eraser-lake-'));
+    try {
+      const lake = new FolderLakeStore(folder);
+      const file = (events: PortraitEvent[]) =>
+        new Uint8Array(
+          gzipSync(encodeLakeRows(events.map((e) => lakeRowOf(e, `u#${e.userId ?? ''}`)))),
+        );
+      await lake.put(
+        'events/dt=2026-11-20/part-1-a.ndjson.gz',
+        file([shared('er-lake1', 1), shared('er-keep1', 1), shared('er-lake1', 2)]),
+      );
+      await lake.put('events/dt=2026-11-21/part-2-b.ndjson.gz', file([shared('er-keep1', 2)]));
+      await lake.put(
+        'analytics/runs/r1/rfm/part-00000.ndjson.gz',
+        new Uint8Array(gzipSync('{"memberId":"er-lake1","r":5}\n{"memberId":"er-keep1","r":1}\n')),
+      );
+      const ids = ['er-lake1'];
+      const before = await lakeSnapshot(lake);
+      expect(countMentions(before, ids)).toBe(3);
+      const withLake = handler({
+        eraseLakeRows: async (keys) => (await eraseLakeRows({ lake }, keys)).rows,
+      });
+      const receipt = await newReceipt();
+      const body = JSON.stringify({ receipt, id: 'er-lake1' });
+      expect((await withLake(message(body, 1))).batchItemFailures).toHaveLength(1);
+      expect(await store.receipt(receipt)).toMatchObject({ status: 'running', lakeRows: 3 });
+
+      // A row archived meanwhile (a stream record in flight) is removed by the next sweep.
+      const late = file([shared('er-lake1', 3), shared('er-keep1', 3)]);
+      await lake.put('events/dt=2026-11-22/part-3-c.ndjson.gz', late);
+      const lateFile = await lakeSnapshot(lake);
+      expect((await withLake(message(body, 2))).batchItemFailures).toHaveLength(1);
+      expect(await withLake(message(body, 3))).toEqual({ batchItemFailures: [] });
+      const done = await store.receipt(receipt);
+      expect(done).toMatchObject({ status: 'done', sweeps: 3, lakeRows: 4 });
+      const after = await lakeSnapshot(lake);
+      expect(countMentions(after, ids)).toBe(0);
+      expect(after).toEqual(withoutMentions(lateFile, ids));
+    } finally {
+      await rm(folder, { recursive: true, force: true });
+    }
   });
 
   it('retries a failing erasure and fails its receipt on the last receive', async () => {

@@ -214,6 +214,7 @@ describe('erasure, property', () => {
                 previouslyErased: false,
                 sweeps: 0,
                 counts: noCounts,
+                lakeRows: 0,
                 suppressedKeys: 0,
               });
               const target = await a.eraser.target(`${ns}-m${erased}`);

@@ -16,6 +16,7 @@ import {
   type Resources,
   resourceNamer,
   roleIdOfFunction,
+  statementsOfRole,
 } from './template-queries.ts';
 
 function erasureTemplates(env: string) {
@@ -164,6 +165,29 @@ describe('erasure on AWS', () => {
       expect.arrayContaining(['sqs:ReceiveMessage', 'sqs:ChangeMessageVisibility']),
     );
     expect(sqs(dev.fn('eraser'))).not.toContain('sqs:SendMessage');
+  });
+
+  it('lets the eraser list the lake and read and replace its objects, never delete them', () => {
+    const exportName = dev.stateful.eventLake.bucketArnExportName;
+    const s3Statements = statementsOfRole(
+      dev.stateless,
+      roleIdOfFunction(dev.stateless, dev.fn('eraser')),
+    ).filter((s) => [s.Action].flat().some((a) => a.startsWith('s3:')));
+    expect(s3Statements).toEqual([
+      expect.objectContaining({
+        Action: ['s3:GetObject', 's3:PutObject'],
+        Resource: { 'Fn::Join': ['', [{ 'Fn::ImportValue': exportName }, '/*']] },
+      }),
+      expect.objectContaining({
+        Action: 's3:ListBucket',
+        Resource: { 'Fn::ImportValue': exportName },
+      }),
+    ]);
+    const erasuresS3 = actionsOfRole(
+      dev.stateless,
+      roleIdOfFunction(dev.stateless, dev.fn('erasures')),
+    ).filter((a) => a.startsWith('s3:'));
+    expect(erasuresS3).toEqual([]);
   });
 
   it('lets only the erasure functions and the suppression readers touch the erasures table', () => {

@@ -4,16 +4,25 @@
  * done, no DynamoDB table holds anything of it (by id or alias, in keys or values, profile state
  * inflated), the receipt's counts equal what a scan counted before, other members are unchanged,
  * the ledgers still replay to the memberships, and later events of the member are rejected with
- * `member_suppressed` until it is unsuppressed. Erasing twice and erasing an unknown id.
+ * `member_suppressed` until it is unsuppressed. The lake too: after the erasure no lake file
+ * (raw archiver files, a compacted day, a nightly RFM run) holds a row of the member, every
+ * other row is as it was, and the receipt's lake count equals the rows a scan counted before.
+ * Erasing twice and erasing an unknown id.
  */
+import { join } from 'node:path';
 import { inflateRawSync } from 'node:zlib';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TableId } from '../../infra/declarations/tables.ts';
+import { FolderLakeStore } from '../../shared/adapters/lake-store.ts';
 import { MembershipStore } from '../../shared/adapters/membership-store.ts';
 import { WriteKeyStore } from '../../shared/adapters/write-key-store.ts';
 import { generateWriteKey } from '../../shared/domain/keys/write-key.ts';
 import { replayLedger } from '../../shared/domain/segments/ledger.ts';
+import { compactLakeDay } from '../../shared/jobs/compact-lake.ts';
+import { runRfmLocal } from '../../shared/jobs/rfm-job.ts';
+import { lakeDays } from '../support/lake.ts';
+import { countMentions, lakeSnapshot, withoutMentions } from '../support/lake-scan.ts';
 import { startTestRuntime, type TestRuntime } from '../support/runtime.ts';
 
 let t: TestRuntime;
@@ -80,7 +89,9 @@ interface ReceiptBody {
   readonly statusUrl?: string;
   readonly requestedAt: string;
   readonly finishedAt: string;
-  readonly removed: Readonly<Record<'events' | 'profiles' | 'memberships', Record<string, number>>>;
+  readonly removed: Readonly<
+    Record<'events' | 'profiles' | 'memberships' | 'lake', Record<string, number>>
+  >;
 }
 
 async function call(method: string, path: string): Promise<{ status: number; body: ReceiptBody }> {
@@ -165,6 +176,11 @@ describe('erasure over HTTP', () => {
     await send([page(TARGET_ANON), page(TARGET_ANON)]);
     await send([identify(TARGET, '北京', TARGET_ANON), order(TARGET), order(TARGET)]);
     await send([identify(TARGET, '上海')]);
+    // The lake gets a compacted day with the member's first events; later ones stay in the
+    // archiver's raw files.
+    const lake = new FolderLakeStore(join(t.runtime.dataDir, 'lake'));
+    const days = await lakeDays(lake);
+    for (const day of days) await compactLakeDay({ lake }, day);
     await send([identify(TARGET, '北京'), order(TARGET)]);
     await send([page(OTHER_ANON)]);
     await send([identify(OTHER, '北京', OTHER_ANON), order(OTHER), order(OTHER)]);
@@ -174,6 +190,22 @@ describe('erasure over HTTP', () => {
     expect(await memberships.members('regulars')).toEqual([`u#${OTHER}`, `u#${TARGET}`].sort());
     const member = await t.get(`/v1/members/${TARGET}`);
     expect(member.status).toBe(200);
+
+    // A nightly RFM run, whose rows name members by userId.
+    const today = new Date().toISOString().slice(0, 10);
+    await runRfmLocal(
+      { lake },
+      { runId: 'before-erasure', asOf: today, windowDays: 30, zone: 'UTC' },
+    );
+    const lakeBefore = await lakeSnapshot(lake);
+    const targetIds = [TARGET, TARGET_ANON];
+    const lakeRows = countMentions(lakeBefore, targetIds);
+    const lakeKeys = [...lakeBefore.keys()];
+    expect(lakeKeys.some((key) => key.includes('/compact-'))).toBe(true);
+    expect(lakeKeys.some((key) => key.includes('/part-'))).toBe(true);
+    expect(lakeKeys.some((key) => key.startsWith('analytics/runs/before-erasure/rfm/'))).toBe(true);
+    // 8 events (one row each, or more when a retried batch was archived twice) and an RFM row.
+    expect(lakeRows).toBeGreaterThanOrEqual(9);
 
     // Counted independently of the eraser, from a scan of every table.
     const before = await scanAll();
@@ -234,9 +266,12 @@ describe('erasure over HTTP', () => {
           ledgerEntriesPseudonymised: expected.ledgerEntries,
           memberStates: expected.memberStates,
         },
-        lake: { status: 'pending' },
+        lake: { rows: lakeRows },
       },
     });
+    const lakeAfter = await lakeSnapshot(lake);
+    expect(countMentions(lakeAfter, targetIds)).toBe(0);
+    expect(lakeAfter).toEqual(withoutMentions(lakeBefore, targetIds));
     expect(Date.parse(receipt.finishedAt)).toBeGreaterThanOrEqual(Date.parse(receipt.requestedAt));
     expect(JSON.stringify(receipt)).not.toContain(TARGET);
 
@@ -290,6 +325,7 @@ describe('erasure over HTTP', () => {
     expect(Object.values(again.removed.events)).toEqual([0]);
     expect(Object.values(again.removed.profiles)).toEqual([0, 0, 0]);
     expect(Object.values(again.removed.memberships)).toEqual([0, 0, 0]);
+    expect(again.removed.lake).toEqual({ rows: 0 });
 
     // Unsuppressed: the member's events are accepted again.
     const lifted = await call('DELETE', `/v1/suppressions/${TARGET}`);

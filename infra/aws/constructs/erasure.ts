@@ -1,5 +1,6 @@
-import { Duration } from 'aws-cdk-lib';
+import { Duration, Fn, Validations } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
@@ -30,6 +31,12 @@ export interface ErasureProps {
    * @default - none
    */
   readonly suppressionReaders?: readonly IFunction[];
+  /**
+   * Name of the export holding the lake bucket's ARN (`EventLakeStorage.bucketArnExportName`):
+   * the eraser reads every lake object and rewrites those that hold the member's rows.
+   * @default - no lake grants (a deployment without a lake)
+   */
+  readonly lakeBucketArnExportName?: string;
   /**
    * The erasure queue's consumer settings.
    * @default - `erasuresQueue` from `infra/declarations/queues.ts`
@@ -110,6 +117,27 @@ export class Erasure extends Construct {
       ],
       [tables.memberships.tableArn],
     );
+    if (props.lakeBucketArnExportName !== undefined) {
+      const exportName = props.lakeBucketArnExportName;
+      const bucketArn = Fn.importValue(exportName);
+      // Objects read and rewritten in place (put over the same key); never deleted.
+      allow(
+        this.eraser.function,
+        ['s3:GetObject', 's3:PutObject'],
+        [Fn.join('', [bucketArn, '/*'])],
+      );
+      this.eraser.function.addToRolePolicy(
+        new PolicyStatement({ actions: ['s3:ListBucket'], resources: [bucketArn] }),
+      );
+      Validations.of(this.eraser.role).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::${exportName}/*]`,
+        reason:
+          'An erasure must reach every lake file that can hold a member row, whatever prefix a ' +
+          'step writes (events/, Parquet days, analytics/runs/), so the grant names the bucket ' +
+          'objects, not a prefix; it reads and replaces objects, never deletes them, and reaches ' +
+          'no other bucket.',
+      });
+    }
     const { consumer } = declaration;
     // The event source grants receive, delete and ChangeMessageVisibility (the settle wait).
     this.queueEventSource = new SqsEventSource(props.queue, {

@@ -187,6 +187,18 @@ export class PortraitFunction extends Construct {
         sourcesContent: false,
         bundleAwsSDK: true,
         forceDockerBundling: false,
+        ...(declaration.nativeModules?.length
+          ? {
+              nodeModules: [...declaration.nativeModules],
+              // npm picks a native package's optional per-platform binary by these, not by the
+              // machine that deploys: the function runs on Linux arm64.
+              environment: {
+                npm_config_os: 'linux',
+                npm_config_cpu: 'arm64',
+                npm_config_libc: 'glibc',
+              },
+            }
+          : {}),
       },
     });
   }

@@ -108,6 +108,7 @@ export class StatelessStack extends Stack {
       settings,
       tables: eventStore.tables,
       queue: erasureQueue.queue,
+      lakeBucketArnExportName: props.stateful.eventLake.bucketArnExportName,
       suppressionReaders: [
         this.ingest.collect.function,
         this.ingest.ingest.function,

@@ -97,6 +97,11 @@ export interface ErasureReceipt {
   /** Sweeps completed. */
   readonly sweeps: number;
   readonly counts: ErasureCounts;
+  /**
+   * Lake rows removed (every file of the lake rewritten without them), added when each sweep is
+   * recorded.
+   */
+  readonly lakeRows: number;
   /** Source keys suppressed by this erasure (the member and its aliases). */
   readonly suppressedKeys: number;
   /** Why it failed, without personal data. */
@@ -131,7 +136,7 @@ export function receiptView(receipt: ErasureReceipt): Record<string, unknown> {
               ledgerEntriesPseudonymised: c.ledgerEntries,
               memberStates: c.membershipStates,
             },
-            lake: { status: 'pending' },
+            lake: { rows: receipt.lakeRows },
           },
           suppressedIds: receipt.suppressedKeys,
         }
