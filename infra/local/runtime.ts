@@ -23,6 +23,7 @@ import { configuredRuleCatalogue } from '../../shared/config/tag-catalogue.ts';
 import { generateWriteKey, hashWriteKey } from '../../shared/domain/keys/write-key.ts';
 import type { StreamingHandler } from '../../shared/http/response-stream.ts';
 import type { BackfillRun } from '../../shared/jobs/backfill-job.ts';
+import { scrubText } from '../../shared/logging/logger.ts';
 import { type FunctionId, functions } from '../declarations/functions.ts';
 import { queues } from '../declarations/queues.ts';
 import { routes, type Scope } from '../declarations/routes.ts';
@@ -209,7 +210,9 @@ async function loadStreamingHandler(id: FunctionId): Promise<StreamingHttpHandle
  * with the declared routes, all calling the same handler modules Lambda runs.
  */
 export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Promise<LocalRuntime> {
-  const log = options.log ?? (() => {});
+  const rawLog = options.log ?? (() => {});
+  // Handler errors reach this log as text: scrub keys and contact details as the logger does.
+  const log = (line: string) => rawLog(scrubText(line));
   const dataDir = resolve(options.dataDir ?? '.portrait');
   mkdirSync(dataDir, { recursive: true });
   claimDataDir(dataDir);

@@ -1,0 +1,162 @@
+/**
+ * Logs carry no personal data, raw keys or secrets (docs/PRIVACY.md, "Logs"): everything written
+ * to stdout, stderr and the runtime's log while events with personal fields go collect → ingest →
+ * tagger through the local runtime (valid, invalid and malformed ones, and requests with a wrong
+ * key), and while the member is read, is searched for every personal value sent, the write keys
+ * and their Authorization headers. Values are random per run so a leak cannot pass by chance.
+ */
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runtimeEnvNames } from '../../shared/config/runtime.ts';
+import { basicAuth, startTestRuntime, type TestRuntime } from '../support/runtime.ts';
+
+const captured: string[] = [];
+const originalStdout = process.stdout.write.bind(process.stdout);
+const originalStderr = process.stderr.write.bind(process.stderr);
+const previousLevel = process.env[runtimeEnvNames.logLevel];
+
+function capture(original: typeof process.stdout.write): typeof process.stdout.write {
+  return ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+    captured.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
+    // biome-ignore lint/suspicious/noExplicitAny: forwards write's overloads unchanged
+    return (original as any)(chunk, ...rest);
+  }) as typeof process.stdout.write;
+}
+
+const token = () => randomBytes(6).toString('hex');
+const run = token();
+const digits = String(Date.now() % 1e8).padStart(8, '0');
+const personal = {
+  email: `m.${run}@example.org`,
+  phone: `+86139${digits}`,
+  name: `Liu ${run}`,
+  firstName: `Fen${run}`,
+  lastName: `Zhao${run}`,
+  address: { street: `${run} Nanjing Road`, city: 'Shanghai' },
+};
+const invalidEmail = `not-an-email-${token()}`;
+const longName = `Wang${token()}`.padEnd(400, 'x');
+const malformedName = `Broken${token()}`;
+const customEmail = `c.${token()}@example.net`;
+const customPhone = `13${digits}7`.slice(0, 11);
+const wrongKey = `pk_test_${randomBytes(24).toString('base64url')}`;
+const userId = `pii-${run}`;
+
+let t: TestRuntime;
+
+beforeAll(async () => {
+  process.env[runtimeEnvNames.logLevel] = 'debug';
+  process.stdout.write = capture(originalStdout);
+  process.stderr.write = capture(originalStderr);
+  t = await startTestRuntime({
+    sweepEverySeconds: 0,
+    backfillEverySeconds: 0,
+    log: (line) => captured.push(line),
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await t?.close();
+  process.stdout.write = originalStdout;
+  process.stderr.write = originalStderr;
+  if (previousLevel === undefined) delete process.env[runtimeEnvNames.logLevel];
+  else process.env[runtimeEnvNames.logLevel] = previousLevel;
+});
+
+describe('logs during ingest and reads', () => {
+  it('hold no personal value, raw key or Authorization header', async () => {
+    const at = new Date().toISOString();
+    const identify = await t.post('/v1/identify', {
+      userId,
+      messageId: `${run}-identify`,
+      timestamp: at,
+      traits: { ...personal, city: 'Shanghai' },
+    });
+    expect(identify.status, JSON.stringify(identify.body)).toBe(200);
+
+    const batch = await t.post('/v1/batch', {
+      batch: [
+        {
+          type: 'track',
+          userId,
+          event: 'Order Completed',
+          messageId: `${run}-order`,
+          timestamp: at,
+          properties: { orderId: `o-${run}`, revenue: 12, currency: 'CNY', email: customEmail },
+        },
+        {
+          type: 'track',
+          userId,
+          event: 'pii_probe',
+          messageId: `${run}-custom`,
+          timestamp: at,
+          properties: { contact: { phone: customPhone, note: `call ${customPhone}` } },
+        },
+        // Invalid: the catalogue rejects these, and rejections must not echo the values.
+        {
+          type: 'identify',
+          userId,
+          messageId: `${run}-bad-email`,
+          timestamp: at,
+          traits: { email: invalidEmail },
+        },
+        {
+          type: 'identify',
+          userId,
+          messageId: `${run}-long-name`,
+          timestamp: at,
+          traits: { name: longName },
+        },
+      ],
+    });
+    expect(batch.status, JSON.stringify(batch.body)).toBe(207);
+
+    const malformed = await t.post(
+      '/v1/identify',
+      `{"userId":"${userId}","traits":{"name":"${malformedName}"`,
+    );
+    expect(malformed.status).toBe(400);
+    const refused = await t.post(
+      '/v1/identify',
+      { userId, traits: personal },
+      { authorization: basicAuth(wrongKey) },
+    );
+    expect(refused.status).toBe(401);
+    const bearer = await t.get(`/v1/members/${userId}`, { authorization: `Bearer ${wrongKey}` });
+    expect(bearer.status).toBe(401);
+
+    await t.runtime.idle();
+
+    const member = await t.get(`/v1/members/${encodeURIComponent(userId)}`);
+    expect(member.status, JSON.stringify(member.body)).toBe(200);
+    expect((await t.get(`/v1/members/${userId}/tags/history`)).status).toBe(200);
+    expect((await t.get(`/v1/members/${userId}/segments`)).status).toBe(200);
+    expect((await t.get(`/v1/members/unknown-${run}`)).status).toBe(404);
+
+    const text = captured.join('\n');
+    // The capture works: the handlers' own lines are in it.
+    for (const message of ['"message":"collect"', '"message":"ingest"', '"message":"tagger"']) {
+      expect(text).toContain(message);
+    }
+    expect(text).toContain('"message":"member read');
+    const forbidden = [
+      personal.email,
+      personal.phone,
+      personal.phone.slice(1),
+      personal.name,
+      personal.firstName,
+      personal.lastName,
+      personal.address.street,
+      invalidEmail,
+      longName.slice(0, 16),
+      malformedName,
+      customEmail,
+      customPhone,
+      t.runtime.devWriteKey,
+      t.authorization.slice('Basic '.length),
+      wrongKey,
+      basicAuth(wrongKey).slice('Basic '.length),
+    ];
+    for (const value of forbidden) expect(text, value).not.toContain(value);
+  }, 120_000);
+});
