@@ -10,6 +10,10 @@ import type { HistoryPage, StoredProfile } from '../../shared/adapters/profile-s
 import { InvalidCursorError } from '../../shared/adapters/profile-store.ts';
 import type { SegmentHead } from '../../shared/adapters/segment-store.ts';
 import type { WriteKeyRecord } from '../../shared/adapters/write-key-store.ts';
+import {
+  memberViewWithoutPersonal,
+  segmentReasonsWithoutPersonal,
+} from '../../shared/domain/privacy/personal-fields.ts';
 import { memberSegmentsView, segmentInputOf } from '../../shared/domain/segments/member-input.ts';
 import { memberView } from '../../shared/domain/tags/member-view.ts';
 import type { RuleCatalogue } from '../../shared/domain/tags/rule-catalogue.ts';
@@ -45,14 +49,19 @@ export { HISTORY_PAGE } from '../../shared/http/api-requests.ts';
 
 const [memberRoute, historyRoute, segmentsRoute] = memberRoutes;
 
+/** The scope that lets a key see members' personal fields (docs/API.md, "Personal fields"). */
+const personalDataScope: Scope = 'members:read:pii';
+
 /**
  * The read API: `GET /v1/members/{id}` (traits, aggregates, tags with their reasons, evaluated at
  * the request's instant) and `GET /v1/members/{id}/tags/history` (tag changes, newest first, with
  * an opaque cursor). `{id}` is a userId, or an anonymousId never linked to one.
  */
 export function makeQueryHandler(deps: QueryDeps) {
-  const authorize = async (event: APIGatewayProxyEventV2, scope: Scope): Promise<void> => {
-    await authorizeRequest(event, deps, scope);
+  /** Checks the key for `scope`; answers whether it may also see personal fields. */
+  const authorize = async (event: APIGatewayProxyEventV2, scope: Scope): Promise<boolean> => {
+    const record = await authorizeRequest(event, deps, scope);
+    return record.scopes.includes(personalDataScope);
   };
 
   const resolve = async (id: string): Promise<StoredProfile> => {
@@ -71,7 +80,7 @@ export function makeQueryHandler(deps: QueryDeps) {
     const id = event.pathParameters?.id;
     const routeKey = event.routeKey;
     if (routeKey === `${memberRoute.method} ${memberRoute.path}` && id) {
-      await authorize(event, memberRoute.scope);
+      const personal = await authorize(event, memberRoute.scope);
       const profile = await resolve(id);
       const view = memberView(
         profile.memberKey,
@@ -80,8 +89,8 @@ export function makeQueryHandler(deps: QueryDeps) {
         deps.zone,
         deps.now(),
       );
-      deps.logger.info('member read', { requestId, tags: view.tags.length });
-      return jsonResponse(200, view);
+      deps.logger.info('member read', { requestId, tags: view.tags.length, personal });
+      return jsonResponse(200, personal ? view : memberViewWithoutPersonal(view));
     }
     if (routeKey === `${historyRoute.method} ${historyRoute.path}` && id) {
       await authorize(event, historyRoute.scope);
@@ -110,7 +119,7 @@ export function makeQueryHandler(deps: QueryDeps) {
       });
     }
     if (routeKey === `${segmentsRoute.method} ${segmentsRoute.path}` && id) {
-      await authorize(event, segmentsRoute.scope);
+      const personal = await authorize(event, segmentsRoute.scope);
       const profile = await resolve(id);
       const [state, heads] = await Promise.all([
         deps.membership(profile.memberKey),
@@ -119,7 +128,10 @@ export function makeQueryHandler(deps: QueryDeps) {
       const set = activeSegmentSet(heads, deps.catalogue, deps.logger);
       const held = state?.segments ?? new Set<string>();
       const input = segmentInputOf(profile.state, deps.catalogue, deps.zone, deps.now());
-      const segments = memberSegmentsView(set, held, input);
+      const view = memberSegmentsView(set, held, input);
+      const segments = personal
+        ? view
+        : view.map((segment) => ({ ...segment, why: segmentReasonsWithoutPersonal(segment.why) }));
       return jsonResponse(200, { memberKey: profile.memberKey, segments });
     }
     throw new RouteNotFoundError(event.rawPath);

@@ -6,15 +6,15 @@
  * - values under keys that carry secrets or personal data are replaced: credentials
  *   (`authorization`, `writeKey`, `secret`, `token`, …), whole `traits`, `properties`, `context`
  *   and raw `body` objects, and every key that names a personal field of the event catalogue
- *   (the last segment of each `personalFields` pointer: `email`, `phone`, `name`, `firstName`,
- *   `lastName`, `address`) plus their usual synonyms, wherever they appear;
+ *   (`isPersonalKey`: the last segment of each `personalFields` pointer — `email`, `phone`,
+ *   `name`, `firstName`, `lastName`, `address` — and their usual synonyms), wherever they appear;
  * - in every string (the message, field values, error messages) write keys (`pk_…`),
  *   `Basic` / `Bearer` credentials, e-mail addresses and phone numbers are replaced.
  *
  * Names and postal addresses cannot be recognised in free text; they are kept out by the keys
  * above (the handlers never put event bodies into messages). docs/PRIVACY.md, "Logs".
  */
-import { catalogueSchemas } from '../../events/catalogue.ts';
+import { isPersonalKey } from '../domain/privacy/personal-fields.ts';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -54,52 +54,13 @@ const credentialKeys = [
   'plaintext',
 ];
 const containerKeys = ['traits', 'properties', 'context', 'body', 'rawbody', 'payload'];
-const personalSynonyms = [
-  'email',
-  'mail',
-  'phone',
-  'mobile',
-  'phonenumber',
-  'tel',
-  'name',
-  'fullname',
-  'firstname',
-  'lastname',
-  'givenname',
-  'familyname',
-  'address',
-  'street',
-  'postalcode',
-  'zip',
-  'ip',
-];
-
 const normaliseKey = (key: string): string => key.toLowerCase().replace(/[-_\s]/g, '');
 
-/** The last segment of every catalogue `personalFields` pointer (`/address` → `address`). */
-export function cataloguePersonalKeys(): string[] {
-  const keys = new Set<string>();
-  for (const listing of catalogueSchemas()) {
-    for (const pointer of listing.personalFields) {
-      const last = pointer
-        .split('/')
-        .filter((segment) => segment !== '' && segment !== '-')
-        .at(-1);
-      if (last) keys.add(last.replace(/~1/g, '/').replace(/~0/g, '~'));
-    }
-  }
-  return [...keys];
-}
-
-const sensitiveKeys = new Set(
-  [...credentialKeys, ...containerKeys, ...personalSynonyms, ...cataloguePersonalKeys()].map(
-    normaliseKey,
-  ),
-);
+const sensitiveKeys = new Set([...credentialKeys, ...containerKeys, 'ip'].map(normaliseKey));
 
 /** Whether a value under this key is replaced whatever it is. */
 export function isSensitiveKey(key: string): boolean {
-  return sensitiveKeys.has(normaliseKey(key));
+  return sensitiveKeys.has(normaliseKey(key)) || isPersonalKey(key);
 }
 
 const scrubbers: readonly [RegExp, string][] = [

@@ -1,11 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { catalogueSchemas } from '../../events/catalogue.ts';
-import {
-  cataloguePersonalKeys,
-  createLogger,
-  isSensitiveKey,
-  scrubText,
-} from '../../shared/logging/logger.ts';
+import { cataloguePersonalKeys } from '../../shared/domain/privacy/personal-fields.ts';
+import { createLogger, isSensitiveKey, scrubText } from '../../shared/logging/logger.ts';
 
 describe('logger', () => {
   it('writes one JSON object a line with level, message and fields', () => {

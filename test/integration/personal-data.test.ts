@@ -4,10 +4,17 @@
  * tagger through the local runtime (valid, invalid and malformed ones, and requests with a wrong
  * key), and while the member is read, is searched for every personal value sent, the write keys
  * and their Authorization headers. Values are random per run so a leak cannot pass by chance.
+ *
+ * The member read routes show personal traits only to a key with `members:read:pii`: the same
+ * member read with the dev key (`members:read` only) has them omitted from `traits` and masked
+ * in segment reasons (docs/API.md, "Personal fields").
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WriteKeyStore } from '../../shared/adapters/write-key-store.ts';
 import { runtimeEnvNames } from '../../shared/config/runtime.ts';
+import { generateWriteKey } from '../../shared/domain/keys/write-key.ts';
+import { PERSONAL_MASK } from '../../shared/domain/privacy/personal-fields.ts';
 import { basicAuth, startTestRuntime, type TestRuntime } from '../support/runtime.ts';
 
 const captured: string[] = [];
@@ -43,6 +50,7 @@ const wrongKey = `pk_test_${randomBytes(24).toString('base64url')}`;
 const userId = `pii-${run}`;
 
 let t: TestRuntime;
+let piiKey: string;
 
 beforeAll(async () => {
   process.env[runtimeEnvNames.logLevel] = 'debug';
@@ -53,6 +61,24 @@ beforeAll(async () => {
     backfillEverySeconds: 0,
     log: (line) => captured.push(line),
   });
+  piiKey = generateWriteKey('test');
+  await new WriteKeyStore(t.documents, t.runtime.tables['write-keys']).create(piiKey, {
+    sourceId: 'test-pii',
+    name: 'pii reader',
+    scopes: ['members:read', 'members:read:pii'],
+  });
+  const segment = await t.post('/v1/segments', {
+    id: `contactable_${run}`,
+    labels: { 'zh-CN': '可联系', en: 'Contactable' },
+    purpose: 'marketing',
+    expression: {
+      all: [
+        { trait: 'email', op: 'exists' },
+        { trait: 'city', op: '=', value: 'Shanghai' },
+      ],
+    },
+  });
+  expect(segment.status, JSON.stringify(segment.body)).toBe(201);
 }, 120_000);
 
 afterAll(async () => {
@@ -153,10 +179,54 @@ describe('logs during ingest and reads', () => {
       customEmail,
       customPhone,
       t.runtime.devWriteKey,
+      piiKey,
       t.authorization.slice('Basic '.length),
       wrongKey,
       basicAuth(wrongKey).slice('Basic '.length),
     ];
     for (const value of forbidden) expect(text, value).not.toContain(value);
   }, 120_000);
+});
+
+interface MemberBody {
+  readonly traits: Record<string, unknown>;
+}
+interface SegmentsBody {
+  readonly segments: { id: string; why: { operand: string; actual: unknown }[] }[];
+}
+
+describe('personal fields on the member read routes', () => {
+  it('returns personal traits and the values segments read only to members:read:pii', async () => {
+    const full = await t.get(`/v1/members/${userId}`, { authorization: basicAuth(piiKey) });
+    expect(full.status).toBe(200);
+    expect((full.body as MemberBody).traits).toMatchObject({ ...personal, city: 'Shanghai' });
+
+    const plain = await t.get(`/v1/members/${userId}`);
+    expect(plain.status).toBe(200);
+    const traits = (plain.body as MemberBody).traits;
+    expect(traits.city).toBe('Shanghai');
+    for (const field of Object.keys(personal)) expect(traits).not.toHaveProperty(field);
+    const plainText = JSON.stringify(plain.body);
+    for (const value of [personal.email, personal.phone, personal.name, personal.address.street]) {
+      expect(plainText).not.toContain(value);
+    }
+
+    const segmentId = `contactable_${run}`;
+    const fullSegments = await t.get(`/v1/members/${userId}/segments`, {
+      authorization: basicAuth(piiKey),
+    });
+    const fullWhy = (fullSegments.body as SegmentsBody).segments.find((s) => s.id === segmentId);
+    expect(fullWhy?.why).toContainEqual(
+      expect.objectContaining({ operand: 'trait:email', actual: personal.email }),
+    );
+    const plainSegments = await t.get(`/v1/members/${userId}/segments`);
+    const plainWhy = (plainSegments.body as SegmentsBody).segments.find((s) => s.id === segmentId);
+    expect(plainWhy?.why).toContainEqual(
+      expect.objectContaining({ operand: 'trait:email', actual: PERSONAL_MASK }),
+    );
+    expect(plainWhy?.why).toContainEqual(
+      expect.objectContaining({ operand: 'trait:city', actual: 'Shanghai' }),
+    );
+    expect(JSON.stringify(plainSegments.body)).not.toContain(personal.email);
+  }, 60_000);
 });
