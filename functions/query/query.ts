@@ -4,6 +4,7 @@ import type {
   APIGatewayProxyStructuredResultV2,
   Context,
 } from 'aws-lambda';
+import type { JsonValue } from '../../events/envelope.ts';
 import { memberRoutes, type Scope } from '../../infra/declarations/routes.ts';
 import type { StoredMembership } from '../../shared/adapters/membership-store.ts';
 import type { HistoryPage, StoredProfile } from '../../shared/adapters/profile-store.ts';
@@ -15,7 +16,7 @@ import {
   segmentReasonsWithoutPersonal,
 } from '../../shared/domain/privacy/personal-fields.ts';
 import { memberSegmentsView, segmentInputOf } from '../../shared/domain/segments/member-input.ts';
-import { memberView } from '../../shared/domain/tags/member-view.ts';
+import { type MemberView, memberView } from '../../shared/domain/tags/member-view.ts';
 import type { RuleCatalogue } from '../../shared/domain/tags/rule-catalogue.ts';
 import { HISTORY_PAGE, integerParameter, queryParameters } from '../../shared/http/api-requests.ts';
 import { authorizeRequest, type KeyGate } from '../../shared/http/auth.ts';
@@ -43,6 +44,12 @@ export interface QueryDeps extends KeyGate {
   readonly zone: string;
   readonly now: () => number;
   readonly logger: Logger;
+  /**
+   * Turns stored personal tokens back into values for `members:read:pii` keys (`revealPersonal`
+   * with the environment's cipher).
+   * @default values are shown as stored
+   */
+  readonly reveal?: (value: JsonValue) => JsonValue;
 }
 
 export { HISTORY_PAGE } from '../../shared/http/api-requests.ts';
@@ -63,6 +70,16 @@ export function makeQueryHandler(deps: QueryDeps) {
     const record = await authorizeRequest(event, deps, scope);
     return record.scopes.includes(personalDataScope);
   };
+
+  const reveal = deps.reveal ?? ((value: JsonValue) => value);
+  const revealView = (view: MemberView): MemberView => ({
+    ...view,
+    traits: reveal(view.traits) as MemberView['traits'],
+    tags: view.tags.map((tag) => ({
+      ...tag,
+      reason: { ...tag.reason, values: reveal(tag.reason.values) as typeof tag.reason.values },
+    })),
+  });
 
   const resolve = async (id: string): Promise<StoredProfile> => {
     for (const sourceKey of [`u#${id}`, `a#${id}`]) {
@@ -90,7 +107,7 @@ export function makeQueryHandler(deps: QueryDeps) {
         deps.now(),
       );
       deps.logger.info('member read', { requestId, tags: view.tags.length, personal });
-      return jsonResponse(200, personal ? view : memberViewWithoutPersonal(view));
+      return jsonResponse(200, personal ? revealView(view) : memberViewWithoutPersonal(view));
     }
     if (routeKey === `${historyRoute.method} ${historyRoute.path}` && id) {
       await authorize(event, historyRoute.scope);
@@ -130,7 +147,10 @@ export function makeQueryHandler(deps: QueryDeps) {
       const input = segmentInputOf(profile.state, deps.catalogue, deps.zone, deps.now());
       const view = memberSegmentsView(set, held, input);
       const segments = personal
-        ? view
+        ? view.map((segment) => ({
+            ...segment,
+            why: segment.why.map((reason) => ({ ...reason, actual: reveal(reason.actual) })),
+          }))
         : view.map((segment) => ({ ...segment, why: segmentReasonsWithoutPersonal(segment.why) }));
       return jsonResponse(200, { memberKey: profile.memberKey, segments });
     }

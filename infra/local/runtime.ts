@@ -15,6 +15,7 @@ import type {
   SQSEvent,
 } from 'aws-lambda';
 import type { SweepSummary } from '../../functions/sweeper/sweeper.ts';
+import { loadOrCreateLocalKey } from '../../shared/adapters/personal-data-cipher.ts';
 import { WriteKeyStore } from '../../shared/adapters/write-key-store.ts';
 import { useClock } from '../../shared/config/clock.ts';
 import { environmentConfig } from '../../shared/config/environments.ts';
@@ -276,6 +277,9 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       queueUrls[`${queue.id}-dlq`] = sqsServer.queueUrl(localDeadLetterQueueName(queue.id));
     }
 
+    // The personal-data key (docs/PRIVACY.md, "Storage"): made on first start, kept with the data.
+    const personalKeyFile = join(dataDir, 'personal-data.key');
+    loadOrCreateLocalKey(personalKeyFile);
     // The handlers read exactly what they read on AWS; the SDK's standard endpoint variables
     // point their clients at the stand-ins.
     Object.assign(process.env, {
@@ -296,6 +300,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       [runtimeEnvNames.maxFutureSkewSeconds]: String(config.maxFutureSkewSeconds),
       [runtimeEnvNames.brandTimeZone]: config.brandTimeZone,
       [runtimeEnvNames.lakeDir]: join(dataDir, 'lake'),
+      [runtimeEnvNames.personalKeyFile]: personalKeyFile,
       [runtimeEnvNames.logLevel]: process.env[runtimeEnvNames.logLevel] ?? config.logLevel,
       // Local receivers may listen on plain http on this machine; retries start after 5 s.
       [runtimeEnvNames.webhooksQueueUrl]: queueUrls.webhooks,

@@ -8,8 +8,15 @@
  * The member read routes show personal traits only to a key with `members:read:pii`: the same
  * member read with the dev key (`members:read` only) has them omitted from `traits` and masked
  * in segment reasons (docs/API.md, "Personal fields").
+ *
+ * Personal fields are stored protected: a scan of every table and every lake file finds none of
+ * the values in clear, and the `members:read:pii` read still answers them (decrypted).
  */
 import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gunzipSync, inflateRawSync } from 'node:zlib';
+import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WriteKeyStore } from '../../shared/adapters/write-key-store.ts';
 import { runtimeEnvNames } from '../../shared/config/runtime.ts';
@@ -46,6 +53,7 @@ const longName = `Wang${token()}`.padEnd(400, 'x');
 const malformedName = `Broken${token()}`;
 const customEmail = `c.${token()}@example.net`;
 const customPhone = `13${digits}7`.slice(0, 11);
+const notePhone = `+4420${digits}`;
 const wrongKey = `pk_test_${randomBytes(24).toString('base64url')}`;
 const userId = `pii-${run}`;
 
@@ -116,7 +124,7 @@ describe('logs during ingest and reads', () => {
           event: 'pii_probe',
           messageId: `${run}-custom`,
           timestamp: at,
-          properties: { contact: { phone: customPhone, note: `call ${customPhone}` } },
+          properties: { contact: { phone: customPhone, note: `call ${notePhone}` } },
         },
         // Invalid: the catalogue rejects these, and rejections must not echo the values.
         {
@@ -178,6 +186,7 @@ describe('logs during ingest and reads', () => {
       malformedName,
       customEmail,
       customPhone,
+      notePhone,
       t.runtime.devWriteKey,
       piiKey,
       t.authorization.slice('Basic '.length),
@@ -228,5 +237,74 @@ describe('personal fields on the member read routes', () => {
       expect.objectContaining({ operand: 'trait:city', actual: 'Shanghai' }),
     );
     expect(JSON.stringify(plainSegments.body)).not.toContain(personal.email);
+  }, 60_000);
+});
+
+/** Every item of every table of the runtime, as text (compressed attributes inflated). */
+async function tablesText(): Promise<string> {
+  const parts: string[] = [];
+  for (const tableName of Object.values(t.runtime.tables)) {
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await t.documents.send(
+        new ScanCommand({ TableName: tableName, ExclusiveStartKey: start, ConsistentRead: true }),
+      );
+      for (const item of page.Items ?? []) {
+        parts.push(
+          JSON.stringify(item, (_, value) => {
+            if (value instanceof Uint8Array) {
+              try {
+                return inflateRawSync(value).toString('utf8');
+              } catch {
+                return Buffer.from(value).toString('utf8');
+              }
+            }
+            return value instanceof Set ? [...value] : value;
+          }),
+        );
+      }
+      start = page.LastEvaluatedKey;
+    } while (start);
+  }
+  return parts.join('\n');
+}
+
+/** Every lake file, gunzipped. */
+function lakeText(): string {
+  const root = process.env[runtimeEnvNames.lakeDir] ?? '';
+  const files = readdirSync(root, { recursive: true, withFileTypes: true }).filter((entry) =>
+    entry.isFile(),
+  );
+  return files
+    .map((entry) => {
+      const raw = readFileSync(join(entry.parentPath, entry.name));
+      return entry.name.endsWith('.gz') ? gunzipSync(raw).toString('utf8') : raw.toString('utf8');
+    })
+    .join('\n');
+}
+
+describe('personal fields at rest', () => {
+  it('are in no table and no lake file in clear, and pii reads decrypt them', async () => {
+    const tables = await tablesText();
+    const lake = lakeText();
+    // The scans see the member and its events.
+    expect(tables).toContain(userId);
+    expect(lake).toContain(userId);
+    expect(tables).toContain('enc:v1:');
+    for (const value of [
+      personal.email,
+      personal.phone,
+      personal.name,
+      personal.firstName,
+      personal.lastName,
+      personal.address.street,
+      customEmail,
+      customPhone,
+    ]) {
+      expect(tables, value).not.toContain(value);
+      expect(lake, value).not.toContain(value);
+    }
+    const full = await t.get(`/v1/members/${userId}`, { authorization: basicAuth(piiKey) });
+    expect((full.body as MemberBody).traits).toMatchObject(personal);
   }, 60_000);
 });
