@@ -5,6 +5,11 @@
  * `personalFieldStorage` says (default `encrypt`). The events table, its stream, the lake and the
  * profile fold then only ever see tokens; `members:read:pii` reads turn `enc:` tokens back.
  */
+import {
+  type CatalogueSchema,
+  catalogueEntry,
+  identifyTraitsSchema,
+} from '../../../events/catalogue.ts';
 import type { JsonValue, PortraitEvent } from '../../../events/envelope.ts';
 import { isPersonalKey, normalisePersonalKey } from './personal-fields.ts';
 
@@ -44,21 +49,31 @@ export function storageOf(
 }
 
 /**
- * `value` with every personal field protected. Hashes are of the value's JSON text, trimmed and
- * lower-cased for strings (so `A@x.cn` and `a@x.cn ` hash alike and erasure can find either).
+ * `value` with every personal field protected. Where `schema` (the catalogue's schema of the
+ * value) declares a field, its `personal` flag decides (a product's `name` is not a person's);
+ * elsewhere the field's name does (`isPersonalKey`). Hashes are of `hashInput(value)`.
  */
 export function protectPersonal(
   value: JsonValue,
   cipher: PersonalDataCipher,
   config: Readonly<Record<string, PersonalFieldStorage>>,
+  schema?: CatalogueSchema,
 ): JsonValue {
-  if (Array.isArray(value)) return value.map((item) => protectPersonal(item, cipher, config));
+  if (Array.isArray(value)) {
+    return value.map((item) => protectPersonal(item, cipher, config, schema?.items));
+  }
   if (value === null || typeof value !== 'object') return value;
   const out: Record<string, JsonValue> = {};
   for (const [key, item] of Object.entries(value)) {
     if (item === undefined) continue;
-    if (!isPersonalKey(key) || item === null || isToken(item)) {
-      out[key] = isPersonalKey(key) ? item : protectPersonal(item, cipher, config);
+    const declared = schema?.properties?.[key];
+    const personal = declared ? declared.personal === true : isPersonalKey(key);
+    if (!personal) {
+      out[key] = protectPersonal(item, cipher, config, declared);
+      continue;
+    }
+    if (item === null || isToken(item)) {
+      out[key] = item;
       continue;
     }
     const mode = storageOf(key, config);
@@ -80,10 +95,17 @@ export function protectEvent(
   cipher: PersonalDataCipher,
   config: Readonly<Record<string, PersonalFieldStorage>>,
 ): PortraitEvent {
+  const fields = event as unknown as Record<string, JsonValue | undefined>;
+  const eventName = typeof fields.event === 'string' ? fields.event : undefined;
+  const schemas: Record<'traits' | 'properties' | 'context', CatalogueSchema | undefined> = {
+    traits: identifyTraitsSchema,
+    properties: event.type === 'track' && eventName ? catalogueEntry(eventName)?.schema : undefined,
+    context: undefined,
+  };
   const patch: Record<string, JsonValue> = {};
   for (const field of ['traits', 'properties', 'context'] as const) {
-    const value = (event as unknown as Record<string, JsonValue | undefined>)[field];
-    if (value !== undefined) patch[field] = protectPersonal(value, cipher, config);
+    const value = fields[field];
+    if (value !== undefined) patch[field] = protectPersonal(value, cipher, config, schemas[field]);
   }
   return { ...event, ...patch } as PortraitEvent;
 }

@@ -77,4 +77,19 @@ describe('personal fields at rest', () => {
     expect(statSync(file).mode & 0o077).toBe(0);
     expect(loadOrCreateLocalKey(file).equals(first)).toBe(true);
   });
+
+  it('keeps fields the catalogue declares not personal, such as a product name', () => {
+    const order = {
+      ...event,
+      type: 'track',
+      event: 'Product Viewed',
+      traits: undefined,
+      properties: { sku: 's1', name: 'Blue Mug', contact: { name: 'Han Meimei' } },
+    } as unknown as PortraitEvent;
+    const stored = protectEvent(order, cipher, {}) as unknown as {
+      properties: { name: string; contact: { name: string } };
+    };
+    expect(stored.properties.name).toBe('Blue Mug');
+    expect(stored.properties.contact.name.startsWith(ENCRYPTED_PREFIX)).toBe(true);
+  });
 });
