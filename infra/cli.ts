@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { rmdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -10,6 +11,7 @@ import {
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { ErasureStore } from '../shared/adapters/erasure-store.ts';
 import { EventStore } from '../shared/adapters/event-store.ts';
+import { FolderLakeStore } from '../shared/adapters/lake-store.ts';
 import { MembershipStore } from '../shared/adapters/membership-store.ts';
 import { ProfileStore } from '../shared/adapters/profile-store.ts';
 import { SegmentStore } from '../shared/adapters/segment-store.ts';
@@ -22,6 +24,7 @@ import { checkRateLimit, type RateLimit } from '../shared/domain/keys/rate-limit
 import { generateWriteKey } from '../shared/domain/keys/write-key.ts';
 import { candidateKeysOf } from '../shared/domain/privacy/erasure.ts';
 import { backfillSegments } from '../shared/jobs/backfill-segments.ts';
+import { expireLakePartitions } from '../shared/jobs/expire-lake.ts';
 import { redriveWebhooks } from '../shared/jobs/redrive-webhooks.ts';
 import { reevaluateProfiles } from '../shared/jobs/reevaluate-profiles.ts';
 import { activeSegmentSet } from '../shared/jobs/segment-set.ts';
@@ -54,6 +57,9 @@ Commands
                                                                       the webhook queue (all, or one segment's)
   members unsuppress ID                                               accept events of an erased member again
                                                                       (ID as userId and as anonymousId)
+  lake expire [--retention-days N]                                    delete the local lake's events/dt= partitions
+                                                                      older than the environment's eventRetentionDays
+                                                                      (on AWS the bucket's lifecycle rule does it)
 
 Target (default: the local runtime's data folder)
   --data-dir DIR          local data folder (default .portrait)
@@ -422,6 +428,40 @@ function progressBar(total: number, unit: string) {
   };
 }
 
+/** `lake expire`: the local lake's retention (docs/PRIVACY.md, "Retention"). */
+async function lakeExpireCommand(values: {
+  aws: boolean;
+  'data-dir': string;
+  env: string;
+  'retention-days'?: string | undefined;
+}): Promise<void> {
+  if (values.aws) {
+    throw new CliError(
+      "lake expire is for the local lake; on AWS the bucket's lifecycle rule expires events/",
+    );
+  }
+  const raw = values['retention-days'];
+  const retentionDays =
+    raw === undefined ? environmentConfig(values.env).eventRetentionDays : Number(raw);
+  if (!Number.isInteger(retentionDays) || retentionDays < 1) {
+    throw new CliError(`--retention-days must be a positive integer, got "${raw}"`);
+  }
+  const root = join(resolve(values['data-dir']), 'lake');
+  const result = await expireLakePartitions({
+    lake: new FolderLakeStore(root),
+    retentionDays,
+    now: Date.now(),
+  });
+  for (const day of result.daysDeleted) {
+    // Only empty folders go: a file written there meanwhile keeps its folder.
+    await rmdir(join(root, 'events', `dt=${day}`)).catch(() => {});
+  }
+  console.log(
+    `Deleted ${result.filesDeleted} file(s) in ${result.daysDeleted.length} partition(s) ` +
+      `before ${result.keptFrom} (retention ${retentionDays} days).`,
+  );
+}
+
 async function main(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -451,12 +491,17 @@ async function main(argv: string[]): Promise<void> {
       'webhook-dlq-url': { type: 'string' },
       rate: { type: 'string' },
       burst: { type: 'string' },
+      'retention-days': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
   const [group, command, argument] = positionals;
   if (values.help || !group) {
     console.log(usage);
+    return;
+  }
+  if (group === 'lake' && command === 'expire') {
+    await lakeExpireCommand(values);
     return;
   }
   const needQueue = group === 'dlq' || group === 'webhooks';

@@ -15,6 +15,12 @@ export interface IngestDeps {
    * @default nothing is suppressed
    */
   readonly suppressedAmong?: (keys: readonly string[]) => Promise<ReadonlySet<string>>;
+  /**
+   * Protects an event's personal fields before it is stored (`protectEvent` with the
+   * environment's cipher and `personalFieldStorage`; docs/PRIVACY.md, "Storage").
+   * @default stored as received (no cipher configured: AWS until the KMS adapter exists)
+   */
+  readonly protect?: (event: PortraitEvent) => PortraitEvent;
 }
 
 /**
@@ -55,7 +61,8 @@ export function makeIngestHandler(deps: IngestDeps) {
         message.events = kept;
       }
     }
-    const all = unpacked.flatMap((message) => message.events);
+    const received = unpacked.flatMap((message) => message.events);
+    const all = deps.protect ? received.map(deps.protect) : received;
     const outcomes = await deps.putEvents(all);
     let offset = 0;
     let stored = 0;

@@ -1,5 +1,6 @@
 import { awsClients } from '../../shared/adapters/aws-clients.ts';
 import { MembershipStore } from '../../shared/adapters/membership-store.ts';
+import { localFileCipher } from '../../shared/adapters/personal-data-cipher.ts';
 import { ProfileStore } from '../../shared/adapters/profile-store.ts';
 import { SegmentStore } from '../../shared/adapters/segment-store.ts';
 import { WriteKeyStore } from '../../shared/adapters/write-key-store.ts';
@@ -7,6 +8,7 @@ import { clock } from '../../shared/config/clock.ts';
 import { environmentConfig } from '../../shared/config/environments.ts';
 import { readRuntimeConfig } from '../../shared/config/runtime.ts';
 import { configuredRuleCatalogue } from '../../shared/config/tag-catalogue.ts';
+import { revealPersonal } from '../../shared/domain/privacy/protect-personal.ts';
 import { processKeyRateLimiter } from '../../shared/http/key-rate-limiter.ts';
 import { createLogger } from '../../shared/logging/logger.ts';
 import { makeQueryHandler, type QueryDeps } from './query.ts';
@@ -21,7 +23,11 @@ export function defaultDeps(): QueryDeps {
     now: clock.now,
   });
   const segments = new SegmentStore(clients.documents, config.segmentsTable);
+  const cipher = config.personalKeyFile
+    ? localFileCipher(config.personalKeyFile, config.environment)
+    : undefined;
   return {
+    ...(cipher ? { reveal: (value) => revealPersonal(value, cipher) } : {}),
     lookupKey: (rawKey) => keys.lookup(rawKey),
     rateLimiter: processKeyRateLimiter(environmentConfig(config.environment).keyRateLimits),
     findMember: (sourceKey) => profiles.get(sourceKey),

@@ -4,6 +4,7 @@ import type {
   APIGatewayProxyStructuredResultV2,
   Context,
 } from 'aws-lambda';
+import type { JsonValue } from '../../events/envelope.ts';
 import { memberRoutes, type Scope } from '../../infra/declarations/routes.ts';
 import type { StoredMembership } from '../../shared/adapters/membership-store.ts';
 import type { HistoryPage, StoredProfile } from '../../shared/adapters/profile-store.ts';
@@ -12,8 +13,12 @@ import type { SegmentHead } from '../../shared/adapters/segment-store.ts';
 import type { WriteKeyRecord } from '../../shared/adapters/write-key-store.ts';
 import { analyticsView } from '../../shared/domain/analytics/member-results.ts';
 import type { ConsentDefaults } from '../../shared/domain/consent/consent.ts';
+import {
+  memberViewWithoutPersonal,
+  segmentReasonsWithoutPersonal,
+} from '../../shared/domain/privacy/personal-fields.ts';
 import { memberSegmentsView, segmentInputOf } from '../../shared/domain/segments/member-input.ts';
-import { memberView } from '../../shared/domain/tags/member-view.ts';
+import { type MemberView, memberView } from '../../shared/domain/tags/member-view.ts';
 import type { RuleCatalogue } from '../../shared/domain/tags/rule-catalogue.ts';
 import { HISTORY_PAGE, integerParameter, queryParameters } from '../../shared/http/api-requests.ts';
 import { authorizeRequest, type KeyGate } from '../../shared/http/auth.ts';
@@ -43,11 +48,20 @@ export interface QueryDeps extends KeyGate {
   /** Per purpose, whether a member who never said consents. @default grantedByDefault */
   readonly consentDefaults?: ConsentDefaults;
   readonly logger: Logger;
+  /**
+   * Turns stored personal tokens back into values for `members:read:pii` keys (`revealPersonal`
+   * with the environment's cipher).
+   * @default values are shown as stored
+   */
+  readonly reveal?: (value: JsonValue) => JsonValue;
 }
 
 export { HISTORY_PAGE } from '../../shared/http/api-requests.ts';
 
 const [memberRoute, historyRoute, segmentsRoute] = memberRoutes;
+
+/** The scope that lets a key see members' personal fields (docs/API.md, "Personal fields"). */
+const personalDataScope: Scope = 'members:read:pii';
 
 /**
  * The read API: `GET /v1/members/{id}` (traits, aggregates, tags with their reasons, evaluated at
@@ -55,9 +69,21 @@ const [memberRoute, historyRoute, segmentsRoute] = memberRoutes;
  * an opaque cursor). `{id}` is a userId, or an anonymousId never linked to one.
  */
 export function makeQueryHandler(deps: QueryDeps) {
-  const authorize = async (event: APIGatewayProxyEventV2, scope: Scope): Promise<void> => {
-    await authorizeRequest(event, deps, scope);
+  /** Checks the key for `scope`; answers whether it may also see personal fields. */
+  const authorize = async (event: APIGatewayProxyEventV2, scope: Scope): Promise<boolean> => {
+    const record = await authorizeRequest(event, deps, scope);
+    return record.scopes.includes(personalDataScope);
   };
+
+  const reveal = deps.reveal ?? ((value: JsonValue) => value);
+  const revealView = (view: MemberView): MemberView => ({
+    ...view,
+    traits: reveal(view.traits) as MemberView['traits'],
+    tags: view.tags.map((tag) => ({
+      ...tag,
+      reason: { ...tag.reason, values: reveal(tag.reason.values) as typeof tag.reason.values },
+    })),
+  });
 
   const resolve = async (id: string): Promise<StoredProfile> => {
     for (const sourceKey of [`u#${id}`, `a#${id}`]) {
@@ -75,13 +101,13 @@ export function makeQueryHandler(deps: QueryDeps) {
     const id = event.pathParameters?.id;
     const routeKey = event.routeKey;
     if (routeKey === `${memberRoute.method} ${memberRoute.path}` && id) {
-      await authorize(event, memberRoute.scope);
+      const personal = await authorize(event, memberRoute.scope);
       const profile = await resolve(id);
       const now = deps.now();
       const view = memberView(profile.memberKey, profile.state, deps.catalogue, deps.zone, now);
-      deps.logger.info('member read', { requestId, tags: view.tags.length });
+      deps.logger.info('member read', { requestId, tags: view.tags.length, personal });
       return jsonResponse(200, {
-        ...view,
+        ...(personal ? revealView(view) : memberViewWithoutPersonal(view)),
         analytics: profile.analytics ? analyticsView(profile.analytics, now, deps.zone) : null,
       });
     }
@@ -112,7 +138,7 @@ export function makeQueryHandler(deps: QueryDeps) {
       });
     }
     if (routeKey === `${segmentsRoute.method} ${segmentsRoute.path}` && id) {
-      await authorize(event, segmentsRoute.scope);
+      const personal = await authorize(event, segmentsRoute.scope);
       const profile = await resolve(id);
       const [state, heads] = await Promise.all([
         deps.membership(profile.memberKey),
@@ -128,7 +154,13 @@ export function makeQueryHandler(deps: QueryDeps) {
         deps.consentDefaults,
         profile.analytics,
       );
-      const segments = memberSegmentsView(set, held, input, state?.withheld);
+      const view = memberSegmentsView(set, held, input, state?.withheld);
+      const segments = personal
+        ? view.map((segment) => ({
+            ...segment,
+            why: segment.why.map((reason) => ({ ...reason, actual: reveal(reason.actual) })),
+          }))
+        : view.map((segment) => ({ ...segment, why: segmentReasonsWithoutPersonal(segment.why) }));
       return jsonResponse(200, { memberKey: profile.memberKey, consent: input.consent, segments });
     }
     throw new RouteNotFoundError(event.rawPath);

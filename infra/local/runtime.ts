@@ -15,6 +15,7 @@ import type {
   SQSEvent,
 } from 'aws-lambda';
 import type { SweepSummary } from '../../functions/sweeper/sweeper.ts';
+import { loadOrCreateLocalKey } from '../../shared/adapters/personal-data-cipher.ts';
 import { WriteKeyStore } from '../../shared/adapters/write-key-store.ts';
 import { useClock } from '../../shared/config/clock.ts';
 import { environmentConfig } from '../../shared/config/environments.ts';
@@ -23,6 +24,7 @@ import { configuredRuleCatalogue } from '../../shared/config/tag-catalogue.ts';
 import { generateWriteKey, hashWriteKey } from '../../shared/domain/keys/write-key.ts';
 import type { StreamingHandler } from '../../shared/http/response-stream.ts';
 import type { BackfillRun } from '../../shared/jobs/backfill-job.ts';
+import { scrubText } from '../../shared/logging/logger.ts';
 import { type FunctionId, functions } from '../declarations/functions.ts';
 import { nightlySchedule } from '../declarations/nightly.ts';
 import { queues } from '../declarations/queues.ts';
@@ -218,7 +220,9 @@ async function loadStreamingHandler(id: FunctionId): Promise<StreamingHttpHandle
  * with the declared routes, all calling the same handler modules Lambda runs.
  */
 export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Promise<LocalRuntime> {
-  const log = options.log ?? (() => {});
+  const rawLog = options.log ?? (() => {});
+  // Handler errors reach this log as text: scrub keys and contact details as the logger does.
+  const log = (line: string) => rawLog(scrubText(line));
   const dataDir = resolve(options.dataDir ?? '.portrait');
   mkdirSync(dataDir, { recursive: true });
   claimDataDir(dataDir);
@@ -282,6 +286,9 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       queueUrls[`${queue.id}-dlq`] = sqsServer.queueUrl(localDeadLetterQueueName(queue.id));
     }
 
+    // The personal-data key (docs/PRIVACY.md, "Storage"): made on first start, kept with the data.
+    const personalKeyFile = join(dataDir, 'personal-data.key');
+    loadOrCreateLocalKey(personalKeyFile);
     // The handlers read exactly what they read on AWS; the SDK's standard endpoint variables
     // point their clients at the stand-ins.
     Object.assign(process.env, {
@@ -303,6 +310,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       [runtimeEnvNames.maxFutureSkewSeconds]: String(config.maxFutureSkewSeconds),
       [runtimeEnvNames.brandTimeZone]: config.brandTimeZone,
       [runtimeEnvNames.lakeDir]: join(dataDir, 'lake'),
+      [runtimeEnvNames.personalKeyFile]: personalKeyFile,
       [runtimeEnvNames.logLevel]: process.env[runtimeEnvNames.logLevel] ?? config.logLevel,
       // Local receivers may listen on plain http on this machine; retries start after 5 s.
       [runtimeEnvNames.webhooksQueueUrl]: queueUrls.webhooks,

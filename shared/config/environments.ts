@@ -1,4 +1,5 @@
 import { type ConsentDefaults, grantedByDefault } from '../domain/consent/consent.ts';
+import type { PersonalFieldStorage } from '../domain/privacy/protect-personal.ts';
 import type { LogLevel } from '../logging/logger.ts';
 import {
   defaultKeyRateLimits,
@@ -26,6 +27,12 @@ export interface EnvironmentConfig {
   readonly logRetentionDays: 7 | 30 | 90 | 365;
   /** Lowest level handlers write. */
   readonly logLevel: LogLevel;
+  /**
+   * How each personal field (by name: `email`, `phone`, …; docs/PRIVACY.md) is stored: `encrypt`
+   * (readable by `members:read:pii` keys), `hash` (keyed, salted per environment: matchable,
+   * never readable) or `plain`. Fields not listed are encrypted.
+   */
+  readonly personalFieldStorage: Readonly<Record<string, PersonalFieldStorage>>;
   readonly api: {
     /** Steady-state requests per second across the HTTP API stage. */
     readonly throttleRateLimit: number;
@@ -50,6 +57,8 @@ export interface EnvironmentConfig {
   };
 }
 
+export type { PersonalFieldStorage };
+
 /** The minimum dedup horizon the ingest contract promises. */
 export const MIN_DEDUP_DAYS = 35;
 
@@ -65,6 +74,7 @@ export const baseEnvironment = {
   // say otherwise. Set a purpose to false (e.g. `{ ...grantedByDefault, marketing: false }`)
   // where the law or the brand wants opt-in.
   consentDefaults: grantedByDefault,
+  personalFieldStorage: {},
 } as const;
 
 export const environments: Readonly<Record<string, EnvironmentConfig>> = {

@@ -25,6 +25,7 @@ export const runtimeEnvNames = {
   webhookRetryBaseSeconds: 'PORTRAIT_WEBHOOK_RETRY_BASE_SECONDS',
   lakeBucket: 'PORTRAIT_LAKE_BUCKET',
   lakeDir: 'PORTRAIT_LAKE_DIR',
+  personalKeyFile: 'PORTRAIT_PERSONAL_KEY_FILE',
   erasuresTable: 'PORTRAIT_ERASURES_TABLE',
   erasuresQueueUrl: 'PORTRAIT_ERASURES_QUEUE_URL',
   erasureSettleSeconds: 'PORTRAIT_ERASURE_SETTLE_SECONDS',
@@ -59,6 +60,8 @@ export interface RuntimeConfig {
   readonly lakeBucket: string;
   /** The event lake's folder locally (`<dataDir>/lake`); empty on AWS. */
   readonly lakeDir: string;
+  /** Local key file for personal fields (the local runtime's data folder); empty on AWS. */
+  readonly personalKeyFile: string;
   /** Erasure receipts, suppressions and the pseudonym key; empty where a test does not set it. */
   readonly erasuresTable: string;
   /** The erasure queue (erasures API → eraser); empty where a test does not set it. */
@@ -161,6 +164,7 @@ export function readRuntimeConfig(env: NodeJS.ProcessEnv = process.env): Runtime
     ),
     lakeBucket: env[n.lakeBucket] ?? '',
     lakeDir: env[n.lakeDir] ?? '',
+    personalKeyFile: env[n.personalKeyFile] ?? '',
     erasuresTable: env[n.erasuresTable] ?? '',
     erasuresQueueUrl: env[n.erasuresQueueUrl] ?? '',
     erasureSettleSeconds: wholeSeconds(env, n.erasureSettleSeconds, DEFAULT_ERASURE_SETTLE_SECONDS),

@@ -151,7 +151,8 @@ const operationDetails: Readonly<Record<string, OperationDetails>> = {
   [routeKey('GET', '/v1/members/{id}')]: {
     summary: 'Read a member',
     description:
-      'Traits, aggregates and tags with the reason each holds, evaluated at the request instant, and `analytics`: the nightly results written back (RFM scores, segment, 8-class, value tier, cluster, persona; `recencyDays` derived now from `lastOrderDate`), `null` before the first run. `{id}` is a userId, or an anonymousId never linked to one.',
+      'Traits, aggregates and tags with the reason each holds, evaluated at the request instant, and `analytics`: the nightly results written back (RFM scores, segment, 8-class, value tier, cluster, persona; `recencyDays` derived now from `lastOrderDate`), `null` before the first run. `{id}` is a userId, or an anonymousId never linked to one.' +
+      ' Personal traits (catalogue fields marked personal — email, phone, name, firstName, lastName, address — and their synonyms, at any depth) are returned only to keys that also hold `members:read:pii`; for other keys they are omitted from `traits`, and a value a tag reason read from one is masked as `"[personal]"`.',
     success: { status: 200, description: 'The member.' },
     errors: [memberNotFound],
   },
@@ -166,6 +167,8 @@ const operationDetails: Readonly<Record<string, OperationDetails>> = {
   },
   [routeKey('GET', '/v1/members/{id}/segments')]: {
     summary: "A member's segments, each with why the member is in it",
+    description:
+      'Each segment with the leaves that decided and the values they read. A value read from a personal trait is shown only to keys that also hold `members:read:pii`; for other keys it is masked as `"[personal]"`.',
     success: {
       status: 200,
       description:

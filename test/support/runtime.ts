@@ -47,7 +47,10 @@ async function answerOf(response: Response): Promise<{ status: number; body: unk
 }
 
 export async function startTestRuntime(
-  options: Pick<LocalRuntimeOptions, 'clock' | 'sweepEverySeconds' | 'backfillEverySeconds'> = {},
+  options: Pick<
+    LocalRuntimeOptions,
+    'clock' | 'sweepEverySeconds' | 'backfillEverySeconds' | 'log'
+  > = {},
 ): Promise<TestRuntime> {
   const dataDir = mkdtempSync(join(tmpdir(), 'portrait-it-'));
   const runtime = await startLocalRuntime({ dataDir, port: 0, ...options });
