@@ -16,6 +16,12 @@ export interface FunctionDeclaration {
    * @default - none; everything is bundled
    */
   readonly nativeModules?: readonly string[];
+  /**
+   * Repository files the handler reads at run time (SQL), copied into the bundle at the same
+   * relative path, where `bundledFileUrl` finds them.
+   * @default - none
+   */
+  readonly bundledFiles?: readonly string[];
 }
 
 export type FunctionId =
@@ -188,6 +194,9 @@ export const functions: Readonly<Record<FunctionId, FunctionDeclaration>> = {
     entry: 'functions/nightly-run/handler.ts',
     memoryMiB: 256,
     timeoutSeconds: 30,
+    // Plan renders the Athena statement from shared/sql/rfm.sql; rfm-job.ts imports DuckDB.
+    bundledFiles: ['shared/sql/rfm.sql'],
+    nativeModules: ['@duckdb/node-api'],
   },
   'nightly-cluster': {
     id: 'nightly-cluster',

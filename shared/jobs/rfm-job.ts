@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,8 +15,20 @@ import {
 import { rfmClass8Names, valueTiers } from '../domain/segments/segment-definition.ts';
 import { dateToDay, dayToDate, zoneCalendar } from '../domain/tags/zone-calendar.ts';
 
+/**
+ * A repository file a module reads at run time: beside the sources (`from` is the module's
+ * `import.meta.url`, `sourceRelative` its path from there), or, in a Lambda bundle, at its
+ * repository path beside the bundle (copied there by the declaration's `bundledFiles`).
+ */
+export function bundledFileUrl(repositoryPath: string, sourceRelative: string, from: string): URL {
+  const source = new URL(sourceRelative, from);
+  if (existsSync(source)) return source;
+  const bundled = new URL(`./${repositoryPath}`, from);
+  return existsSync(bundled) ? bundled : source;
+}
+
 /** The SQL file both engines run (the text is the same; only the wrapper differs). */
-export const rfmSqlFile = new URL('../sql/rfm.sql', import.meta.url);
+export const rfmSqlFile = bundledFileUrl('shared/sql/rfm.sql', '../sql/rfm.sql', import.meta.url);
 
 /** What the RFM SQL is computed over. */
 export interface RfmParameters {

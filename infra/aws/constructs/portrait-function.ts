@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Duration } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
@@ -189,6 +189,19 @@ export class PortraitFunction extends Construct {
         sourcesContent: false,
         bundleAwsSDK: true,
         forceDockerBundling: false,
+        ...(declaration.bundledFiles?.length
+          ? {
+              commandHooks: {
+                beforeBundling: () => [],
+                beforeInstall: () => [],
+                afterBundling: (inputDir: string, outputDir: string) =>
+                  (declaration.bundledFiles ?? []).flatMap((file) => [
+                    `mkdir -p "${join(outputDir, dirname(file))}"`,
+                    `cp "${join(inputDir, file)}" "${join(outputDir, file)}"`,
+                  ]),
+              },
+            }
+          : {}),
         ...(declaration.nativeModules?.length
           ? {
               nodeModules: [...declaration.nativeModules],
