@@ -19,7 +19,7 @@ import { memberKeyOf } from '../shared/adapters/event-store.ts';
 import { FolderLakeStore } from '../shared/adapters/lake-store.ts';
 import { decodeLakeRows } from '../shared/domain/analytics/lake-row.ts';
 import { compactLakeDay } from '../shared/jobs/compact-lake.ts';
-import { duckdbLakeViewSql, runRfmLocal } from '../shared/jobs/rfm-job.ts';
+import { runRfmLocal } from '../shared/jobs/rfm-job.ts';
 import { silentLogger } from '../shared/logging/logger.ts';
 import { type RetailLine, readOnlineRetail } from './online-retail.ts';
 

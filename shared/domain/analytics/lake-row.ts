@@ -1,7 +1,8 @@
 /**
- * The event lake's row: one stored event, flattened for SQL. Written as gzip NDJSON (one JSON
- * object per line) that Athena's JSON SerDe and DuckDB's `read_json` both read; the column list
- * below is the one both the Glue table and the DuckDB view declare. Pure: no I/O.
+ * The event lake's row: one stored event, flattened for SQL. The archiver writes it as gzip NDJSON
+ * (one JSON object per line, read by Athena's JSON SerDe and DuckDB's `read_json`); compaction
+ * rewrites a day as Parquet with the same columns. The column list below is the one the Glue
+ * tables, the DuckDB views and the Parquet files declare. Pure: no I/O.
  */
 import { canonicalEventName } from '../../../events/catalogue.ts';
 import type { JsonObject, JsonValue, PortraitEvent } from '../../../events/envelope.ts';
@@ -74,10 +75,25 @@ export const lakeColumns = [
   { name: 'context', athena: 'string', duckdb: 'VARCHAR' },
 ] as const;
 
-/** The lake's top folder of event rows; days are `events/dt=YYYY-MM-DD/`. */
+/** The lake's folder of raw event rows (the archiver's gzip NDJSON); days are `events/dt=YYYY-MM-DD/`. */
 export const LAKE_EVENTS_PREFIX = 'events/';
-/** Archiver files end so; compaction's outputs too (both are the same format). */
+/** Archiver files end so. */
 export const LAKE_FILE_SUFFIX = '.ndjson.gz';
+/** The lake's folder of compacted days (Parquet); days are `events-parquet/dt=YYYY-MM-DD/`. */
+export const LAKE_PARQUET_PREFIX = 'events-parquet/';
+/** Compaction's output files end so. */
+export const LAKE_PARQUET_SUFFIX = '.parquet';
+/** Both folders of event rows: a day may have files in either or both until compacted. */
+export const LAKE_EVENT_PREFIXES = [LAKE_EVENTS_PREFIX, LAKE_PARQUET_PREFIX] as const;
+
+/**
+ * A column's name in the Parquet files: lower case, as the Glue catalogue stores column names,
+ * so Athena matches them by name without relying on case folding; DuckDB resolves identifiers
+ * case-insensitively, so the SQL's `memberKey` reads both formats.
+ */
+export function parquetColumnName(name: string): string {
+  return name.toLowerCase();
+}
 
 const dayPattern = /^\d{4}-\d{2}-\d{2}$/;
 
@@ -98,9 +114,14 @@ export function checkLakeDay(day: unknown): string {
   return day;
 }
 
-/** The folder of one day's rows: `events/dt=2026-11-25/`. */
+/** The folder of one day's raw rows: `events/dt=2026-11-25/`. */
 export function lakeDayPrefix(day: string): string {
   return `${LAKE_EVENTS_PREFIX}dt=${checkLakeDay(day)}/`;
+}
+
+/** The folder of one day's compacted rows: `events-parquet/dt=2026-11-25/`. */
+export function lakeParquetDayPrefix(day: string): string {
+  return `${LAKE_PARQUET_PREFIX}dt=${checkLakeDay(day)}/`;
 }
 
 /**
