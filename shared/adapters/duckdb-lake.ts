@@ -3,6 +3,7 @@
  * Parquet with one column list (`lakeColumns`), the views the RFM SQL reads locally, and reading
  * a Parquet lake file back as rows. The only code that knows how DuckDB reads lake files.
  */
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import {
@@ -28,10 +29,11 @@ function fileList(files: string | readonly string[]): string {
   return typeof files === 'string' ? sqlLiteral(files) : `[${files.map(sqlLiteral).join(', ')}]`;
 }
 
-/** Every lake column under its Parquet (lower-case) name, typed. */
+/** Every lake column under its Parquet (lower-case) name, typed as Parquet stores it. */
 function projection(extra: readonly string[]): string {
   const columns = lakeColumns.map(
-    (c) => `CAST(${quoteIdentifier(c.name)} AS ${c.duckdb}) AS ${parquetColumnName(c.name)}`,
+    (c) =>
+      `CAST(${quoteIdentifier(c.name)} AS ${c.parquetDuckdb ?? c.duckdb}) AS ${parquetColumnName(c.name)}`,
   );
   return [...columns, ...extra].join(', ');
 }
@@ -58,7 +60,10 @@ function readerOptions(options: LakeReadOptions): string {
   );
 }
 
-/** A SELECT of every lake column from gzip NDJSON files (a list or a glob). */
+/**
+ * A SELECT of every lake column from gzip NDJSON files (a list or a glob), typed as Parquet stores
+ * them (`revenue` becomes `DECIMAL(38, 6)`), so both halves of the lake read alike.
+ */
 export function ndjsonLakeSelect(
   files: string | readonly string[],
   options: LakeReadOptions = {},
@@ -79,7 +84,9 @@ export function parquetLakeSelect(
 }
 
 function emptyLakeSelect(): string {
-  const typed = lakeColumns.map((c) => `CAST(NULL AS ${c.duckdb}) AS ${parquetColumnName(c.name)}`);
+  const typed = lakeColumns.map(
+    (c) => `CAST(NULL AS ${c.parquetDuckdb ?? c.duckdb}) AS ${parquetColumnName(c.name)}`,
+  );
   return `SELECT ${typed.join(', ')}, CAST(NULL AS VARCHAR) AS dt WHERE false`;
 }
 
@@ -120,14 +127,36 @@ export function lakeFolderContents(keys: readonly string[]): LakeFolderContents 
 }
 
 /** Options every embedded DuckDB of the lake gets: spill to a scratch folder, no extensions. */
-export function duckdbOptions(scratch: string, threads?: number): Record<string, string> {
+export function duckdbOptions(scratch: string): Record<string, string> {
   return {
     temp_directory: join(scratch, 'duckdb-spill'),
     // Lambda's home is read-only and the lake needs no extension beyond the bundled ones.
     autoinstall_known_extensions: 'false',
     autoload_known_extensions: 'false',
-    ...(threads === undefined ? {} : { threads: String(threads) }),
   };
+}
+
+let shared: Promise<DuckDBInstance> | undefined;
+
+/**
+ * Runs `work` with a new connection (closed afterwards, dropping its temporary tables) to one
+ * in-memory DuckDB shared by the process, created on first use like an SDK client: opening a
+ * DuckDB costs ~50 ms, which a nightly compaction of hundreds of small days would pay per day.
+ */
+export async function withSharedDuckDb<T>(
+  work: (connection: DuckDBConnection) => Promise<T>,
+): Promise<T> {
+  shared ??= DuckDBInstance.create(
+    ':memory:',
+    duckdbOptions(join(tmpdir(), `portrait-duckdb-${process.pid}`)),
+  );
+  const instance = await shared;
+  const connection = await instance.connect();
+  try {
+    return await work(connection);
+  } finally {
+    connection.closeSync();
+  }
 }
 
 /** Runs `work` with a connection to a fresh in-memory DuckDB, closed afterwards. */
@@ -153,8 +182,11 @@ export async function readParquetLakeRows(
   connection: DuckDBConnection,
   path: string,
 ): Promise<LakeRow[]> {
-  const names = lakeColumns.map(
-    (c) => `${parquetColumnName(c.name)} AS ${quoteIdentifier(c.name)}`,
+  const names = lakeColumns.map((c) =>
+    c.parquetDuckdb === undefined
+      ? `${parquetColumnName(c.name)} AS ${quoteIdentifier(c.name)}`
+      : // Decimal back to the shortest text the archiver writes ("19.900000" → "19.9").
+        `regexp_replace(regexp_replace(CAST(${parquetColumnName(c.name)} AS VARCHAR), '0+$', ''), '\\.$', '') AS ${quoteIdentifier(c.name)}`,
   );
   const result = await connection.runAndReadAll(
     `SELECT ${names.join(', ')} FROM read_parquet(${sqlLiteral(path)})`,

@@ -6,11 +6,10 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import {
-  duckdbOptions,
   ndjsonLakeSelect,
   parquetLakeSelect,
   sqlLiteral,
-  withDuckDb,
+  withSharedDuckDb,
 } from '../adapters/duckdb-lake.ts';
 import type { LakeStore } from '../domain/analytics/contracts.ts';
 import {
@@ -32,10 +31,8 @@ export interface CompactLakeDeps {
    * @default 128 MiB (Athena splits Parquet by row group, so larger files still read in parallel)
    */
   readonly targetFileBytes?: number;
-  /** Local folder for the inputs, outputs and DuckDB's spill files. @default the OS temp folder */
+  /** Local folder for a day's inputs and outputs (Lambda: `/tmp`). @default the OS temp folder */
   readonly scratchDir?: string;
-  /** DuckDB worker threads. @default DuckDB's default (one per core) */
-  readonly threads?: number;
 }
 
 export interface CompactLakeResult {
@@ -118,7 +115,7 @@ export async function compactLakeDay(
 
     const runHash = createHash('sha256').update(inputs.join('\n')).digest('hex').slice(0, 16);
     const fileCount = Math.max(1, Math.ceil(storedBytes / target));
-    const written = await withDuckDb(duckdbOptions(scratch, deps.threads), (connection) =>
+    const written = await withSharedDuckDb((connection) =>
       writeParquetDay(connection, scratch, ndjson, parquet, fileCount),
     );
 

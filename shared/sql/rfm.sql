@@ -6,9 +6,10 @@
 -- The lake is two tables (docs/LAKE.md): raw days as the archiver wrote them (gzip NDJSON) and
 -- compacted days (Parquet). A day can be in both for a while (compacted while the archiver
 -- wrote more, or a compaction that stopped before deleting its inputs); copies are dropped below.
+-- Revenue is exact decimal text in NDJSON and DECIMAL(38, 6) in Parquet (cast once, when compacted).
 WITH lake_events AS (
-  SELECT memberKey, messageId, userId, type, eventKey, orderId, revenue, currency, skus,
-    "timestamp", dt
+  SELECT memberKey, messageId, userId, type, eventKey, orderId,
+    CAST(revenue AS DECIMAL(38, 6)) AS revenue, currency, skus, "timestamp", dt
   FROM lake_events_ndjson
   WHERE dt BETWEEN '{{dt_from}}' AND '{{dt_to}}'
   UNION ALL
@@ -69,7 +70,7 @@ member_orders AS (
       sum(
         CASE
           WHEN currency IS NULL OR currency = '{{currency}}'
-            THEN CAST(revenue AS DECIMAL(38, 6))
+            THEN revenue
         END
       ),
       CAST(0 AS DECIMAL(38, 6))

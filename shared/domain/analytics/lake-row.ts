@@ -49,8 +49,17 @@ export interface LakeRow {
   readonly context: string | null;
 }
 
-/** Column names and types, in order: the Glue table and the DuckDB view are built from this. */
-export const lakeColumns = [
+/** A lake column: its name and types in the NDJSON tables, and in Parquet where they differ. */
+export interface LakeColumn {
+  readonly name: string;
+  readonly athena: string;
+  readonly duckdb: string;
+  readonly parquetAthena?: string;
+  readonly parquetDuckdb?: string;
+}
+
+/** Column names and types, in order: the Glue tables and the DuckDB views are built from this. */
+export const lakeColumns: readonly LakeColumn[] = [
   { name: 'messageId', athena: 'string', duckdb: 'VARCHAR' },
   { name: 'memberKey', athena: 'string', duckdb: 'VARCHAR' },
   { name: 'userId', athena: 'string', duckdb: 'VARCHAR' },
@@ -62,7 +71,14 @@ export const lakeColumns = [
   { name: 'receivedAt', athena: 'string', duckdb: 'VARCHAR' },
   { name: 'sourceId', athena: 'string', duckdb: 'VARCHAR' },
   { name: 'orderId', athena: 'string', duckdb: 'VARCHAR' },
-  { name: 'revenue', athena: 'string', duckdb: 'VARCHAR' },
+  // Typed in Parquet: compaction casts the text once, so the nightly SQL sums without parsing.
+  {
+    name: 'revenue',
+    athena: 'string',
+    duckdb: 'VARCHAR',
+    parquetAthena: 'decimal(38,6)',
+    parquetDuckdb: 'DECIMAL(38, 6)',
+  },
   { name: 'currency', athena: 'string', duckdb: 'VARCHAR' },
   {
     name: 'products',
@@ -73,7 +89,7 @@ export const lakeColumns = [
   { name: 'properties', athena: 'string', duckdb: 'VARCHAR' },
   { name: 'traits', athena: 'string', duckdb: 'VARCHAR' },
   { name: 'context', athena: 'string', duckdb: 'VARCHAR' },
-] as const;
+];
 
 /** The lake's folder of raw event rows (the archiver's gzip NDJSON); days are `events/dt=YYYY-MM-DD/`. */
 export const LAKE_EVENTS_PREFIX = 'events/';
