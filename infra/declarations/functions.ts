@@ -10,6 +10,17 @@ export interface FunctionDeclaration {
   readonly entry: string;
   readonly memoryMiB: number;
   readonly timeoutSeconds: number;
+  /**
+   * Packages with native code (DuckDB): installed into the bundle's `node_modules` for Lambda's
+   * platform (linux, arm64) instead of being bundled by esbuild.
+   * @default - none: everything is bundled
+   */
+  readonly nativeModules?: readonly string[];
+  /**
+   * Size of `/tmp` in MiB (512–10240), for functions that stage files there.
+   * @default 512
+   */
+  readonly ephemeralStorageMiB?: number;
 }
 
 export type FunctionId =
@@ -139,10 +150,12 @@ export const functions: Readonly<Record<FunctionId, FunctionDeclaration>> = {
   },
   compactor: {
     id: 'compactor',
-    description: 'Compacts lake days into a few files, one row per event',
+    description: 'Compacts lake days into Parquet, one row per event',
     entry: 'functions/compactor/handler.ts',
-    // A day is read whole and deduplicated in memory.
+    // DuckDB deduplicates a day in memory and spills to /tmp, where the day's files are staged.
     memoryMiB: 3008,
     timeoutSeconds: 900,
+    nativeModules: ['@duckdb/node-api'],
+    ephemeralStorageMiB: 4096,
   },
 };

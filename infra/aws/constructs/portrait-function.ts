@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Duration } from 'aws-cdk-lib';
+import { Duration, Size } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Architecture, LoggingFormat, Runtime } from 'aws-cdk-lib/aws-lambda';
@@ -158,6 +158,9 @@ export class PortraitFunction extends Construct {
       runtime: nodeRuntime,
       architecture: Architecture.ARM_64,
       memorySize: declaration.memoryMiB,
+      ...(declaration.ephemeralStorageMiB === undefined
+        ? {}
+        : { ephemeralStorageSize: Size.mebibytes(declaration.ephemeralStorageMiB) }),
       timeout: Duration.seconds(declaration.timeoutSeconds),
       role: this.role,
       logGroup: this.logGroup,
@@ -180,6 +183,14 @@ export class PortraitFunction extends Construct {
         sourcesContent: false,
         bundleAwsSDK: true,
         forceDockerBundling: false,
+        ...(declaration.nativeModules === undefined
+          ? {}
+          : {
+              // Installed by npm into the bundle; npm picks the optional platform package
+              // (@duckdb/node-bindings-linux-arm64) for Lambda's platform, not the build host's.
+              nodeModules: [...declaration.nativeModules],
+              environment: { npm_config_os: 'linux', npm_config_cpu: 'arm64' },
+            }),
       },
     });
   }
