@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { CreateTableCommand, waitUntilTableExists } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import fc from 'fast-check';
@@ -227,6 +228,29 @@ describe('compactor', () => {
     for (const input of [{ day: '2026-02-30' }, { day: 20261125 }, { days: [] }, {}, null]) {
       await expect(handler(input as never)).rejects.toMatchObject({ code: 'invalid_day' });
     }
+  });
+
+  it('refuses a day holding a line that is not a lake row, naming the file and line, and deletes nothing', async () => {
+    const lake = newLake();
+    const run = uniquePrefix('bad-row');
+    await makeArchiverHandler({ lake, logger: silentLogger })({
+      Records: stream([order(`${run}-1`, `${run}-a`, '2026-11-20T10:00:00.000Z', '1')]).map(
+        insertRecord,
+      ),
+    });
+    const broken = 'events/dt=2026-11-20/part-broken.ndjson.gz';
+    await lake.put(
+      broken,
+      gzipSync('{"messageId":"x","memberKey":"u#x","timestamp":"t"}\n{"no":1}\n'),
+    );
+    const before = await lake.list('events/');
+    await expect(compactLakeDay({ lake }, '2026-11-20')).rejects.toMatchObject({
+      code: 'invalid_lake_row',
+      source: broken,
+      line: 2,
+    });
+    expect(await lake.list('events/')).toEqual(before);
+    expect(await lake.list('events-parquet/')).toEqual([]);
   });
 
   it('splits a large day into files of about the target size and leaves a compacted day alone', async () => {
