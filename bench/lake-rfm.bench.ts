@@ -11,15 +11,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { gunzipSync } from 'node:zlib';
-import { DuckDBInstance } from '@duckdb/node-api';
 import type { DynamoDBRecord } from 'aws-lambda';
 import type { PortraitEvent } from '../events/envelope.ts';
 import { makeArchiverHandler } from '../functions/archiver/archiver.ts';
+import {
+  duckdbLakeViewsSql,
+  lakeFolderContents,
+  withDuckDb,
+} from '../shared/adapters/duckdb-lake.ts';
 import { memberKeyOf } from '../shared/adapters/event-store.ts';
 import { FolderLakeStore } from '../shared/adapters/lake-store.ts';
 import { decodeLakeRows } from '../shared/domain/analytics/lake-row.ts';
 import { compactLakeDay } from '../shared/jobs/compact-lake.ts';
-import { duckdbLakeViewSql, runRfmLocal } from '../shared/jobs/rfm-job.ts';
+import { runRfmLocal } from '../shared/jobs/rfm-job.ts';
 import { silentLogger } from '../shared/logging/logger.ts';
 import { type RetailLine, readOnlineRetail } from './online-retail.ts';
 
@@ -86,6 +90,18 @@ async function folderBytes(lake: FolderLakeStore, prefix: string): Promise<numbe
 const seconds = (start: number) => (performance.now() - start) / 1000;
 const rate = (n: number, s: number) => `${Math.round(n / s).toLocaleString('en')}/s`;
 
+const rfmOptions = (runId: string) => ({
+  runId,
+  asOf: '2011-12-10',
+  windowDays: 400,
+  zone: 'Europe/London',
+  currency: 'GBP',
+});
+
+async function lakeKeys(lake: FolderLakeStore): Promise<string[]> {
+  return [...(await lake.list('events/')), ...(await lake.list('events-parquet/'))];
+}
+
 async function run(label: string, events: readonly PortraitEvent[]): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'bench-lake-'));
   const lake = new FolderLakeStore(dir);
@@ -100,34 +116,47 @@ async function run(label: string, events: readonly PortraitEvent[]): Promise<voi
   const filesBefore = (await lake.list('events/')).length;
 
   start = performance.now();
-  const days = [...new Set((await lake.list('events/')).map((key) => key.slice(10, 20)))];
-  for (const day of days) await compactLakeDay({ lake }, day);
-  const compactSeconds = seconds(start);
-  const filesAfter = (await lake.list('events/')).length;
-  const bytes = await folderBytes(lake, 'events/');
-
-  // Baselines in the same run: what reading the lake costs without the SQL, in Node and in DuckDB.
-  start = performance.now();
   let parsed = 0;
   for (const key of await lake.list('events/')) {
     const body = await lake.get(key);
     if (body) parsed += decodeLakeRows(gunzipSync(body).toString('utf8'), key).length;
   }
   const nodeReadSeconds = seconds(start);
+  const ndjsonScanSeconds = await withDuckDb({}, async (connection) => {
+    for (const sql of duckdbLakeViewsSql(dir, { ndjson: true, parquet: false })) {
+      await connection.run(sql);
+    }
+    const begin = performance.now();
+    await connection.run('CREATE TEMP TABLE scanned AS SELECT * FROM lake_events_ndjson');
+    return seconds(begin);
+  });
+
+  // The RFM SQL over the raw archiver files (gzip NDJSON), before compaction.
   start = performance.now();
-  const instance = await DuckDBInstance.create(':memory:');
-  const connection = await instance.connect();
-  await connection.run(duckdbLakeViewSql(dir, true));
-  await connection.run('CREATE TEMP TABLE scanned AS SELECT * FROM lake_events');
-  const duckdbScanSeconds = seconds(start);
-  connection.closeSync();
-  instance.closeSync();
+  await runRfmLocal({ lake }, rfmOptions('bench-ndjson'));
+  const rfmNdjsonSeconds = seconds(start);
+  const ndjsonBytes = await folderBytes(lake, 'events/');
 
   start = performance.now();
-  const output = await runRfmLocal(
-    { lake },
-    { runId: 'bench', asOf: '2011-12-10', windowDays: 400, zone: 'Europe/London', currency: 'GBP' },
-  );
+  const days = [...new Set((await lake.list('events/')).map((key) => key.slice(10, 20)))];
+  for (const day of days) await compactLakeDay({ lake }, day);
+  const compactSeconds = seconds(start);
+  const filesAfter = (await lake.list('events-parquet/')).length;
+  const bytes = await folderBytes(lake, 'events-parquet/');
+
+  // Baselines in the same run: reading every raw row in Node, and DuckDB scanning each format.
+  const scan = async (view: string) =>
+    withDuckDb({}, async (connection) => {
+      const views = duckdbLakeViewsSql(dir, lakeFolderContents(await lakeKeys(lake)));
+      for (const sql of views) await connection.run(sql);
+      const begin = performance.now();
+      await connection.run(`CREATE TEMP TABLE scanned AS SELECT * FROM ${view}`);
+      return seconds(begin);
+    });
+  const parquetScanSeconds = await scan('lake_events_parquet');
+
+  start = performance.now();
+  const output = await runRfmLocal({ lake }, rfmOptions('bench'));
   const rfmSeconds = seconds(start);
 
   console.log(`\n${label}: ${events.length.toLocaleString('en')} orders`);
@@ -135,13 +164,13 @@ async function run(label: string, events: readonly PortraitEvent[]): Promise<voi
     `  archive   ${archiveSeconds.toFixed(2)} s  ${rate(events.length, archiveSeconds)}  (${filesBefore} files)`,
   );
   console.log(
-    `  compact   ${compactSeconds.toFixed(2)} s  ${rate(events.length, compactSeconds)}  (${days.length} days → ${filesAfter} files, ${(bytes / 1e6).toFixed(1)} MB gzip)`,
+    `  compact   ${compactSeconds.toFixed(2)} s  ${rate(events.length, compactSeconds)}  (${days.length} days → ${filesAfter} Parquet files, ${(ndjsonBytes / 1e6).toFixed(1)} MB gzip NDJSON → ${(bytes / 1e6).toFixed(1)} MB Parquet)`,
   );
   console.log(
-    `  baseline: gunzip + JSON.parse every row in Node ${nodeReadSeconds.toFixed(2)} s (${parsed.toLocaleString('en')} rows); DuckDB materialising the lake_events view ${duckdbScanSeconds.toFixed(2)} s`,
+    `  baseline: gunzip + JSON.parse every row in Node ${nodeReadSeconds.toFixed(2)} s (${parsed.toLocaleString('en')} rows); DuckDB materialising every column: NDJSON ${ndjsonScanSeconds.toFixed(2)} s, Parquet ${parquetScanSeconds.toFixed(2)} s`,
   );
   console.log(
-    `  RFM SQL   ${rfmSeconds.toFixed(2)} s  ${rate(events.length, rfmSeconds)}  (${output.members.toLocaleString('en')} members, DuckDB)`,
+    `  RFM SQL   NDJSON ${rfmNdjsonSeconds.toFixed(2)} s, Parquet ${rfmSeconds.toFixed(2)} s  (${output.members.toLocaleString('en')} members, DuckDB)`,
   );
   await rm(dir, { recursive: true, force: true });
 }

@@ -22,6 +22,11 @@ export interface FunctionDeclaration {
    * @default - none
    */
   readonly bundledFiles?: readonly string[];
+  /**
+   * Size of `/tmp` in MiB (512–10240), for functions that stage files there.
+   * @default 512
+   */
+  readonly ephemeralStorageMiB?: number;
 }
 
 export type FunctionId =
@@ -158,11 +163,13 @@ export const functions: Readonly<Record<FunctionId, FunctionDeclaration>> = {
   },
   compactor: {
     id: 'compactor',
-    description: 'Compacts lake days into a few files, one row per event',
+    description: 'Compacts lake days into Parquet, one row per event',
     entry: 'functions/compactor/handler.ts',
-    // A day is read whole and deduplicated in memory.
+    // DuckDB deduplicates a day in memory and spills to /tmp, where the day's files are staged.
     memoryMiB: 3008,
     timeoutSeconds: 900,
+    nativeModules: ['@duckdb/node-api'],
+    ephemeralStorageMiB: 4096,
   },
   erasures: {
     id: 'erasures',

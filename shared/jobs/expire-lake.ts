@@ -4,7 +4,7 @@
  * AWS the bucket's lifecycle rule on `events/` (same `eventRetentionDays`) does this instead.
  */
 import type { LakeStore } from '../domain/analytics/contracts.ts';
-import { LAKE_EVENTS_PREFIX } from '../domain/analytics/lake-row.ts';
+import { LAKE_EVENT_PREFIXES } from '../domain/analytics/lake-row.ts';
 
 export interface ExpireLakeDeps {
   readonly lake: LakeStore;
@@ -22,7 +22,7 @@ export interface ExpireLakeResult {
 }
 
 const DAY_MS = 86_400_000;
-const partitionDay = /^events\/dt=(\d{4}-\d{2}-\d{2})\//;
+const partitionDay = /^events(?:-parquet)?\/dt=(\d{4}-\d{2}-\d{2})\//;
 
 /**
  * Deletes the lake partitions older than the retention. Partition days are UTC dates of the
@@ -36,11 +36,13 @@ export async function expireLakePartitions(deps: ExpireLakeDeps): Promise<Expire
   const keptFrom = new Date(deps.now - deps.retentionDays * DAY_MS).toISOString().slice(0, 10);
   const expired: string[] = [];
   const days = new Set<string>();
-  for (const key of await deps.lake.list(LAKE_EVENTS_PREFIX)) {
-    const day = partitionDay.exec(key)?.[1];
-    if (day !== undefined && day < keptFrom) {
-      expired.push(key);
-      days.add(day);
+  for (const prefix of LAKE_EVENT_PREFIXES) {
+    for (const key of await deps.lake.list(prefix)) {
+      const day = partitionDay.exec(key)?.[1];
+      if (day !== undefined && day < keptFrom) {
+        expired.push(key);
+        days.add(day);
+      }
     }
   }
   if (expired.length > 0) await deps.lake.delete(expired);

@@ -4,9 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { DuckDBInstance } from '@duckdb/node-api';
+import { duckdbLakeViewsSql, lakeFolderContents } from '../adapters/duckdb-lake.ts';
 import type { FolderLakeStore } from '../adapters/lake-store.ts';
 import type { LakeStore, RfmRow, RfmStepOutput } from '../domain/analytics/contracts.ts';
-import { LAKE_EVENTS_PREFIX, LAKE_FILE_SUFFIX, lakeColumns } from '../domain/analytics/lake-row.ts';
+import {
+  LAKE_EVENTS_PREFIX,
+  LAKE_FILE_SUFFIX,
+  LAKE_PARQUET_PREFIX,
+} from '../domain/analytics/lake-row.ts';
 import {
   checkRfmSegmentRules,
   type RfmSegmentRule,
@@ -161,21 +166,6 @@ export function renderRfmSql(options: RfmSqlOptions): string {
   return `COPY (\n${query}\n) TO ${quoteLiteral(options.output)} (FORMAT JSON, COMPRESSION GZIP)`;
 }
 
-/** The DuckDB view `lake_events` over the lake folder's event files (empty when there are none). */
-export function duckdbLakeViewSql(lakeRoot: string, hasFiles: boolean): string {
-  const columns = lakeColumns.map((c) => `${quoteLiteral(c.name)}: ${quoteLiteral(c.duckdb)}`);
-  if (!hasFiles) {
-    const typed = lakeColumns.map((c) => `CAST(NULL AS ${c.duckdb}) AS ${c.name}`);
-    return `CREATE OR REPLACE VIEW lake_events AS SELECT ${typed.join(', ')}, CAST(NULL AS VARCHAR) AS dt WHERE false`;
-  }
-  const glob = join(lakeRoot, 'events', 'dt=*', `*${LAKE_FILE_SUFFIX}`);
-  return (
-    `CREATE OR REPLACE VIEW lake_events AS SELECT * FROM read_json(${quoteLiteral(glob)}, ` +
-    `format = 'newline_delimited', hive_partitioning = true, hive_types = {'dt': 'VARCHAR'}, ` +
-    `columns = {${columns.join(', ')}})`
-  );
-}
-
 /** Trino's ISO-8601 parser, which DuckDB lacks under that name. */
 export const duckdbShimSql =
   'CREATE OR REPLACE MACRO from_iso8601_timestamp(s) AS CAST(s AS TIMESTAMPTZ)';
@@ -208,9 +198,10 @@ export async function runRfmLocal(
   options: RfmRunOptions,
 ): Promise<RfmStepOutput> {
   const prefix = rfmOutputPrefix(options.runId);
-  const hasFiles = (await deps.lake.list(LAKE_EVENTS_PREFIX)).some((key) =>
-    key.endsWith(LAKE_FILE_SUFFIX),
-  );
+  const contents = lakeFolderContents([
+    ...(await deps.lake.list(LAKE_EVENTS_PREFIX)),
+    ...(await deps.lake.list(LAKE_PARQUET_PREFIX)),
+  ]);
   const scratch = await mkdtemp(join(tmpdir(), 'portrait-rfm-'));
   const output = join(scratch, `rfm${LAKE_FILE_SUFFIX}`);
   const statement = renderRfmSql({ ...options, engine: 'duckdb', output });
@@ -219,7 +210,7 @@ export async function runRfmLocal(
     const connection = await instance.connect();
     try {
       await connection.run(duckdbShimSql);
-      await connection.run(duckdbLakeViewSql(deps.lake.root, hasFiles));
+      for (const view of duckdbLakeViewsSql(deps.lake.root, contents)) await connection.run(view);
       const result = await connection.runAndReadAll(statement);
       const members = Number(result.getRows()[0]?.[0] ?? 0);
       const key = `${prefix}part-00000${LAKE_FILE_SUFFIX}`;

@@ -1,9 +1,24 @@
 -- RFM per member as of a brand-zone date, over a window of days ending on it (docs/RFM.md).
 -- Written in the subset Athena (Trino) and DuckDB share; DuckDB gets one macro,
--- from_iso8601_timestamp, and reads `lake_events` as a view over the local lake folder.
+-- from_iso8601_timestamp, and reads the two lake tables as views over the local lake folder.
 -- Parameters in double braces are checked and substituted by renderRfmSql (shared/jobs/rfm-job.ts).
 -- Dates are DATE values, so date_diff('day', a, b) counts calendar days in both engines.
-WITH order_events AS (
+-- The lake is two tables (docs/LAKE.md): raw days as the archiver wrote them (gzip NDJSON) and
+-- compacted days (Parquet). A day can be in both for a while (compacted while the archiver
+-- wrote more, or a compaction that stopped before deleting its inputs); copies are dropped below.
+-- Revenue is exact decimal text in NDJSON and DECIMAL(38, 6) in Parquet (cast once, when compacted).
+WITH lake_events AS (
+  SELECT memberKey, messageId, userId, type, eventKey, orderId,
+    CAST(revenue AS DECIMAL(38, 6)) AS revenue, currency, skus, "timestamp", dt
+  FROM lake_events_ndjson
+  WHERE dt BETWEEN '{{dt_from}}' AND '{{dt_to}}'
+  UNION ALL
+  SELECT memberKey, messageId, userId, type, eventKey, orderId, revenue, currency, skus,
+    "timestamp", dt
+  FROM lake_events_parquet
+  WHERE dt BETWEEN '{{dt_from}}' AND '{{dt_to}}'
+),
+order_events AS (
   SELECT
     memberKey,
     messageId,
@@ -55,7 +70,7 @@ member_orders AS (
       sum(
         CASE
           WHEN currency IS NULL OR currency = '{{currency}}'
-            THEN CAST(revenue AS DECIMAL(38, 6))
+            THEN revenue
         END
       ),
       CAST(0 AS DECIMAL(38, 6))

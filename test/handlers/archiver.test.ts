@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { CreateTableCommand, waitUntilTableExists } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import fc from 'fast-check';
@@ -13,8 +14,10 @@ import { toLambdaRecord } from '../../infra/local/stream-poller.ts';
 import { createTableInput } from '../../infra/local/tables.ts';
 import { EventStore, memberKeyOf } from '../../shared/adapters/event-store.ts';
 import { FolderLakeStore } from '../../shared/adapters/lake-store.ts';
+import type { RfmRow } from '../../shared/domain/analytics/contracts.ts';
 import { lakeRowOf } from '../../shared/domain/analytics/lake-row.ts';
 import { compactLakeDay } from '../../shared/jobs/compact-lake.ts';
+import { readRfmRows, runRfmLocal } from '../../shared/jobs/rfm-job.ts';
 import { type Logger, silentLogger } from '../../shared/logging/logger.ts';
 import { type TestClients, testClients, uniquePrefix } from '../support/dynamo.ts';
 import { lakeDays, readLakeFiles } from '../support/lake.ts';
@@ -227,6 +230,29 @@ describe('compactor', () => {
     }
   });
 
+  it('refuses a day holding a line that is not a lake row, naming the file and line, and deletes nothing', async () => {
+    const lake = newLake();
+    const run = uniquePrefix('bad-row');
+    await makeArchiverHandler({ lake, logger: silentLogger })({
+      Records: stream([order(`${run}-1`, `${run}-a`, '2026-11-20T10:00:00.000Z', '1')]).map(
+        insertRecord,
+      ),
+    });
+    const broken = 'events/dt=2026-11-20/part-broken.ndjson.gz';
+    await lake.put(
+      broken,
+      gzipSync('{"messageId":"x","memberKey":"u#x","timestamp":"t"}\n{"no":1}\n'),
+    );
+    const before = await lake.list('events/');
+    await expect(compactLakeDay({ lake }, '2026-11-20')).rejects.toMatchObject({
+      code: 'invalid_lake_row',
+      source: broken,
+      line: 2,
+    });
+    expect(await lake.list('events/')).toEqual(before);
+    expect(await lake.list('events-parquet/')).toEqual([]);
+  });
+
   it('splits a large day into files of about the target size and leaves a compacted day alone', async () => {
     const lake = newLake();
     const run = uniquePrefix('split');
@@ -243,7 +269,7 @@ describe('compactor', () => {
     for (let i = 0; i < streamed.length; i += 9) {
       await archiver({ Records: streamed.slice(i, i + 9).map(insertRecord) });
     }
-    const handler = makeCompactorHandler({ lake, logger: silentLogger, targetFileBytes: 8_000 });
+    const handler = makeCompactorHandler({ lake, logger: silentLogger, targetFileBytes: 1_000 });
     const first = await handler({ days: ['2026-11-20'] });
     const result = first.days[0];
     expect(result?.inputs).toBe(7);
@@ -251,6 +277,17 @@ describe('compactor', () => {
     expect(result?.outputs.length).toBeGreaterThan(1);
     const files = await readLakeFiles(lake);
     expect(files.map((f) => f.key)).toEqual(result?.outputs);
+    expect(result?.outputs.every((key) => key.startsWith('events-parquet/dt=2026-11-20/'))).toBe(
+      true,
+    );
+    expect(await lake.list('events/')).toEqual([]);
+    // Files in name order hold the rows in (timestamp, member key, messageId) order.
+    const sequence = files
+      .flatMap((f) => f.rows)
+      .map((r) => [r.timestamp, r.memberKey, r.messageId]);
+    expect(sequence).toEqual(
+      [...sequence].sort((a, b) => (a.join('\u0000') < b.join('\u0000') ? -1 : 1)),
+    );
     expect(
       files
         .flatMap((f) => f.rows)
@@ -263,6 +300,15 @@ describe('compactor', () => {
   });
 });
 
+/** The RFM rows the SQL computes over a lake (the events are all within the window). */
+async function rfmOf(lake: FolderLakeStore, runId: string): Promise<RfmRow[]> {
+  const output = await runRfmLocal(
+    { lake },
+    { runId, asOf: '2026-11-23', windowDays: 30, zone: 'Asia/Shanghai' },
+  );
+  return readRfmRows(lake, output.rowKeys);
+}
+
 describe('replays and compaction (property)', () => {
   const eventArbitrary = fc.record({
     member: fc.integer({ min: 0, max: 5 }),
@@ -271,7 +317,7 @@ describe('replays and compaction (property)', () => {
     revenue: fc.integer({ min: 0, max: 100_000 }),
   });
 
-  it('leaves exactly one row per event after any replay, duplicate, re-split or reorder of batches, and compaction', async () => {
+  it('leaves exactly one row per event, and the SQL counts each once, after any replay, re-split or reorder of batches, half-compacted days and crashed compactions', async () => {
     let caseNo = 0;
     await fc.assert(
       fc.asyncProperty(
@@ -285,8 +331,10 @@ describe('replays and compaction (property)', () => {
           }),
           { maxLength: 4 },
         ),
-        fc.boolean(),
-        async (specs, splits, replays, crashOnce) => {
+        // What happens to each day before the final compaction: left raw, compacted, or a
+        // compaction that dies after writing its Parquet outputs, before deleting its inputs.
+        fc.array(fc.constantFrom('raw', 'compacted', 'crashed'), { minLength: 1, maxLength: 3 }),
+        async (specs, splits, replays, dayStates) => {
           caseNo += 1;
           const run = `${uniquePrefix('prop')}-${caseNo}`;
           const base = Date.parse('2026-11-20T00:00:00.000Z');
@@ -299,6 +347,13 @@ describe('replays and compaction (property)', () => {
             ),
           );
           const records = stream(events).map(insertRecord);
+          // The same events archived once, in one pass: what any replayed lake must read as.
+          const cleanLake = newLake();
+          await makeArchiverHandler({ lake: cleanLake, logger: silentLogger })({
+            Records: records,
+          });
+          const clean = await rfmOf(cleanLake, `clean-${caseNo}`);
+          expect(clean.length).toBeGreaterThan(0);
           const lake = newLake();
           const archiver = makeArchiverHandler({ lake, logger: silentLogger });
           const cut = (from: number, sizes: readonly number[]): DynamoDBRecord[][] => {
@@ -323,25 +378,35 @@ describe('replays and compaction (property)', () => {
             const batches = cut(replay.from % records.length, replay.sizes).reverse();
             for (const b of batches) await archiver({ Records: b });
           }
-          if (crashOnce) {
-            // A compaction that dies after writing its outputs, before deleting its inputs.
-            let crashed = false;
-            const crashing = {
-              put: (key: string, body: Uint8Array) => lake.put(key, body),
-              get: (key: string) => lake.get(key),
-              list: (prefix: string) => lake.list(prefix),
-              delete: async (keys: readonly string[]) => {
-                if (!crashed && keys.length > 0) {
-                  crashed = true;
-                  throw new Error('crash');
-                }
-                await lake.delete(keys);
-              },
-            };
-            for (const day of await lakeDays(lake)) {
-              await compactLakeDay({ lake: crashing }, day).catch(() => undefined);
+          const crashing = {
+            put: (key: string, body: Uint8Array) => lake.put(key, body),
+            get: (key: string) => lake.get(key),
+            list: (prefix: string) => lake.list(prefix),
+            delete: async (keys: readonly string[]) => {
+              if (keys.length > 0) throw new Error('crash');
+            },
+          };
+          for (const [i, day] of (await lakeDays(lake)).entries()) {
+            const state = dayStates[i % dayStates.length];
+            if (state === 'compacted') await compactLakeDay({ lake }, day);
+            if (state === 'crashed') {
+              const hadRaw = (await lake.list(`events/dt=${day}/`)).length > 0;
+              const outcome = await compactLakeDay({ lake: crashing }, day).catch(
+                (error: Error) => error,
+              );
+              if (outcome instanceof Error) {
+                expect(outcome.message).toBe('crash');
+                // Half-compacted: the day is in both halves of the lake at once.
+                expect((await lake.list(`events/dt=${day}/`)).length > 0).toBe(hadRaw);
+                expect((await lake.list(`events-parquet/dt=${day}/`)).length).toBeGreaterThan(0);
+              } else {
+                // Only a day that is one compaction's output already has nothing to delete.
+                expect(outcome.unchanged).toBe(true);
+              }
             }
           }
+          // Whatever state each day is in, the SQL counts every event once.
+          expect(await rfmOf(lake, `mid-${caseNo}`)).toEqual(clean);
           await compactAll();
 
           const rows = (await readLakeFiles(lake)).flatMap((f) => f.rows);
@@ -355,9 +420,12 @@ describe('replays and compaction (property)', () => {
           // A compacted day is one file here (all far below the target size).
           const files = await readLakeFiles(lake);
           expect(files.length).toBe((await lakeDays(lake)).length);
+          expect(files.every((f) => f.key.startsWith('events-parquet/'))).toBe(true);
+          expect(await rfmOf(lake, `end-${caseNo}`)).toEqual(clean);
         },
       ),
-      { numRuns: Number(process.env.PORTRAIT_PROPERTY_RUNS ?? 25) },
+      { numRuns: Number(process.env.PORTRAIT_PROPERTY_RUNS ?? 15) },
     );
-  });
+    // Every case opens DuckDB a dozen times (compactions and three RFM runs).
+  }, 300_000);
 });

@@ -204,7 +204,9 @@ describe('eraseLakeRows', () => {
     await buildLake(lake, exampleLake);
     const keys = await lake.list('');
     // The lake holds every kind of file the eraser must reach.
-    expect(keys.some((k) => /^events\/dt=2026-11-20\/compact-/.test(k))).toBe(true);
+    expect(keys.some((k) => /^events-parquet\/dt=2026-11-20\/compact-.*\.parquet$/.test(k))).toBe(
+      true,
+    );
     expect(keys.some((k) => /^events\/dt=2026-11-21\/part-/.test(k))).toBe(true);
     expect(keys).toContain('events-parquet/dt=2026-11-21/part-0.parquet');
     expect(keys).toContain('analytics/runs/run-1/rfm/part-00000.ndjson.gz');

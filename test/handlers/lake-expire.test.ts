@@ -30,6 +30,7 @@ async function seed(lake: FolderLakeStore, days: readonly string[]): Promise<voi
   for (const day of days) {
     await lake.put(`events/dt=${day}/a.ndjson.gz`, body);
     await lake.put(`events/dt=${day}/b.ndjson.gz`, body);
+    await lake.put(`events-parquet/dt=${day}/compact-0.parquet`, body);
   }
   await lake.put('analytics/runs/r1/rfm.ndjson.gz', body);
 }
@@ -43,12 +44,17 @@ describe('lake retention', () => {
     const result = await expireLakePartitions({ lake, retentionDays: 90, now });
     expect(result.keptFrom).toBe('2026-03-17');
     expect(result.daysDeleted).toEqual(['2025-12-31', '2026-03-16']);
-    expect(result.filesDeleted).toBe(4);
+    expect(result.filesDeleted).toBe(6);
     expect(await lake.list('events/')).toEqual(
       ['2026-03-17', '2026-03-18', '2026-06-15'].flatMap((day) => [
         `events/dt=${day}/a.ndjson.gz`,
         `events/dt=${day}/b.ndjson.gz`,
       ]),
+    );
+    expect(await lake.list('events-parquet/')).toEqual(
+      ['2026-03-17', '2026-03-18', '2026-06-15'].map(
+        (day) => `events-parquet/dt=${day}/compact-0.parquet`,
+      ),
     );
     expect(await lake.list('analytics/')).toEqual(['analytics/runs/r1/rfm.ndjson.gz']);
     const again = await expireLakePartitions({ lake, retentionDays: 90, now });
@@ -81,7 +87,7 @@ describe('lake retention', () => {
       });
     const answer = await run();
     expect(answer.code, answer.stderr).toBe(0);
-    expect(answer.stdout).toContain('Deleted 2 file(s) in 1 partition(s)');
+    expect(answer.stdout).toContain('Deleted 3 file(s) in 1 partition(s)');
     expect(await lake.list('events/')).toEqual([
       `events/dt=${recent}/a.ndjson.gz`,
       `events/dt=${recent}/b.ndjson.gz`,

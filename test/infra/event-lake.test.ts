@@ -1,6 +1,6 @@
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
-import { LAKE_EVENTS_TABLE } from '../../infra/aws/constructs/event-lake.ts';
+import { LAKE_NDJSON_TABLE, LAKE_PARQUET_TABLE } from '../../infra/aws/constructs/event-lake.ts';
 import { functions, streamConsumers } from '../../infra/declarations/index.ts';
 import { runtimeEnvNames } from '../../shared/config/runtime.ts';
 import { lakeColumns } from '../../shared/domain/analytics/lake-row.ts';
@@ -51,6 +51,11 @@ describe('event lake on AWS', () => {
             ExpirationInDays: dev.config.eventRetentionDays,
             Status: 'Enabled',
           }),
+          Match.objectLike({
+            Prefix: 'events-parquet/',
+            ExpirationInDays: dev.config.eventRetentionDays,
+            Status: 'Enabled',
+          }),
           Match.objectLike({ Prefix: 'analytics/runs/', ExpirationInDays: 30 }),
         ]),
       },
@@ -70,16 +75,17 @@ describe('event lake on AWS', () => {
     dev.stateful.hasResource('AWS::S3::Bucket', { DeletionPolicy: 'Delete' });
   });
 
-  it('declares the Glue table the SQL reads, with partition projection on the UTC day', () => {
+  it('declares the two Glue tables the SQL reads, with partition projection on the UTC day', () => {
+    const projection = Match.objectLike({
+      'projection.enabled': 'true',
+      'projection.dt.type': 'date',
+      'projection.dt.format': 'yyyy-MM-dd',
+    });
     dev.stateful.hasResourceProperties('AWS::Glue::Table', {
       TableInput: {
-        Name: LAKE_EVENTS_TABLE,
+        Name: LAKE_NDJSON_TABLE,
         PartitionKeys: [{ Name: 'dt', Type: 'string' }],
-        Parameters: Match.objectLike({
-          'projection.enabled': 'true',
-          'projection.dt.type': 'date',
-          'projection.dt.format': 'yyyy-MM-dd',
-        }),
+        Parameters: projection,
         StorageDescriptor: Match.objectLike({
           Columns: lakeColumns.map((c) => ({ Name: c.name.toLowerCase(), Type: c.athena })),
           SerdeInfo: Match.objectLike({
@@ -88,7 +94,37 @@ describe('event lake on AWS', () => {
         }),
       },
     });
+    dev.stateful.hasResourceProperties('AWS::Glue::Table', {
+      TableInput: {
+        Name: LAKE_PARQUET_TABLE,
+        PartitionKeys: [{ Name: 'dt', Type: 'string' }],
+        Parameters: projection,
+        StorageDescriptor: Match.objectLike({
+          Location: Match.objectLike({
+            'Fn::Join': Match.arrayWith([Match.arrayWith(['/events-parquet/'])]),
+          }),
+          // Revenue is a decimal in Parquet, text in NDJSON; every other column is the same.
+          Columns: lakeColumns.map((c) => ({
+            Name: c.name.toLowerCase(),
+            Type: c.name === 'revenue' ? 'decimal(38,6)' : c.athena,
+          })),
+          SerdeInfo: {
+            SerializationLibrary: 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe',
+          },
+        }),
+      },
+    });
+    dev.stateful.resourceCountIs('AWS::Glue::Table', 2);
     dev.stateful.resourceCountIs('AWS::Glue::Database', 1);
+  });
+
+  it('installs DuckDB into the compactor bundle and gives it room in /tmp', () => {
+    dev.stateless.hasResourceProperties('AWS::Lambda::Function', {
+      Description: functions.compactor.description,
+      EphemeralStorage: { Size: 4096 },
+      MemorySize: 3008,
+    });
+    expect(functions.compactor.nativeModules).toEqual(['@duckdb/node-api']);
   });
 
   it('feeds the archiver INSERT records of the events stream with the declared batching', () => {
@@ -118,15 +154,18 @@ describe('event lake on AWS', () => {
       dev.stateless,
       roleIdOfFunction(dev.stateless, dev.compactor),
     ).filter((s) => [s.Action].flat().some((a) => a.startsWith('s3:')));
+    const parquetObjects = {
+      'Fn::Join': ['', [{ 'Fn::ImportValue': dev.exportName }, '/events-parquet/*']],
+    };
     expect(compactorStatements).toEqual(
       expect.arrayContaining([
         expect.objectContaining({
           Action: ['s3:DeleteObject', 's3:GetObject', 's3:PutObject'],
-          Resource: eventObjects,
+          Resource: expect.arrayContaining([eventObjects, parquetObjects]),
         }),
         expect.objectContaining({
           Action: 's3:ListBucket',
-          Condition: { StringLike: { 's3:prefix': ['events/*'] } },
+          Condition: { StringLike: { 's3:prefix': ['events/*', 'events-parquet/*'] } },
         }),
       ]),
     );

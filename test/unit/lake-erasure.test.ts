@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   eraseFromNdjson,
+  memberPredicateSql,
   plainIdsOf,
   rowNamesAnyKey,
   UnreadableLakeFileError,
@@ -58,5 +59,20 @@ describe('eraseFromNdjson', () => {
       kept: '{"userId":"李四"}\n',
       removed: 2,
     });
+  });
+});
+
+describe('memberPredicateSql', () => {
+  it('finds member columns in any case, as Parquet files name them in lower case', () => {
+    const camel = memberPredicateSql(['memberKey', 'userId', 'event'], 'erase_keys');
+    const lower = memberPredicateSql(['memberkey', 'userid', 'event'], 'erase_keys');
+    expect(lower).not.toBe('FALSE');
+    expect(lower).toBe(
+      camel.replaceAll('"memberKey"', '"memberkey"').replaceAll('"userId"', '"userid"'),
+    );
+  });
+
+  it('answers FALSE for a file with no member column', () => {
+    expect(memberPredicateSql(['event', 'timestamp'], 'erase_keys')).toBe('FALSE');
   });
 });

@@ -117,8 +117,8 @@ describe('the archiver and compaction on the S3 store', () => {
     for (const day of ['2026-11-20', '2026-11-21']) await compactLakeDay({ lake }, day);
     const files = await readLakeFiles(lake);
     expect(files.map((f) => f.key.replace(/compact-[0-9a-f]+/, 'compact-*'))).toEqual([
-      'events/dt=2026-11-20/compact-*-0000.ndjson.gz',
-      'events/dt=2026-11-21/compact-*-0000.ndjson.gz',
+      'events-parquet/dt=2026-11-20/compact-*-0000.parquet',
+      'events-parquet/dt=2026-11-21/compact-*-0000.parquet',
     ]);
     expect(files.flatMap((f) => f.rows.map((r) => r.messageId)).sort()).toEqual(
       events.map((e) => e.messageId).sort(),

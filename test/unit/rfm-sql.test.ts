@@ -11,8 +11,10 @@ import {
   checkRfmSegmentRules,
   standardRfmSegmentRules,
 } from '../../shared/domain/analytics/rfm-segments.ts';
+import { compactLakeDay } from '../../shared/jobs/compact-lake.ts';
 import { readRfmRows, renderRfmSql, runRfmLocal } from '../../shared/jobs/rfm-job.ts';
 import { silentLogger } from '../../shared/logging/logger.ts';
+import { lakeDays } from '../support/lake.ts';
 import { insertRecord, stream } from '../support/tagger-stream.ts';
 
 let scratch: string;
@@ -181,7 +183,7 @@ const zones = ['Asia/Shanghai', 'America/New_York', 'UTC'] as const;
 const amounts = ['0', '1', '9.99', '9.99', '100', '0.000001', '123456789.123456', '50.5'];
 
 describe('RFM SQL through DuckDB', () => {
-  it('equals a plain TypeScript recomputation on random members, orders, dates and amounts (property)', async () => {
+  it('equals a plain TypeScript recomputation on random members, orders, dates and amounts, over raw and compacted days (property)', async () => {
     let caseNo = 0;
     await fc.assert(
       fc.asyncProperty(
@@ -204,7 +206,9 @@ describe('RFM SQL through DuckDB', () => {
         ),
         fc.integer({ min: 1, max: 90 }),
         fc.constantFrom(...zones),
-        async (specs, windowDays, zone) => {
+        // Which days are compacted to Parquet first (the rest stay raw NDJSON).
+        fc.array(fc.boolean(), { minLength: 1, maxLength: 4 }),
+        async (specs, windowDays, zone, compacted) => {
           caseNo += 1;
           const start = Date.parse('2026-09-01T00:00:00Z');
           const events: PortraitEvent[] = [];
@@ -240,6 +244,9 @@ describe('RFM SQL through DuckDB', () => {
           });
           const lake = newLake();
           await archive(lake, events);
+          for (const [i, day] of (await lakeDays(lake)).entries()) {
+            if (compacted[i % compacted.length]) await compactLakeDay({ lake }, day);
+          }
           const options = { asOf: '2026-11-25', windowDays, zone, currency: 'CNY' };
           const output = await runRfmLocal({ lake }, { runId: `p${caseNo}`, ...options });
           const rows = await readRfmRows(lake, output.rowKeys);

@@ -6,8 +6,9 @@ import { BlockPublicAccess, Bucket, BucketEncryption, ObjectOwnership } from 'aw
 import { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../../../shared/config/environments.ts';
 import {
+  LAKE_EVENT_PREFIXES,
   LAKE_EVENTS_PREFIX,
-  LAKE_FILE_SUFFIX,
+  LAKE_PARQUET_PREFIX,
   lakeColumns,
 } from '../../../shared/domain/analytics/lake-row.ts';
 import { functions } from '../../declarations/index.ts';
@@ -15,8 +16,12 @@ import { allow } from './grants.ts';
 import { PortraitFunction, type RuntimeSettings } from './portrait-function.ts';
 import { dataRemovalPolicy } from './removal.ts';
 
-/** The Glue table the RFM SQL reads (`FROM lake_events`). */
-export const LAKE_EVENTS_TABLE = 'lake_events';
+/** The Glue table of raw days (the archiver's gzip NDJSON under `events/`). */
+export const LAKE_NDJSON_TABLE = 'lake_events_ndjson';
+/** The Glue table of compacted days (Parquet under `events-parquet/`). */
+export const LAKE_PARQUET_TABLE = 'lake_events_parquet';
+/** Both tables the RFM SQL reads (it unions them as `lake_events`); an Athena reader needs both. */
+export const LAKE_EVENT_TABLES = [LAKE_NDJSON_TABLE, LAKE_PARQUET_TABLE] as const;
 /** Where analytics runs keep their intermediate files (`analytics/runs/<runId>/…`). */
 export const LAKE_RUNS_PREFIX = 'analytics/runs/';
 
@@ -49,9 +54,12 @@ export interface EventLakeStorageProps {
 export class EventLakeStorage extends Construct {
   readonly bucket: Bucket;
   readonly database: CfnDatabase;
+  /** Raw days: gzip NDJSON, JSON SerDe. */
   readonly table: CfnTable;
+  /** Compacted days: Parquet. */
+  readonly parquetTable: CfnTable;
   readonly databaseName: string;
-  readonly tableName = LAKE_EVENTS_TABLE;
+  readonly tableNames = LAKE_EVENT_TABLES;
   /**
    * The export holding the bucket's ARN. Grants on the lake's object prefixes import it by this
    * name, so their resource reads the same in the template and in cdk-nag's findings.
@@ -70,11 +78,11 @@ export class EventLakeStorage extends Construct {
       removalPolicy: dataRemovalPolicy(config),
       autoDeleteObjects: false,
       lifecycleRules: [
-        {
-          id: 'expire-events',
-          prefix: LAKE_EVENTS_PREFIX,
+        ...LAKE_EVENT_PREFIXES.map((prefix) => ({
+          id: prefix === LAKE_EVENTS_PREFIX ? 'expire-events' : 'expire-compacted-events',
+          prefix,
           expiration: Duration.days(props.eventRetentionDays ?? config.eventRetentionDays),
-        },
+        })),
         { id: 'expire-runs', prefix: LAKE_RUNS_PREFIX, expiration: Duration.days(runRetention) },
         { id: 'abort-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
       ],
@@ -105,26 +113,25 @@ export class EventLakeStorage extends Construct {
         description: `Portrait ${config.name} event lake`,
       },
     });
+    const projection = (location: string) => ({
+      'projection.enabled': 'true',
+      'projection.dt.type': 'date',
+      'projection.dt.format': 'yyyy-MM-dd',
+      'projection.dt.range': `${props.firstDay ?? '2020-01-01'},NOW`,
+      'projection.dt.interval': '1',
+      'projection.dt.interval.unit': 'DAYS',
+      'storage.location.template': `${location}dt=\${dt}/`,
+    });
     const location = `s3://${this.bucket.bucketName}/${LAKE_EVENTS_PREFIX}`;
     this.table = new CfnTable(this, 'EventsTable', {
       catalogId: Stack.of(this).account,
       databaseName: this.databaseName,
       tableInput: {
-        name: LAKE_EVENTS_TABLE,
-        description: 'Archived events, gzip NDJSON, one file set per UTC day (docs/LAKE.md)',
+        name: LAKE_NDJSON_TABLE,
+        description: 'Raw archived events, gzip NDJSON, one file set per UTC day (docs/LAKE.md)',
         tableType: 'EXTERNAL_TABLE',
         partitionKeys: [{ name: 'dt', type: 'string' }],
-        parameters: {
-          classification: 'json',
-          compressionType: 'gzip',
-          'projection.enabled': 'true',
-          'projection.dt.type': 'date',
-          'projection.dt.format': 'yyyy-MM-dd',
-          'projection.dt.range': `${props.firstDay ?? '2020-01-01'},NOW`,
-          'projection.dt.interval': '1',
-          'projection.dt.interval.unit': 'DAYS',
-          'storage.location.template': `${location}dt=\${dt}/`,
-        },
+        parameters: { classification: 'json', compressionType: 'gzip', ...projection(location) },
         storageDescriptor: {
           location,
           // Glue column names are lower case; the JSON SerDe matches keys case-insensitively.
@@ -141,6 +148,32 @@ export class EventLakeStorage extends Construct {
         },
       },
     });
+    const parquetLocation = `s3://${this.bucket.bucketName}/${LAKE_PARQUET_PREFIX}`;
+    this.parquetTable = new CfnTable(this, 'CompactedEventsTable', {
+      catalogId: Stack.of(this).account,
+      databaseName: this.databaseName,
+      tableInput: {
+        name: LAKE_PARQUET_TABLE,
+        description: 'Compacted events, Parquet (ZSTD), one file set per UTC day (docs/LAKE.md)',
+        tableType: 'EXTERNAL_TABLE',
+        partitionKeys: [{ name: 'dt', type: 'string' }],
+        parameters: { classification: 'parquet', ...projection(parquetLocation) },
+        storageDescriptor: {
+          location: parquetLocation,
+          // The Parquet files name their columns in lower case too (parquetColumnName).
+          columns: lakeColumns.map((column) => ({
+            name: column.name.toLowerCase(),
+            type: column.parquetAthena ?? column.athena,
+          })),
+          inputFormat: 'org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat',
+          outputFormat: 'org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat',
+          serdeInfo: {
+            serializationLibrary: 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe',
+          },
+        },
+      },
+    });
+    this.parquetTable.addDependency(this.database);
     this.table.addDependency(this.database);
   }
 }
@@ -176,11 +209,12 @@ export class EventLake extends Construct {
   constructor(scope: Construct, id: string, props: EventLakeProps) {
     super(scope, id);
     const { config, settings } = props;
-    const eventObjects = Fn.join('', [
-      Fn.importValue(props.bucketArnExportName),
-      `/${LAKE_EVENTS_PREFIX}*`,
-    ]);
-    const eventObjectsFinding = `AwsSolutions-IAM5[Resource::${props.bucketArnExportName}/${LAKE_EVENTS_PREFIX}*]`;
+    const objectsUnder = (prefix: string) =>
+      Fn.join('', [Fn.importValue(props.bucketArnExportName), `/${prefix}*`]);
+    const eventObjects = objectsUnder(LAKE_EVENTS_PREFIX);
+    const parquetObjects = objectsUnder(LAKE_PARQUET_PREFIX);
+    const finding = (prefix: string) =>
+      `AwsSolutions-IAM5[Resource::${props.bucketArnExportName}/${prefix}*]`;
 
     this.archiver = new PortraitFunction(this, 'Archiver', {
       declaration: functions.archiver,
@@ -197,25 +231,24 @@ export class EventLake extends Construct {
     allow(
       this.compactor.function,
       ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'],
-      [eventObjects],
+      [eventObjects, parquetObjects],
     );
-    // Listing is a bucket action; the condition keeps it to the event prefix.
+    // Listing is a bucket action; the condition keeps it to the two event prefixes.
     this.compactor.function.addToRolePolicy(
       new PolicyStatement({
         actions: ['s3:ListBucket'],
         resources: [Fn.importValue(props.bucketArnExportName)],
-        conditions: { StringLike: { 's3:prefix': [`${LAKE_EVENTS_PREFIX}*`] } },
+        conditions: { StringLike: { 's3:prefix': LAKE_EVENT_PREFIXES.map((p) => `${p}*`) } },
       }),
     );
 
-    for (const fn of [this.archiver, this.compactor]) {
-      Validations.of(fn.role).acknowledge({
-        id: eventObjectsFinding,
-        reason:
-          `Object keys under ${LAKE_EVENTS_PREFIX} are made per stream batch and per compaction ` +
-          `(…/dt=YYYY-MM-DD/part-…${LAKE_FILE_SUFFIX}), so the grant names the prefix, not keys; ` +
-          'the role reaches no other prefix or bucket.',
-      });
+    const reason =
+      'Object keys under the event prefixes are made per stream batch and per compaction ' +
+      '(events/dt=YYYY-MM-DD/part-….ndjson.gz, events-parquet/dt=YYYY-MM-DD/compact-….parquet), ' +
+      'so the grant names the prefix, not keys; the role reaches no other prefix or bucket.';
+    Validations.of(this.archiver.role).acknowledge({ id: finding(LAKE_EVENTS_PREFIX), reason });
+    for (const prefix of LAKE_EVENT_PREFIXES) {
+      Validations.of(this.compactor.role).acknowledge({ id: finding(prefix), reason });
     }
     this.functions = { archiver: this.archiver.function, compactor: this.compactor.function };
   }

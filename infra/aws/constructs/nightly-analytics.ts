@@ -18,8 +18,10 @@ import {
 } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../../../shared/config/environments.ts';
+import { LAKE_EVENT_PREFIXES } from '../../../shared/domain/analytics/lake-row.ts';
 import { functions } from '../../declarations/index.ts';
 import { nightlyDefinition, nightlySchedule } from '../../declarations/nightly.ts';
+import { LAKE_EVENT_TABLES } from './event-lake.ts';
 import { acknowledgePrefixGrants, allow } from './grants.ts';
 import { logRetention, PortraitFunction, type RuntimeSettings } from './portrait-function.ts';
 import { dataRemovalPolicy } from './removal.ts';
@@ -28,10 +30,8 @@ import { dataRemovalPolicy } from './removal.ts';
 const RUNS_PREFIX = 'analytics/runs/';
 /** Lake prefix of Athena's own query results (the workgroup's output location). */
 const ATHENA_RESULTS_PREFIX = 'athena-results/';
-/** Lake prefix the RFM SQL reads. */
-const EVENTS_PREFIX = 'events/';
-/** The Glue table the RFM SQL reads (`FROM lake_events`). */
-const LAKE_EVENTS_TABLE = 'lake_events';
+/** Lake prefixes the RFM SQL reads: raw NDJSON and compacted Parquet. */
+const EVENT_PREFIXES = LAKE_EVENT_PREFIXES;
 
 export interface NightlyAnalyticsProps {
   /** Environment whose alarms, log retention, removal policy and brand time zone apply. */
@@ -112,7 +112,7 @@ export class NightlyAnalytics extends Construct {
     );
     acknowledgePrefixGrants(
       this,
-      [RUNS_PREFIX, EVENTS_PREFIX, ATHENA_RESULTS_PREFIX],
+      [RUNS_PREFIX, ...EVENT_PREFIXES, ATHENA_RESULTS_PREFIX],
       `A run's files are named per run id (${RUNS_PREFIX}<runId>/…), Athena names its UNLOAD ` +
         'and result files itself, and event files are named per day and batch, so these grants ' +
         'name a prefix of the lake bucket, not keys; no role reaches another prefix or bucket.',
@@ -194,7 +194,7 @@ export class NightlyAnalytics extends Construct {
         resources: [
           glue('catalog'),
           glue(`database/${props.lakeDatabaseName}`),
-          glue(`table/${props.lakeDatabaseName}/${LAKE_EVENTS_TABLE}`),
+          ...LAKE_EVENT_TABLES.map((table) => glue(`table/${props.lakeDatabaseName}/${table}`)),
         ],
       }),
     );
@@ -207,7 +207,7 @@ export class NightlyAnalytics extends Construct {
     machine.addToRolePolicy(
       new PolicyStatement({
         actions: ['s3:GetObject'],
-        resources: [bucket.arnForObjects(`${EVENTS_PREFIX}*`)],
+        resources: EVENT_PREFIXES.map((prefix) => bucket.arnForObjects(`${prefix}*`)),
       }),
     );
     machine.addToRolePolicy(

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Duration } from 'aws-cdk-lib';
+import { Duration, Size } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Architecture, LoggingFormat, Runtime } from 'aws-cdk-lib/aws-lambda';
@@ -167,6 +167,9 @@ export class PortraitFunction extends Construct {
       runtime: nodeRuntime,
       architecture: Architecture.ARM_64,
       memorySize: declaration.memoryMiB,
+      ...(declaration.ephemeralStorageMiB === undefined
+        ? {}
+        : { ephemeralStorageSize: Size.mebibytes(declaration.ephemeralStorageMiB) }),
       timeout: Duration.seconds(declaration.timeoutSeconds),
       role: this.role,
       logGroup: this.logGroup,

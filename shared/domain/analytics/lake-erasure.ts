@@ -110,12 +110,14 @@ const quoteIdentifier = (name: string) => `"${name.replaceAll('"', '""')}"`;
  * `FALSE` for a file without any member id column.
  */
 export function memberPredicateSql(columns: readonly string[], keysTable: string): string {
-  const present = new Set(columns);
+  // Parquet files name their columns in lower case (`memberkey`), so names match in any case.
+  const present = new Map(columns.map((name) => [name.toLowerCase(), name]));
   const tests: string[] = [];
   for (const column of memberIdColumns) {
-    if (!present.has(column.name)) continue;
+    const name = present.get(column.name.toLowerCase());
+    if (name === undefined) continue;
     for (const prefix of column.prefixes) {
-      const value = `CAST(${quoteIdentifier(column.name)} AS VARCHAR)`;
+      const value = `CAST(${quoteIdentifier(name)} AS VARCHAR)`;
       const expression = prefix === '' ? value : `'${prefix}' || ${value}`;
       tests.push(`coalesce(${expression} IN (SELECT k FROM ${keysTable}), FALSE)`);
     }

@@ -1,7 +1,8 @@
 /**
- * The event lake's row: one stored event, flattened for SQL. Written as gzip NDJSON (one JSON
- * object per line) that Athena's JSON SerDe and DuckDB's `read_json` both read; the column list
- * below is the one both the Glue table and the DuckDB view declare. Pure: no I/O.
+ * The event lake's row: one stored event, flattened for SQL. The archiver writes it as gzip NDJSON
+ * (one JSON object per line, read by Athena's JSON SerDe and DuckDB's `read_json`); compaction
+ * rewrites a day as Parquet with the same columns. The column list below is the one the Glue
+ * tables, the DuckDB views and the Parquet files declare. Pure: no I/O.
  */
 import { canonicalEventName } from '../../../events/catalogue.ts';
 import type { JsonObject, JsonValue, PortraitEvent } from '../../../events/envelope.ts';
@@ -48,8 +49,17 @@ export interface LakeRow {
   readonly context: string | null;
 }
 
-/** Column names and types, in order: the Glue table and the DuckDB view are built from this. */
-export const lakeColumns = [
+/** A lake column: its name and types in the NDJSON tables, and in Parquet where they differ. */
+export interface LakeColumn {
+  readonly name: string;
+  readonly athena: string;
+  readonly duckdb: string;
+  readonly parquetAthena?: string;
+  readonly parquetDuckdb?: string;
+}
+
+/** Column names and types, in order: the Glue tables and the DuckDB views are built from this. */
+export const lakeColumns: readonly LakeColumn[] = [
   { name: 'messageId', athena: 'string', duckdb: 'VARCHAR' },
   { name: 'memberKey', athena: 'string', duckdb: 'VARCHAR' },
   { name: 'userId', athena: 'string', duckdb: 'VARCHAR' },
@@ -61,7 +71,14 @@ export const lakeColumns = [
   { name: 'receivedAt', athena: 'string', duckdb: 'VARCHAR' },
   { name: 'sourceId', athena: 'string', duckdb: 'VARCHAR' },
   { name: 'orderId', athena: 'string', duckdb: 'VARCHAR' },
-  { name: 'revenue', athena: 'string', duckdb: 'VARCHAR' },
+  // Typed in Parquet: compaction casts the text once, so the nightly SQL sums without parsing.
+  {
+    name: 'revenue',
+    athena: 'string',
+    duckdb: 'VARCHAR',
+    parquetAthena: 'decimal(38,6)',
+    parquetDuckdb: 'DECIMAL(38, 6)',
+  },
   { name: 'currency', athena: 'string', duckdb: 'VARCHAR' },
   {
     name: 'products',
@@ -72,12 +89,27 @@ export const lakeColumns = [
   { name: 'properties', athena: 'string', duckdb: 'VARCHAR' },
   { name: 'traits', athena: 'string', duckdb: 'VARCHAR' },
   { name: 'context', athena: 'string', duckdb: 'VARCHAR' },
-] as const;
+];
 
-/** The lake's top folder of event rows; days are `events/dt=YYYY-MM-DD/`. */
+/** The lake's folder of raw event rows (the archiver's gzip NDJSON); days are `events/dt=YYYY-MM-DD/`. */
 export const LAKE_EVENTS_PREFIX = 'events/';
-/** Archiver files end so; compaction's outputs too (both are the same format). */
+/** Archiver files end so. */
 export const LAKE_FILE_SUFFIX = '.ndjson.gz';
+/** The lake's folder of compacted days (Parquet); days are `events-parquet/dt=YYYY-MM-DD/`. */
+export const LAKE_PARQUET_PREFIX = 'events-parquet/';
+/** Compaction's output files end so. */
+export const LAKE_PARQUET_SUFFIX = '.parquet';
+/** Both folders of event rows: a day may have files in either or both until compacted. */
+export const LAKE_EVENT_PREFIXES = [LAKE_EVENTS_PREFIX, LAKE_PARQUET_PREFIX] as const;
+
+/**
+ * A column's name in the Parquet files: lower case, as the Glue catalogue stores column names,
+ * so Athena matches them by name without relying on case folding; DuckDB resolves identifiers
+ * case-insensitively, so the SQL's `memberKey` reads both formats.
+ */
+export function parquetColumnName(name: string): string {
+  return name.toLowerCase();
+}
 
 const dayPattern = /^\d{4}-\d{2}-\d{2}$/;
 
@@ -98,9 +130,14 @@ export function checkLakeDay(day: unknown): string {
   return day;
 }
 
-/** The folder of one day's rows: `events/dt=2026-11-25/`. */
+/** The folder of one day's raw rows: `events/dt=2026-11-25/`. */
 export function lakeDayPrefix(day: string): string {
   return `${LAKE_EVENTS_PREFIX}dt=${checkLakeDay(day)}/`;
+}
+
+/** The folder of one day's compacted rows: `events-parquet/dt=2026-11-25/`. */
+export function lakeParquetDayPrefix(day: string): string {
+  return `${LAKE_PARQUET_PREFIX}dt=${checkLakeDay(day)}/`;
 }
 
 /**
