@@ -212,6 +212,8 @@ export const functions: Readonly<Record<FunctionId, FunctionDeclaration>> = {
     // A million members' rows and features are held in memory (about 1.5 GB).
     memoryMiB: 4096,
     timeoutSeconds: 900,
+    // Reads the RFM rows through rfm-job.ts, which imports DuckDB.
+    nativeModules: ['@duckdb/node-api'],
   },
   'nightly-personas': {
     id: 'nightly-personas',
@@ -219,6 +221,8 @@ export const functions: Readonly<Record<FunctionId, FunctionDeclaration>> = {
     entry: 'functions/nightly-personas/handler.ts',
     memoryMiB: 4096,
     timeoutSeconds: 900,
+    // Reads the RFM rows through rfm-job.ts, which imports DuckDB.
+    nativeModules: ['@duckdb/node-api'],
   },
   'nightly-write-back': {
     id: 'nightly-write-back',
