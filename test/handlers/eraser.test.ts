@@ -3,13 +3,15 @@
  * one thing recorded instead of sent, since the handler is called here as the event source
  * would): a first sweep that removed something is followed by another after the settle time, a
  * clean sweep ends the receipt, a receipt already ended is left alone, an error is retried and
- * on the last receive fails the receipt, and a malformed message is dropped. The lake step is
+ * on the last receive fails the receipt, and a malformed message is dropped; a withheld row and
+ * its kept count go with the member. The lake step is
  * the real one over a temporary lake folder.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import type { SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PortraitEvent } from '../../events/envelope.ts';
@@ -19,6 +21,7 @@ import { ErasureStore } from '../../shared/adapters/erasure-store.ts';
 import { EventStore } from '../../shared/adapters/event-store.ts';
 import { FolderLakeStore } from '../../shared/adapters/lake-store.ts';
 import { MemberEraser } from '../../shared/adapters/member-eraser.ts';
+import { MembershipStore } from '../../shared/adapters/membership-store.ts';
 import { ProfileStore } from '../../shared/adapters/profile-store.ts';
 import { encodeLakeRows, lakeRowOf } from '../../shared/domain/analytics/lake-row.ts';
 import { newReceiptId, noCounts } from '../../shared/domain/privacy/erasure.ts';
@@ -31,12 +34,16 @@ let clients: TestClients;
 let store: ErasureStore;
 let events: EventStore;
 let eraser: MemberEraser;
+let memberships: MembershipStore;
+let membershipsTable: string;
 
 beforeAll(async () => {
   clients = testClients();
   const tables = await ensureTables(clients.dynamo, uniquePrefix('eraser'));
   store = new ErasureStore(clients.documents, tables.erasures);
   events = new EventStore(clients.documents, tables.events, 400);
+  memberships = new MembershipStore(clients.documents, tables.memberships, { settleMs: 0 });
+  membershipsTable = tables.memberships;
   eraser = new MemberEraser(
     clients.documents,
     { events: tables.events, profiles: tables.profiles, memberships: tables.memberships },
@@ -217,5 +224,71 @@ describe('eraser handler', () => {
     expect(await handler()(message(JSON.stringify({ receipt: newReceiptId(), id: 'x' })))).toEqual({
       batchItemFailures: [],
     });
+  });
+});
+
+describe('member eraser, memberships', () => {
+  it('removes a withheld row and its kept count, and a served row with an exit, leaving others', async () => {
+    const cause = { kind: 'profile', profileVersion: 1 } as const;
+    // er-w1 is served in seg-a and withheld (refused the purpose) from seg-b; er-w2 is served in both.
+    await memberships.transition({
+      segmentId: 'seg-a',
+      memberKey: 'u#er-w1',
+      from: 'out',
+      to: 'in',
+      seq: 1,
+      cause,
+    });
+    await memberships.transition({
+      segmentId: 'seg-b',
+      memberKey: 'u#er-w1',
+      from: 'out',
+      to: 'withheld',
+      seq: 1,
+      cause,
+    });
+    await memberships.transition({
+      segmentId: 'seg-a',
+      memberKey: 'u#er-w2',
+      from: 'out',
+      to: 'in',
+      seq: 1,
+      cause,
+    });
+    await memberships.transition({
+      segmentId: 'seg-b',
+      memberKey: 'u#er-w2',
+      from: 'out',
+      to: 'in',
+      seq: 1,
+      cause,
+    });
+    for (const [memberKey, segments, withheld] of [
+      ['u#er-w1', ['seg-a'], ['seg-b']],
+      ['u#er-w2', ['seg-a', 'seg-b'], []],
+    ] as const) {
+      await memberships.saveMember(undefined, {
+        memberKey,
+        segments: new Set(segments),
+        withheld: new Set(withheld),
+        setTag: 'tag',
+        input: undefined,
+        profileVersion: 1,
+      });
+    }
+    expect(await memberships.counts('seg-b')).toEqual({ count: 1, withheld: 1 });
+
+    const receipt = await newReceipt();
+    const counts = await eraser.sweep(receipt, ['u#er-w1'], Date.now());
+    expect(counts.memberships).toBe(2);
+
+    const { Items = [] } = await clients.documents.send(
+      new ScanCommand({ TableName: membershipsTable }),
+    );
+    expect(Items.filter((item) => JSON.stringify(item).includes('er-w1'))).toEqual([]);
+    expect(await memberships.withheldMembers('seg-b')).toEqual([]);
+    expect(await memberships.counts('seg-a')).toEqual({ count: 1, withheld: 0 });
+    expect(await memberships.counts('seg-b')).toEqual({ count: 1, withheld: 0 });
+    expect((await memberships.member('u#er-w2'))?.segments).toEqual(new Set(['seg-a', 'seg-b']));
   });
 });
