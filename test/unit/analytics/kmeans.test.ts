@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   chooseK,
@@ -11,10 +10,13 @@ import {
 } from '../../../shared/domain/analytics/kmeans.ts';
 import { seededRandom } from '../../../shared/domain/analytics/random.ts';
 import { referenceMeanSilhouette } from '../../support/reference-kmeans.ts';
+import { hasSharedData, sharedDataFile } from '../../support/shared-data.ts';
+
+const irisFound = hasSharedData('iris.csv');
 
 /** The 150 iris flowers' four measurements (cm), row-major, from the shared data folder. */
 function iris(): Float64Array {
-  const path = resolve(import.meta.dirname, '../../../../shared/data/iris.csv');
+  const path = sharedDataFile('iris.csv');
   const rows = readFileSync(path, 'utf8').trim().split('\n').slice(1);
   return Float64Array.from(rows.flatMap((row) => row.split(',').slice(0, 4).map(Number)));
 }
@@ -60,7 +62,7 @@ function inputError(run: () => unknown): KMeansInputError {
   throw new Error('expected a KMeansInputError');
 }
 
-describe('kmeans on iris', () => {
+describe.runIf(irisFound)('kmeans on iris', () => {
   it('finds the known optimum for k = 3 on the raw measurements: sizes 50 / 62 / 38, SSE 78.85144', () => {
     const points = iris();
     expect(points.length).toBe(150 * 4);
@@ -87,11 +89,14 @@ describe('kmeans on iris', () => {
 });
 
 describe('kmeans on many points', () => {
-  it('keeps the restarts on all points at or below 100,000 points (iris among them)', () => {
-    expect(sampledCandidates(iris(), 4, { k: 3, restarts: 10 })).toEqual([]);
-    const points = blobs([[0], [5]], 50_000, 3);
-    expect(sampledCandidates(points, 1, { k: 2 })).toEqual([]);
-  });
+  it.runIf(irisFound)(
+    'keeps the restarts on all points at or below 100,000 points (iris among them)',
+    () => {
+      expect(sampledCandidates(iris(), 4, { k: 3, restarts: 10 })).toEqual([]);
+      const points = blobs([[0], [5]], 50_000, 3);
+      expect(sampledCandidates(points, 1, { k: 2 })).toEqual([]);
+    },
+  );
 
   it('above 100,000 points runs the restarts on a sample and ends as well as restarts on all', () => {
     const centres = [
@@ -118,12 +123,15 @@ describe('kmeans on many points', () => {
 });
 
 describe('chooseK', () => {
-  it('scores k = 3 on iris with the published mean silhouette of its k-means clustering (0.5528)', () => {
-    const choice = chooseK(iris(), 4, { seed: 1 });
-    expect(Object.keys(choice.silhouettes).map(Number)).toEqual([3, 4, 5, 6]);
-    expect(Math.abs((choice.silhouettes[3] ?? 0) - 0.5528)).toBeLessThan(1e-4);
-    expect(choice.k).toBe(3);
-  });
+  it.runIf(irisFound)(
+    'scores k = 3 on iris with the published mean silhouette of its k-means clustering (0.5528)',
+    () => {
+      const choice = chooseK(iris(), 4, { seed: 1 });
+      expect(Object.keys(choice.silhouettes).map(Number)).toEqual([3, 4, 5, 6]);
+      expect(Math.abs((choice.silhouettes[3] ?? 0) - 0.5528)).toBeLessThan(1e-4);
+      expect(choice.k).toBe(3);
+    },
+  );
 
   it('finds four well separated groups from a sample of 20,000 points', () => {
     const points = blobs(
