@@ -14,12 +14,9 @@ export interface RetailLine {
   readonly country: string;
 }
 
+/** `../shared/data/online_retail.csv.gz` beside the repository, or in `PORTRAIT_SHARED_DATA`. */
 export const onlineRetailPath = resolve(
-  import.meta.dirname,
-  '..',
-  '..',
-  'shared',
-  'data',
+  process.env.PORTRAIT_SHARED_DATA ?? resolve(import.meta.dirname, '..', '..', 'shared', 'data'),
   'online_retail.csv.gz',
 );
 
