@@ -1,4 +1,3 @@
-import { existsSync, readFileSync } from 'node:fs';
 import { rmdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -31,8 +30,7 @@ import { activeSegmentSet } from '../shared/jobs/segment-set.ts';
 import { createLogger } from '../shared/logging/logger.ts';
 import type { Scope } from './declarations/routes.ts';
 import { localAwsClientConfig, startDynamoDbLocal } from './local/dynamodb-local.ts';
-import type { RuntimeEndpoints } from './local/runtime.ts';
-import { LOCAL_TABLE_PREFIX } from './local/runtime.ts';
+import { LOCAL_TABLE_PREFIX, runningRuntime } from './local/runtime.ts';
 import { ensureTables } from './local/tables.ts';
 
 const usage = `Usage: npm run cli -- <command> [options]
@@ -105,20 +103,8 @@ interface Target {
   close(): Promise<void>;
 }
 
-function readRuntime(dataDir: string): RuntimeEndpoints | undefined {
-  const file = join(dataDir, 'runtime.json');
-  if (!existsSync(file)) return undefined;
-  const endpoints = JSON.parse(readFileSync(file, 'utf8')) as RuntimeEndpoints;
-  try {
-    process.kill(endpoints.pid, 0);
-    return endpoints;
-  } catch {
-    return undefined;
-  }
-}
-
 async function localTarget(dataDir: string, needQueue: boolean): Promise<Target> {
-  const running = readRuntime(dataDir);
+  const running = runningRuntime(dataDir);
   if (running) {
     const config = localAwsClientConfig(running.dynamoEndpoint);
     const dynamo = new DynamoDBClient(config);

@@ -1,9 +1,3 @@
-/**
- * `npm run nightly`: runs the nightly analytics state machine once over the local data folder,
- * printing progress per state. Uses the running local runtime's DynamoDB Local when there is
- * one, else starts DynamoDB Local on the folder's data for the run.
- */
-import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -13,7 +7,7 @@ import { runtimeEnvNames } from '../../shared/config/runtime.ts';
 import { configuredRuleCatalogue } from '../../shared/config/tag-catalogue.ts';
 import { localAwsClientConfig, startDynamoDbLocal } from './dynamodb-local.ts';
 import { runLocalNightly } from './nightly.ts';
-import { LOCAL_TABLE_PREFIX, type RuntimeEndpoints } from './runtime.ts';
+import { LOCAL_TABLE_PREFIX, runningRuntime } from './runtime.ts';
 import { ensureTables } from './tables.ts';
 
 // The SDK warns on Node 20 that its 2027 releases need Node 22; the versions pinned here do not.
@@ -23,18 +17,6 @@ const usage = `Usage: npm run nightly -- [--data-dir DIR] [--as-of YYYY-MM-DD] [
 
 Runs the nightly analytics (compaction, RFM in DuckDB, k-means, personas, write-back) once, with
 the state machine the CDK app deploys. Default as-of date: yesterday in the brand time zone.`;
-
-function runningRuntime(dataDir: string): RuntimeEndpoints | undefined {
-  const file = join(dataDir, 'runtime.json');
-  if (!existsSync(file)) return undefined;
-  const endpoints = JSON.parse(readFileSync(file, 'utf8')) as RuntimeEndpoints;
-  try {
-    process.kill(endpoints.pid, 0);
-    return endpoints;
-  } catch {
-    return undefined;
-  }
-}
 
 async function main(): Promise<number> {
   const { values } = parseArgs({

@@ -120,6 +120,19 @@ export interface RuntimeEndpoints {
   readonly queueUrls: Record<string, string>;
 }
 
+/** The runtime running on `dataDir` (its `runtime.json`, while its process lives), if any. */
+export function runningRuntime(dataDir: string): RuntimeEndpoints | undefined {
+  const file = join(dataDir, 'runtime.json');
+  if (!existsSync(file)) return undefined;
+  const endpoints = JSON.parse(readFileSync(file, 'utf8')) as RuntimeEndpoints;
+  try {
+    process.kill(endpoints.pid, 0);
+    return endpoints;
+  } catch {
+    return undefined;
+  }
+}
+
 export interface LocalRuntime extends RuntimeEndpoints {
   readonly dataDir: string;
   /** The development write key created at first start (kept in `<dataDir>/dev-write-key`). */
