@@ -5,27 +5,28 @@
  * segment, tier or cluster changed are rewritten by a night's run. Pure.
  */
 import type { RfmScores } from '../segments/evaluate-segment.ts';
-import type { ValueTier } from '../segments/segment-definition.ts';
 import { dateToDay, zoneCalendar } from '../tags/zone-calendar.ts';
 import type { RfmRow } from './contracts.ts';
 import type { BilingualText } from './personas.ts';
 
-export interface MemberAnalytics {
+/** The RFM row's fields a profile keeps (recency is derived, the clustering features are not kept). */
+type StoredRfmFields =
+  | 'lastOrderDate'
+  | 'frequency'
+  | 'monetary'
+  | 'r'
+  | 'f'
+  | 'm'
+  | 'score'
+  | 'segment'
+  | 'class8'
+  | 'valueTier';
+
+export interface MemberAnalytics extends Pick<RfmRow, StoredRfmFields> {
   /** The run that last changed these results (a rerun of the same results keeps the older id). */
   readonly runId: string;
   /** That run's as-of date, `YYYY-MM-DD` in the brand zone. */
   readonly asOf: string;
-  readonly lastOrderDate: string;
-  readonly frequency: number;
-  /** Exact decimal text. */
-  readonly monetary: string;
-  readonly r: number;
-  readonly f: number;
-  readonly m: number;
-  readonly score: string;
-  readonly segment: string;
-  readonly class8: string;
-  readonly valueTier: ValueTier;
   /** Cluster id (`c1`…), `null` when the member was not clustered. */
   readonly cluster: string | null;
   /** The cluster's persona name. */
