@@ -2,10 +2,9 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { DuckDBInstance } from '@duckdb/node-api';
 import fc from 'fast-check';
-import { startFauxqs } from 'fauxqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FolderLakeStore, S3LakeStore } from '../../shared/adapters/lake-store.ts';
 import type { LakeStore } from '../../shared/domain/analytics/contracts.ts';
@@ -14,6 +13,7 @@ import { encodeLakeRows, type LakeRow } from '../../shared/domain/analytics/lake
 import { compactLakeDay } from '../../shared/jobs/compact-lake.ts';
 import { eraseLakeRows } from '../../shared/jobs/erase-lake-rows.ts';
 import { countMentions, lakeSnapshot, withoutMentions } from '../support/lake-scan.ts';
+import { type LocalS3, startLocalS3 } from '../support/local-s3.ts';
 
 // Ids are chosen so that none is part of another or of any other field: a row "mentions" a
 // member exactly when its text contains one of the member's ids.
@@ -177,24 +177,17 @@ async function expectErased(lake: LakeStore, m: number) {
 }
 
 let folder: string;
-let server: Awaited<ReturnType<typeof startFauxqs>>;
+let localS3: LocalS3;
 let s3: S3Client;
 
 beforeAll(async () => {
   folder = await mkdtemp(join(tmpdir(), 'erase-lake-'));
-  // fauxqs is an in-memory S3 API: the S3 store is erased through it, not through a mock.
-  server = await startFauxqs({ port: 0, logger: false });
-  server.createBucket('lake-erase');
-  s3 = new S3Client({
-    endpoint: server.address,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
-  });
+  // fauxqs is an in-memory S3 API: the S3 store is tested against it, not against a mock.
+  localS3 = await startLocalS3('lake-erase');
+  s3 = localS3.s3;
 });
 afterAll(async () => {
-  s3?.destroy();
-  await server?.stop();
+  await localS3?.stop();
   await rm(folder, { recursive: true, force: true });
 });
 

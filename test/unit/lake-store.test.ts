@@ -1,8 +1,7 @@
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { S3Client } from '@aws-sdk/client-s3';
-import { startFauxqs } from 'fauxqs';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeArchiverHandler } from '../../functions/archiver/archiver.ts';
 import {
@@ -14,6 +13,7 @@ import type { LakeStore } from '../../shared/domain/analytics/contracts.ts';
 import { compactLakeDay } from '../../shared/jobs/compact-lake.ts';
 import { silentLogger } from '../../shared/logging/logger.ts';
 import { readLakeFiles } from '../support/lake.ts';
+import { type LocalS3, startLocalS3 } from '../support/local-s3.ts';
 import { insertRecord, stream } from '../support/tagger-stream.ts';
 
 const bytes = (text: string) => new TextEncoder().encode(text);
@@ -21,24 +21,17 @@ const text = (body: Uint8Array | undefined) =>
   body === undefined ? undefined : new TextDecoder().decode(body);
 
 let folder: string;
-// fauxqs is an in-memory S3 API: the S3 store is tested against it, not against a mock.
-let server: Awaited<ReturnType<typeof startFauxqs>>;
+let localS3: LocalS3;
 let s3: S3Client;
 
 beforeAll(async () => {
   folder = await mkdtemp(join(tmpdir(), 'lake-store-'));
-  server = await startFauxqs({ port: 0, logger: false });
-  server.createBucket('lake-test');
-  s3 = new S3Client({
-    endpoint: server.address,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
-  });
+  // fauxqs is an in-memory S3 API: the S3 store is tested against it, not against a mock.
+  localS3 = await startLocalS3('lake-test');
+  s3 = localS3.s3;
 });
 afterAll(async () => {
-  s3?.destroy();
-  await server?.stop();
+  await localS3?.stop();
   await rm(folder, { recursive: true, force: true });
 });
 
