@@ -126,9 +126,17 @@ export function lakeFolderContents(keys: readonly string[]): LakeFolderContents 
   };
 }
 
-/** Options every embedded DuckDB of the lake gets: spill to a scratch folder, no extensions. */
-export function duckdbOptions(scratch: string): Record<string, string> {
+/**
+ * Options every embedded DuckDB of the lake gets: spill to a scratch folder, no extensions, and
+ * a memory limit when given (DuckDB's own default is 80 % of the machine's memory; above its
+ * limit it spills sorts, joins and aggregates to the scratch folder instead of failing).
+ */
+export function duckdbOptions(
+  scratch: string,
+  limits: { readonly memoryLimit?: string } = {},
+): Record<string, string> {
   return {
+    ...(limits.memoryLimit !== undefined ? { memory_limit: limits.memoryLimit } : {}),
     temp_directory: join(scratch, 'duckdb-spill'),
     // Lambda's home is read-only and the lake needs no extension beyond the bundled ones.
     autoinstall_known_extensions: 'false',

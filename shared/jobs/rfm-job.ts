@@ -3,8 +3,12 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { DuckDBInstance } from '@duckdb/node-api';
-import { duckdbLakeViewsSql, lakeFolderContents } from '../adapters/duckdb-lake.ts';
+import {
+  duckdbLakeViewsSql,
+  duckdbOptions,
+  lakeFolderContents,
+  withDuckDb,
+} from '../adapters/duckdb-lake.ts';
 import type { FolderLakeStore } from '../adapters/lake-store.ts';
 import type { LakeStore, RfmRow, RfmStepOutput } from '../domain/analytics/contracts.ts';
 import {
@@ -173,7 +177,20 @@ export const duckdbShimSql =
 export interface RfmLocalDeps {
   /** The local lake: events are read from its folder, the rows written into it. */
   readonly lake: FolderLakeStore;
+  /**
+   * DuckDB's memory limit (`'1GB'`, `'512MB'`): above it the query spills to a scratch folder.
+   * @default DEFAULT_RFM_MEMORY_LIMIT
+   */
+  readonly memoryLimit?: string;
 }
+
+/**
+ * The local RFM query's memory limit. 10M events, 1M members run in about the same time with it
+ * as without (docs/BENCHMARKS.md), where DuckDB's default (80 % of the machine) let it take 2.7 GB.
+ */
+export const DEFAULT_RFM_MEMORY_LIMIT = '1GB';
+
+const memoryLimitPattern = /^\d+(\.\d+)?\s*(KB|MB|GB|KiB|MiB|GiB)$/;
 
 export interface RfmRunOptions extends RfmParameters {
   readonly runId: string;
@@ -202,13 +219,17 @@ export async function runRfmLocal(
     ...(await deps.lake.list(LAKE_EVENTS_PREFIX)),
     ...(await deps.lake.list(LAKE_PARQUET_PREFIX)),
   ]);
+  const memoryLimit = deps.memoryLimit ?? DEFAULT_RFM_MEMORY_LIMIT;
+  if (!memoryLimitPattern.test(memoryLimit)) {
+    throw new InvalidRfmOptionsError(
+      `memoryLimit must be a size such as 1GB or 512MB, not ${JSON.stringify(memoryLimit)}`,
+    );
+  }
   const scratch = await mkdtemp(join(tmpdir(), 'portrait-rfm-'));
   const output = join(scratch, `rfm${LAKE_FILE_SUFFIX}`);
   const statement = renderRfmSql({ ...options, engine: 'duckdb', output });
-  const instance = await DuckDBInstance.create(':memory:');
   try {
-    const connection = await instance.connect();
-    try {
+    return await withDuckDb(duckdbOptions(scratch, { memoryLimit }), async (connection) => {
       await connection.run(duckdbShimSql);
       for (const view of duckdbLakeViewsSql(deps.lake.root, contents)) await connection.run(view);
       const result = await connection.runAndReadAll(statement);
@@ -224,11 +245,8 @@ export async function runRfmLocal(
         rowKeys: [key],
         members,
       };
-    } finally {
-      connection.closeSync();
-    }
+    });
   } finally {
-    instance.closeSync();
     await rm(scratch, { recursive: true, force: true });
   }
 }

@@ -292,6 +292,36 @@ describe('RFM SQL through DuckDB', () => {
     const rows = await readRfmRows(lake, output.rowKeys);
     expect(rows.map((row) => row.score)).toEqual(['111', '111', '111', '111']);
   });
+
+  it('runs under a memory limit it is given, and refuses one that is not a size', async () => {
+    const lake = newLake();
+    const events: PortraitEvent[] = Array.from({ length: 60 }, (_, i) => ({
+      messageId: `l${i}`,
+      type: 'track',
+      event: 'Order Completed',
+      userId: `member-${i % 17}`,
+      timestamp: new Date(Date.parse('2026-11-01T00:00:00Z') + i * 3_600_000).toISOString(),
+      receivedAt: '2026-11-20T04:00:00.000Z',
+      sourceId: 'limits',
+      properties: { orderId: `o${i % 40}`, revenue: String(10 + i) },
+    }));
+    await archive(lake, events);
+    const options = { asOf: '2026-11-25', windowDays: 30, zone: 'Asia/Shanghai' };
+    const unlimited = await runRfmLocal({ lake }, { runId: 'default-limit', ...options });
+    const limited = await runRfmLocal(
+      { lake, memoryLimit: '256MB' },
+      { runId: 'small-limit', ...options },
+    );
+    expect(limited.members).toBe(17);
+    expect(await readRfmRows(lake, limited.rowKeys)).toEqual(
+      await readRfmRows(lake, unlimited.rowKeys),
+    );
+    for (const memoryLimit of ['lots', '1GB; DROP TABLE x', '']) {
+      await expect(
+        runRfmLocal({ lake, memoryLimit }, { runId: 'bad-limit', ...options }),
+      ).rejects.toMatchObject({ code: 'invalid_rfm_options' });
+    }
+  });
 });
 
 describe('rendering the RFM SQL', () => {
