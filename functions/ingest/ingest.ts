@@ -18,7 +18,7 @@ export interface IngestDeps {
   /**
    * Protects an event's personal fields before it is stored (`protectEvent` with the
    * environment's cipher and `personalFieldStorage`; docs/PRIVACY.md, "Storage").
-   * @default stored as received (no cipher configured: AWS until the KMS adapter exists)
+   * @default stored as received (tests only: the deployed and local wiring always protects)
    */
   readonly protect?: (event: PortraitEvent) => PortraitEvent;
 }

@@ -1,6 +1,6 @@
 import { awsClients } from '../../shared/adapters/aws-clients.ts';
+import { configuredPersonalCipher } from '../../shared/adapters/configured-personal-cipher.ts';
 import { MembershipStore } from '../../shared/adapters/membership-store.ts';
-import { localFileCipher } from '../../shared/adapters/personal-data-cipher.ts';
 import { ProfileStore } from '../../shared/adapters/profile-store.ts';
 import { SegmentStore } from '../../shared/adapters/segment-store.ts';
 import { WriteKeyStore } from '../../shared/adapters/write-key-store.ts';
@@ -13,8 +13,11 @@ import { processKeyRateLimiter } from '../../shared/http/key-rate-limiter.ts';
 import { createLogger } from '../../shared/logging/logger.ts';
 import { makeQueryHandler, type QueryDeps } from './query.ts';
 
-/** Production wiring: configuration, rule catalogue and clients created once per cold start. */
-export function defaultDeps(): QueryDeps {
+/**
+ * Production wiring: configuration, rule catalogue, clients and the personal-data key loaded once
+ * per cold start (a function without a key does not start: docs/PRIVACY.md, "Storage").
+ */
+export async function defaultDeps(): Promise<QueryDeps> {
   const config = readRuntimeConfig();
   const clients = awsClients();
   const profiles = new ProfileStore(clients.documents, config.profilesTable);
@@ -23,11 +26,9 @@ export function defaultDeps(): QueryDeps {
     now: clock.now,
   });
   const segments = new SegmentStore(clients.documents, config.segmentsTable);
-  const cipher = config.personalKeyFile
-    ? localFileCipher(config.personalKeyFile, config.environment)
-    : undefined;
+  const cipher = await configuredPersonalCipher(config, clients.documents);
   return {
-    ...(cipher ? { reveal: (value) => revealPersonal(value, cipher) } : {}),
+    reveal: (value) => revealPersonal(value, cipher),
     lookupKey: (rawKey) => keys.lookup(rawKey),
     rateLimiter: processKeyRateLimiter(environmentConfig(config.environment).keyRateLimits),
     findMember: (sourceKey) => profiles.get(sourceKey),
@@ -42,4 +43,4 @@ export function defaultDeps(): QueryDeps {
   };
 }
 
-export const handler = makeQueryHandler(defaultDeps());
+export const handler = makeQueryHandler(await defaultDeps());

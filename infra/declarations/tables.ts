@@ -114,8 +114,10 @@ export const membershipsTable = {
 
 /**
  * Erasures (docs/PRIVACY.md): receipts (`pk` = `r#<receipt>`), suppressed member keys, stored as
- * keyed hashes (`pk` = `s#<hash>`), and the pseudonym key those hashes and the ledger's
- * pseudonyms are made with (`pk` = `secret`). No stream: nothing consumes its changes.
+ * keyed hashes (`pk` = `s#<hash>`), the pseudonym key those hashes and the ledger's
+ * pseudonyms are made with (`pk` = `secret`), and on AWS the KMS-wrapped personal-data key
+ * (`pk` = `personal-data-key`, its own partition so ingest and query can be granted it alone).
+ * No stream: nothing consumes its changes.
  */
 export const erasuresTable = {
   id: 'erasures',

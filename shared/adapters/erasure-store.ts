@@ -35,6 +35,9 @@ export interface RunningReceipt extends ErasureReceipt {
  * - `s#<keyed hash>` / `suppression`: a suppressed source key, by its hash only;
  * - `secret` / `pseudonym-key`: 32 random bytes made at first use; the key of every hash and
  *   pseudonym (docs/PRIVACY.md).
+ *
+ * The same table holds, on AWS, the KMS-wrapped personal-data key under `personal-data-key`;
+ * `DynamoWrappedKeyStore` (kms-personal-data-cipher.ts) owns that item.
  */
 export class ErasureStore {
   private secretBytes: Promise<Uint8Array> | undefined;

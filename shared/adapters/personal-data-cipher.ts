@@ -1,8 +1,9 @@
 /**
- * The personal-data cipher with a local key file (the local runtime: `<data-dir>/personal-data.key`,
- * 32 random bytes made on first start, mode 0600, never committed or logged). On AWS the same
- * port is to be served by a KMS envelope adapter (a data key encrypted under a KMS key, decrypted
- * once per cold start); `@aws-sdk/client-kms` is not installed yet, so that adapter is not built.
+ * The personal-data cipher from a 32-byte master key (`keyCipher`), and the local runtime's key
+ * file (`<data-dir>/personal-data.key`, 32 random bytes made on first start, mode 0600, never
+ * committed or logged). On AWS the master key is a KMS data key instead
+ * (`kms-personal-data-cipher.ts`: wrapped by KMS, decrypted once per cold start), given to the
+ * same `keyCipher`, so tokens have one format on both runtimes.
  *
  * Encryption is AES-256-GCM with a synthetic IV (HMAC-SHA256 of the plaintext under its own key,
  * SIV-style): equal values give equal tokens, so a redelivered event is still recognised as the

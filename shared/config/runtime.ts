@@ -26,6 +26,7 @@ export const runtimeEnvNames = {
   lakeBucket: 'PORTRAIT_LAKE_BUCKET',
   lakeDir: 'PORTRAIT_LAKE_DIR',
   personalKeyFile: 'PORTRAIT_PERSONAL_KEY_FILE',
+  personalKeyArn: 'PORTRAIT_PERSONAL_KEY_ARN',
   erasuresTable: 'PORTRAIT_ERASURES_TABLE',
   erasuresQueueUrl: 'PORTRAIT_ERASURES_QUEUE_URL',
   erasureSettleSeconds: 'PORTRAIT_ERASURE_SETTLE_SECONDS',
@@ -62,6 +63,11 @@ export interface RuntimeConfig {
   readonly lakeDir: string;
   /** Local key file for personal fields (the local runtime's data folder); empty on AWS. */
   readonly personalKeyFile: string;
+  /**
+   * The KMS key that wraps the personal-data key on AWS (set on the functions that protect or
+   * reveal personal fields: ingest and query); empty locally and on every other function.
+   */
+  readonly personalKeyArn: string;
   /** Erasure receipts, suppressions and the pseudonym key; empty where a test does not set it. */
   readonly erasuresTable: string;
   /** The erasure queue (erasures API → eraser); empty where a test does not set it. */
@@ -165,6 +171,7 @@ export function readRuntimeConfig(env: NodeJS.ProcessEnv = process.env): Runtime
     lakeBucket: env[n.lakeBucket] ?? '',
     lakeDir: env[n.lakeDir] ?? '',
     personalKeyFile: env[n.personalKeyFile] ?? '',
+    personalKeyArn: env[n.personalKeyArn] ?? '',
     erasuresTable: env[n.erasuresTable] ?? '',
     erasuresQueueUrl: env[n.erasuresQueueUrl] ?? '',
     erasureSettleSeconds: wholeSeconds(env, n.erasureSettleSeconds, DEFAULT_ERASURE_SETTLE_SECONDS),

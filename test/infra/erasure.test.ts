@@ -45,8 +45,13 @@ function erasureTemplates(env: string) {
   };
   const fn = (id: keyof typeof functions) =>
     functionIdByDescription(template, functions[id].description);
-  const dynamo = (functionId: string) =>
-    dynamoPermissionsOfRole(template, roleIdOfFunction(template, functionId), nameResource);
+  const dynamo = (functionId: string, options?: { readonly withoutCondition?: string }) =>
+    dynamoPermissionsOfRole(
+      template,
+      roleIdOfFunction(template, functionId),
+      nameResource,
+      options,
+    );
   return { stateful, statefulTemplate, stateless: template, nameResource, fn, dynamo };
 }
 
@@ -202,12 +207,18 @@ describe('erasure on AWS', () => {
     const readers = ['erasures', 'eraser', ...suppressionReaders].map((id) =>
       dev.fn(id as keyof typeof functions),
     );
+    // Besides, ingest and query get and put the wrapped personal-data key, in its own partition
+    // only (a LeadingKeys condition, pinned in personal-data-key.test.ts); left out here.
+    const onErasures = (functionId: string) =>
+      dev
+        .dynamo(functionId, { withoutCondition: 'dynamodb:LeadingKeys' })
+        .filter((p) => p.endsWith(' on erasures'));
     const fns = dev.stateless.findResources('AWS::Lambda::Function') as Resources;
     for (const functionId of Object.keys(fns).filter((id) => !readers.includes(id))) {
-      expect(dev.dynamo(functionId).filter((p) => p.endsWith(' on erasures'))).toEqual([]);
+      expect(onErasures(functionId)).toEqual([]);
     }
     for (const id of suppressionReaders) {
-      expect(dev.dynamo(dev.fn(id)).filter((p) => p.endsWith(' on erasures'))).toEqual([
+      expect(onErasures(dev.fn(id))).toEqual([
         'dynamodb:BatchGetItem on erasures',
         'dynamodb:GetItem on erasures',
       ]);

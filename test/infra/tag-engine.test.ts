@@ -218,11 +218,14 @@ describe('tag engine on AWS', () => {
         'dynamodb:GetItem on write-keys',
         'dynamodb:GetItem on memberships',
         'dynamodb:Query on segments',
+        // The wrapped personal-data key, its partition only (personal-data-key.test.ts).
+        'dynamodb:GetItem on erasures',
+        'dynamodb:PutItem on erasures',
       ].sort(),
     );
   });
 
-  it('grants the tag engine nothing beyond its logs, its tables and the stream failure queue', () => {
+  it('grants the tag engine nothing beyond its logs, its tables, the stream failure queue and the personal-data key', () => {
     const others = (functionId: string) =>
       [
         ...new Set(
@@ -239,7 +242,8 @@ describe('tag engine on AWS', () => {
       [...logs, 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage'].sort(),
     );
     expect(others(dev.sweeper)).toEqual(logs);
-    expect(others(dev.query)).toEqual(logs);
+    // Query reveals personal fields: it unwraps the personal-data key (personal-data-key.test.ts).
+    expect(others(dev.query)).toEqual([...logs, 'kms:Decrypt', 'kms:GenerateDataKey'].sort());
   });
 
   it('alarms when the tagger falls behind its stream', () => {

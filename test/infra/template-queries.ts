@@ -7,9 +7,10 @@ export type Resources = Record<
   { Properties: Record<string, unknown> } & Record<string, unknown>
 >;
 
-interface PolicyStatement {
+export interface PolicyStatement {
   readonly Action: string | string[];
   readonly Resource: unknown;
+  readonly Condition?: Record<string, Record<string, unknown>>;
 }
 
 /** The logical id of the one function with this description (descriptions come from declarations). */
@@ -93,13 +94,24 @@ export function resourceNamer(
   return name;
 }
 
-/** `"<action> on <resource>"` for every DynamoDB action a role allows, sorted. */
+/** Whether a statement has a condition on the key `conditionKey` (any operator). */
+export function hasConditionOn(statement: PolicyStatement, conditionKey: string): boolean {
+  return Object.values(statement.Condition ?? {}).some((keys) => conditionKey in keys);
+}
+
+/**
+ * `"<action> on <resource>"` for every DynamoDB action a role allows, sorted; with
+ * `withoutCondition`, statements conditioned on that key are left out.
+ */
 export function dynamoPermissionsOfRole(
   template: Template,
   roleId: string,
   nameResource: (resource: unknown) => string,
+  options: { readonly withoutCondition?: string } = {},
 ): string[] {
+  const { withoutCondition } = options;
   return statementsOfRole(template, roleId)
+    .filter((statement) => !withoutCondition || !hasConditionOn(statement, withoutCondition))
     .flatMap((statement) =>
       [statement.Action]
         .flat()

@@ -96,8 +96,10 @@ export function runtimeSettings(
     lakeBucket: resources.lakeBucket?.bucketName ?? '',
     // Deployed functions reach the lake in S3; the folder is the local runtime's.
     lakeDir: '',
-    // The KMS envelope adapter for personal fields is not built yet (docs/PRIVACY.md).
+    // Deployed functions use the KMS-wrapped data key instead of a key file; the key's ARN is
+    // set only on the functions granted its use (`PersonalDataKey.grantUse`).
     personalKeyFile: '',
+    personalKeyArn: '',
     erasuresTable: resources.tables.erasures.tableName,
     erasuresQueueUrl: resources.erasuresQueue.queueUrl,
     erasureSettleSeconds: String(DEFAULT_ERASURE_SETTLE_SECONDS),

@@ -5,12 +5,16 @@ import { erasuresQueue, webhooksQueue } from '../../declarations/index.ts';
 import { EventLakeStorage } from '../constructs/event-lake.ts';
 import { EventQueue } from '../constructs/event-queue.ts';
 import { EventStore } from '../constructs/event-store.ts';
+import { PersonalDataKey } from '../constructs/personal-data-key.ts';
 
 export interface StatefulStackProps extends StackProps {
   readonly config: EnvironmentConfig;
 }
 
-/** Everything that holds data: tables and queues. Deployed rarely, protected in prod. */
+/**
+ * Everything that holds data: tables, queues, the lake, and the KMS key without which the
+ * stored personal fields cannot be read. Deployed rarely, protected in prod.
+ */
 export class StatefulStack extends Stack {
   readonly eventStore: EventStore;
   readonly eventQueue: EventQueue;
@@ -20,6 +24,8 @@ export class StatefulStack extends Stack {
   readonly eventLake: EventLakeStorage;
   /** Erasure requests and their dead-letter queue (see `Erasure`). */
   readonly erasureQueue: EventQueue;
+  /** The KMS key wrapping the personal-data key (see `PersonalDataKey.grantUse`). */
+  readonly personalDataKey: PersonalDataKey;
 
   constructor(scope: Construct, id: string, props: StatefulStackProps) {
     super(scope, id, props);
@@ -33,6 +39,12 @@ export class StatefulStack extends Stack {
       config: props.config,
       declaration: erasuresQueue,
     });
+
+    this.personalDataKey = new PersonalDataKey(this, 'PersonalDataKey', {
+      config: props.config,
+      erasuresTable: this.eventStore.table('erasures'),
+    });
+    new CfnOutput(this, 'PersonalDataKeyArn', { value: this.personalDataKey.key.keyArn });
 
     this.eventLake = new EventLakeStorage(this, 'EventLake', { config: props.config });
     new CfnOutput(this, 'LakeBucketName', { value: this.eventLake.bucket.bucketName });

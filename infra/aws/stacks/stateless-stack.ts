@@ -69,6 +69,9 @@ export class StatelessStack extends Stack {
       segmentsTable: eventStore.table('segments'),
       membershipsTable: eventStore.table('memberships'),
     });
+    // Only ingest (protects personal fields) and query (reveals them) load the personal-data key.
+    props.stateful.personalDataKey.grantUse(this.ingest.ingest);
+    props.stateful.personalDataKey.grantUse(this.tagEngine.query);
     this.segments = new Segments(this, 'Segments', {
       config,
       settings,
