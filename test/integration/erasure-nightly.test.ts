@@ -18,6 +18,7 @@ import { FolderLakeStore } from '../../shared/adapters/lake-store.ts';
 import { MembershipStore } from '../../shared/adapters/membership-store.ts';
 import { localFileCipher } from '../../shared/adapters/personal-data-cipher.ts';
 import { type EnvironmentConfig, environments } from '../../shared/config/environments.ts';
+import { runtimeEnvNames } from '../../shared/config/runtime.ts';
 import { ERASED_KEY_PREFIX } from '../../shared/domain/privacy/erasure.ts';
 import {
   ENCRYPTED_PREFIX,
@@ -161,9 +162,12 @@ describe('erasure through the next nightly run', () => {
     const lakeBefore = await lakeSnapshot(lake);
     const tablesBefore = await scanTables(t.documents, t.runtime.tables);
 
-    // Every stored form of the member's personal values, made with the runtime's own key: in
-    // clear, as the cipher's token, as its salted hash.
-    const cipher = localFileCipher(join(t.runtime.dataDir, 'personal-data.key'), 'local');
+    // Every stored form of the member's personal values, made with the runtime's own key file
+    // and environment name (what its handlers read): in clear, as the cipher's token, as its
+    // salted hash.
+    const keyFile = String(process.env[runtimeEnvNames.personalKeyFile]);
+    expect(keyFile).toBe(join(t.runtime.dataDir, 'personal-data.key'));
+    const cipher = localFileCipher(keyFile, String(process.env[runtimeEnvNames.environment]));
     const forms = Object.values(targetTraits).flatMap((value) => [
       value,
       `${ENCRYPTED_PREFIX}${cipher.encrypt(JSON.stringify(value))}`,
