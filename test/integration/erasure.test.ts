@@ -21,6 +21,7 @@ import { lakeDays } from '../support/lake.ts';
 import { countMentions, lakeSnapshot, withoutMentions } from '../support/lake-scan.ts';
 import { startTestRuntime, type TestRuntime } from '../support/runtime.ts';
 import {
+  receiptRemoved,
   type StoredItem,
   scanTables,
   storedMemberCounts,
@@ -158,20 +159,7 @@ describe('erasure over HTTP', () => {
       memberFound: true,
       previouslyErased: false,
       suppressedIds: 2,
-      removed: {
-        events: { events: expected.events },
-        profiles: {
-          profiles: expected.profiles,
-          identityLinks: expected.identityLinks,
-          tagHistory: expected.tagHistory,
-        },
-        memberships: {
-          memberships: expected.memberships,
-          ledgerEntriesPseudonymised: expected.ledgerEntries,
-          memberStates: expected.memberStates,
-        },
-        lake: { rows: lakeRows },
-      },
+      removed: receiptRemoved(expected, lakeRows),
     });
     const lakeAfter = await lakeSnapshot(lake);
     expect(countMentions(lakeAfter, targetIds)).toBe(0);

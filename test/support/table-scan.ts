@@ -90,3 +90,21 @@ export function storedMemberCounts(
     ).length,
   };
 }
+
+/** A receipt's `removed` as it should read for these counts and lake rows. */
+export function receiptRemoved(counts: StoredMemberCounts, lakeRows: number) {
+  return {
+    events: { events: counts.events },
+    profiles: {
+      profiles: counts.profiles,
+      identityLinks: counts.identityLinks,
+      tagHistory: counts.tagHistory,
+    },
+    memberships: {
+      memberships: counts.memberships,
+      ledgerEntriesPseudonymised: counts.ledgerEntries,
+      memberStates: counts.memberStates,
+    },
+    lake: { rows: lakeRows },
+  };
+}
