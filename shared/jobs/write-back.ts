@@ -56,7 +56,10 @@ export interface WriteBackCounts {
   readonly writeUnits: number;
 }
 
-/** Another writer changed the member under every attempt. */
+/**
+ * Another writer changed a member under every attempt. The message names no member: a failed
+ * run's error is kept in its run record, which an erasure does not reach.
+ */
 export class WriteBackConflictError extends Error {
   readonly code = 'write_back_conflict';
   override readonly name = 'WriteBackConflictError';
@@ -95,7 +98,7 @@ export async function writeBackShard(
         current = await deps.read(current.memberKey);
       }
       throw new WriteBackConflictError(
-        `Profile ${member.memberKey} changed under every one of ${attempts} write-back attempts`,
+        `A profile of shard ${input.shard} changed under every one of ${attempts} write-back attempts`,
       );
     });
   } while (start);

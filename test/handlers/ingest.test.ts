@@ -1,3 +1,4 @@
+import { DescribeTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import fc from 'fast-check';
@@ -5,13 +6,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PortraitEvent } from '../../events/envelope.ts';
 import { makeIngestHandler } from '../../functions/ingest/ingest.ts';
 import { sqsLimits } from '../../infra/declarations/queues.ts';
+import { eventsTable as eventsTableDeclaration } from '../../infra/declarations/tables.ts';
 import { ensureTables } from '../../infra/local/tables.ts';
 import { ErasureStore } from '../../shared/adapters/erasure-store.ts';
 import { EventStore, eventFromItem, memberKeyOf } from '../../shared/adapters/event-store.ts';
+import { MIN_DEDUP_DAYS } from '../../shared/config/environments.ts';
 import { packMessages } from '../../shared/domain/ingest/pack-messages.ts';
 import { silentLogger } from '../../shared/logging/logger.ts';
 import { type TestClients, testClients, uniquePrefix } from '../support/dynamo.ts';
 import { readAllStreamRecords } from '../support/stream-records.ts';
+
+const DAY_MS = 86_400_000;
+const DAY_SECONDS = 86_400;
 
 let clients: TestClients;
 let eventsTable: string;
@@ -211,4 +217,66 @@ describe('ingest and suppression', () => {
       'sup-m2',
     ]);
   });
+});
+
+describe('ingest and retention', () => {
+  it('stores expiresAt as the event time plus the retention, and DynamoDB Local TTL deletes the expired event', async () => {
+    // Prepare: the events table as the runtime sets it up (TTL from the declaration), a
+    // retention of 40 days, and three events ingested through the handler.
+    const { TimeToLiveDescription: ttl } = await clients.dynamo.send(
+      new DescribeTimeToLiveCommand({ TableName: eventsTable }),
+    );
+    expect(ttl).toEqual({
+      TimeToLiveStatus: 'ENABLED',
+      AttributeName: eventsTableDeclaration.timeToLiveAttribute,
+    });
+    const retentionDays = 40;
+    const store = new EventStore(clients.documents, eventsTable, retentionDays);
+    const handler = makeIngestHandler({ putEvents: (e) => store.putAll(e), logger: silentLogger });
+    const now = Date.now();
+    const at = (days: number) => new Date(now - days * DAY_MS).toISOString();
+    const aged = (n: number, happenedDaysAgo: number, receivedDaysAgo: number) => ({
+      ...event('ttl', n, n),
+      timestamp: at(happenedDaysAgo),
+      receivedAt: at(receivedDaysAgo),
+    });
+    // Happened 100 days ago and received the next day (a message held that long, or a clock
+    // moved on): its retention has run out.
+    const expired = aged(1, 100, 99);
+    const current = aged(2, 1, 0);
+    // Happened 100 days ago but received now: kept for the dedup horizon after receipt.
+    const late = aged(3, 100, 0);
+    const events = [expired, current, late];
+    expect(await handler(sqsEvent(packMessages(events, sqsLimits).flat()))).toEqual({
+      batchItemFailures: [],
+    });
+
+    // Assess: the stored expiry, in epoch seconds.
+    const seconds = (iso: string) => Math.floor(Date.parse(iso) / 1000);
+    const stored = await storedItems(events.map((e) => memberKeyOf(e)));
+    const expiryOf = (e: PortraitEvent) =>
+      stored.find((item) => item.sk === e.messageId)?.expiresAt;
+    expect(expiryOf(expired)).toBe(seconds(expired.timestamp) + retentionDays * DAY_SECONDS);
+    expect(expiryOf(current)).toBe(seconds(current.timestamp) + retentionDays * DAY_SECONDS);
+    expect(expiryOf(late)).toBe(seconds(late.receivedAt) + MIN_DEDUP_DAYS * DAY_SECONDS);
+    expect(Number(expiryOf(expired))).toBeLessThan(now / 1000);
+
+    // DynamoDB Local's TTL sweep removes the expired item (no time promised: poll).
+    const deadline = Date.now() + 150_000;
+    let left = await storedItems(events.map((e) => memberKeyOf(e)));
+    while (left.some((item) => item.sk === expired.messageId) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      left = await storedItems(events.map((e) => memberKeyOf(e)));
+    }
+    expect(left.map((item) => item.sk).sort()).toEqual([current.messageId, late.messageId].sort());
+    // Its stream carries the removal, as on AWS.
+    const removals = (
+      await readAllStreamRecords(clients.dynamo, clients.streams, eventsTable)
+    ).filter((record) => record.eventName === 'REMOVE');
+    expect(
+      removals
+        .map((record) => String(record.dynamodb?.Keys?.sk?.S))
+        .filter((sk) => sk.startsWith('ttl-')),
+    ).toEqual([expired.messageId]);
+  }, 180_000);
 });

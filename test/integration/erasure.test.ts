@@ -10,23 +10,27 @@
  * Erasing twice and erasing an unknown id.
  */
 import { join } from 'node:path';
-import { inflateRawSync } from 'node:zlib';
-import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TableId } from '../../infra/declarations/tables.ts';
 import { FolderLakeStore } from '../../shared/adapters/lake-store.ts';
 import { MembershipStore } from '../../shared/adapters/membership-store.ts';
-import { WriteKeyStore } from '../../shared/adapters/write-key-store.ts';
-import { generateWriteKey } from '../../shared/domain/keys/write-key.ts';
 import { replayLedger } from '../../shared/domain/segments/ledger.ts';
 import { compactLakeDay } from '../../shared/jobs/compact-lake.ts';
 import { runRfmLocal } from '../../shared/jobs/rfm-job.ts';
+import { type ErasureApi, erasureApi } from '../support/erasure-http.ts';
 import { lakeDays } from '../support/lake.ts';
 import { countMentions, lakeSnapshot, withoutMentions } from '../support/lake-scan.ts';
 import { startTestRuntime, type TestRuntime } from '../support/runtime.ts';
+import {
+  receiptRemoved,
+  type StoredItem,
+  scanTables,
+  storedMemberCounts,
+  itemText as textOf,
+} from '../support/table-scan.ts';
 
 let t: TestRuntime;
-let eraseKey: string;
+let call: ErasureApi['call'];
+let erase: ErasureApi['erase'];
 
 const TARGET = 'tgt-7f3';
 const TARGET_ANON = 'tgtanon-19';
@@ -36,13 +40,7 @@ const targetKeys = [`u#${TARGET}`, `a#${TARGET_ANON}`];
 
 beforeAll(async () => {
   t = await startTestRuntime({ sweepEverySeconds: 0, backfillEverySeconds: 0 });
-  const key = generateWriteKey('test');
-  await new WriteKeyStore(t.documents, t.runtime.tables['write-keys']).create(key, {
-    sourceId: 'test-erase',
-    name: 'eraser',
-    scopes: ['members:erase'],
-  });
-  eraseKey = `Bearer ${key}`;
+  ({ call, erase } = await erasureApi(t));
 }, 120_000);
 
 afterAll(async () => {
@@ -82,76 +80,9 @@ async function send(batch: unknown[]): Promise<void> {
   await t.runtime.idle();
 }
 
-/** A receipt as the API answers it (the fields these tests read). */
-interface ReceiptBody {
-  readonly receipt: string;
-  readonly status: string;
-  readonly statusUrl?: string;
-  readonly requestedAt: string;
-  readonly finishedAt: string;
-  readonly removed: Readonly<
-    Record<'events' | 'profiles' | 'memberships' | 'lake', Record<string, number>>
-  >;
-}
+const scanAll = () => scanTables(t.documents, t.runtime.tables);
 
-async function call(method: string, path: string): Promise<{ status: number; body: ReceiptBody }> {
-  const response = await fetch(`${t.runtime.apiUrl}${path}`, {
-    method,
-    headers: { authorization: eraseKey },
-  });
-  return { status: response.status, body: (await response.json()) as ReceiptBody };
-}
-
-/** Starts an erasure and waits for its receipt to leave pending / running. */
-async function erase(id: string): Promise<ReceiptBody> {
-  const started = await call('DELETE', `/v1/members/${encodeURIComponent(id)}`);
-  expect(started.status, JSON.stringify(started.body)).toBe(202);
-  expect(started.body.status).toBe('pending');
-  const receipt = String(started.body.receipt);
-  expect(started.body.statusUrl).toBe(`/v1/erasures/${receipt}`);
-  for (let i = 0; i < 300; i += 1) {
-    const read = await call('GET', `/v1/erasures/${receipt}`);
-    expect(read.status).toBe(200);
-    if (read.body.status === 'done' || read.body.status === 'failed') return read.body;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`erasure ${receipt} did not finish`);
-}
-
-/** Every item of every table of the runtime. */
-async function scanAll(): Promise<Map<TableId, Record<string, unknown>[]>> {
-  const all = new Map<TableId, Record<string, unknown>[]>();
-  for (const [id, tableName] of Object.entries(t.runtime.tables) as [TableId, string][]) {
-    const items: Record<string, unknown>[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const page = await t.documents.send(
-        new ScanCommand({ TableName: tableName, ExclusiveStartKey: start, ConsistentRead: true }),
-      );
-      items.push(...(page.Items ?? []));
-      start = page.LastEvaluatedKey;
-    } while (start);
-    all.set(id, items);
-  }
-  return all;
-}
-
-/** An item as searchable text: binary attributes inflated when they are deflated JSON. */
-function textOf(item: Record<string, unknown>): string {
-  return JSON.stringify(item, (_, value) => {
-    if (value instanceof Uint8Array) {
-      try {
-        return inflateRawSync(value).toString('utf8');
-      } catch {
-        return Buffer.from(value).toString('utf8');
-      }
-    }
-    if (value instanceof Set) return [...value];
-    return value;
-  });
-}
-
-const mentionsTarget = (item: Record<string, unknown>) => {
+const mentionsTarget = (item: StoredItem) => {
   const text = textOf(item);
   return text.includes(TARGET) || text.includes(TARGET_ANON);
 };
@@ -209,39 +140,13 @@ describe('erasure over HTTP', () => {
 
     // Counted independently of the eraser, from a scan of every table.
     const before = await scanAll();
-    const isTargetKey = (value: unknown) => targetKeys.includes(String(value));
-    const events = before.get('events') ?? [];
-    const profiles = before.get('profiles') ?? [];
-    const membershipItems = before.get('memberships') ?? [];
-    const profileItemsOf = (item: Record<string, unknown>) =>
-      isTargetKey(String(item.pk).replace(/^m#/, ''));
-    const expected = {
-      events: events.filter((item) => isTargetKey(item.pk)).length,
-      profiles: profiles.filter(
-        (item) => profileItemsOf(item) && item.sk === 'profile' && item.mergedInto === undefined,
-      ).length,
-      identityLinks: profiles.filter(
-        (item) => profileItemsOf(item) && item.sk === 'profile' && item.mergedInto !== undefined,
-      ).length,
-      tagHistory: profiles.filter(
-        (item) => profileItemsOf(item) && String(item.sk).startsWith('h#'),
-      ).length,
-      memberships: membershipItems.filter(
-        (item) => String(item.pk).startsWith('sm#') && isTargetKey(item.sk),
-      ).length,
-      ledgerEntries: membershipItems.filter(
-        (item) => String(item.pk).startsWith('sl#') && isTargetKey(item.memberKey),
-      ).length,
-      memberStates: membershipItems.filter(
-        (item) => String(item.pk).startsWith('mm#') && isTargetKey(String(item.pk).slice(3)),
-      ).length,
-    };
+    const expected = storedMemberCounts(before, targetKeys);
     // The history this test built is really there.
     // 2 pages, 3 identifies, 3 orders.
     expect(expected).toMatchObject({ events: 8, profiles: 1, identityLinks: 1, memberships: 2 });
     expect(expected.tagHistory).toBeGreaterThan(0);
     expect(expected.ledgerEntries).toBeGreaterThanOrEqual(4);
-    const untouched = (items: Record<string, unknown>[]) =>
+    const untouched = (items: StoredItem[]) =>
       items
         .filter((item) => !mentionsTarget(item) && !String(item.pk).startsWith('sc#'))
         .map(textOf)
@@ -254,20 +159,7 @@ describe('erasure over HTTP', () => {
       memberFound: true,
       previouslyErased: false,
       suppressedIds: 2,
-      removed: {
-        events: { events: expected.events },
-        profiles: {
-          profiles: expected.profiles,
-          identityLinks: expected.identityLinks,
-          tagHistory: expected.tagHistory,
-        },
-        memberships: {
-          memberships: expected.memberships,
-          ledgerEntriesPseudonymised: expected.ledgerEntries,
-          memberStates: expected.memberStates,
-        },
-        lake: { rows: lakeRows },
-      },
+      removed: receiptRemoved(expected, lakeRows),
     });
     const lakeAfter = await lakeSnapshot(lake);
     expect(countMentions(lakeAfter, targetIds)).toBe(0);

@@ -16,19 +16,26 @@ export const skewedFeatures: ReadonlySet<ClusterFeatureName> = new Set<ClusterFe
   'distinctProducts',
 ]);
 
-/** A feature value that is not a finite number ≥ 0 (a malformed RFM row). */
+/**
+ * A feature value that is not a finite number ≥ 0 (a malformed RFM row). Said by the row's
+ * place, not its member: a failed run's error is kept in its run record, which an erasure does
+ * not reach.
+ */
 export class InvalidFeatureError extends Error {
   readonly code = 'invalid_cluster_feature';
   override readonly name = 'InvalidFeatureError';
 }
 
-/** The features of one row in original units, in `clusterFeatureNames` order. */
-export function rawFeatures(row: RfmRow): number[] {
+/**
+ * The features of one row in original units, in `clusterFeatureNames` order; `place` (1-based)
+ * says which row a refusal is about.
+ */
+export function rawFeatures(row: RfmRow, place?: number): number[] {
   return clusterFeatureNames.map((name) => {
     const value = name === 'monetary' ? Number(row.monetary) : row[name];
     if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
       throw new InvalidFeatureError(
-        `Member ${row.memberId}: feature ${name} is ${JSON.stringify(row[name])}, not a finite number ≥ 0`,
+        `${place === undefined ? 'An RFM row' : `RFM row ${place}`}: feature ${name} is ${JSON.stringify(row[name])}, not a finite number ≥ 0`,
       );
     }
     return value;
@@ -68,7 +75,7 @@ export function featureMatrix(rows: readonly RfmRow[]): FeatureMatrix {
   const n = rows.length;
   const points = new Float64Array(n * dimensions);
   for (let i = 0; i < n; i += 1) {
-    const raw = rawFeatures(rows[i] as RfmRow);
+    const raw = rawFeatures(rows[i] as RfmRow, i + 1);
     for (let j = 0; j < dimensions; j += 1) {
       points[i * dimensions + j] = transformFeature(
         names[j] as ClusterFeatureName,

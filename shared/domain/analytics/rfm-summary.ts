@@ -36,16 +36,20 @@ export interface RfmSummary {
   readonly valueTiers: Readonly<Record<string, number>>;
 }
 
-/** An RFM row whose score is not an integer 1–5, or whose monetary is not a decimal. */
+/**
+ * An RFM row whose score is not an integer 1–5, or whose monetary is not a decimal. Said by the
+ * row's place, not its member: a failed run's error is kept in its run record, which an erasure
+ * does not reach.
+ */
 export class InvalidRfmRowError extends Error {
   readonly code = 'invalid_rfm_row';
   override readonly name = 'InvalidRfmRowError';
 }
 
-function scoreIndex(row: RfmRow, field: 'r' | 'f' | 'm'): number {
+function scoreIndex(row: RfmRow, place: number, field: 'r' | 'f' | 'm'): number {
   const score = row[field];
   if (!Number.isInteger(score) || score < 1 || score > 5) {
-    throw new InvalidRfmRowError(`Member ${row.memberId}: ${field} is ${score}, not 1–5`);
+    throw new InvalidRfmRowError(`RFM row ${place}: ${field} is ${score}, not 1–5`);
   }
   return score - 1;
 }
@@ -70,13 +74,14 @@ export function summariseRfm(rows: Iterable<RfmRow>): RfmSummary {
   let members = 0;
   let total = 0n;
   for (const row of rows) {
-    const r = scoreIndex(row, 'r');
-    const f = scoreIndex(row, 'f');
-    const m = scoreIndex(row, 'm');
+    const place = members + 1;
+    const r = scoreIndex(row, place, 'r');
+    const f = scoreIndex(row, place, 'f');
+    const m = scoreIndex(row, place, 'm');
     const money = decimalToMicro(row.monetary);
     if (money === undefined) {
       throw new InvalidRfmRowError(
-        `Member ${row.memberId}: monetary ${JSON.stringify(row.monetary)} is not a decimal`,
+        `RFM row ${place}: monetary ${JSON.stringify(row.monetary)} is not a decimal`,
       );
     }
     members += 1;
