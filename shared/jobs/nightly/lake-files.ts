@@ -13,8 +13,15 @@ export class MissingLakeFileError extends Error {
   override readonly name = 'MissingLakeFileError';
 }
 
+/**
+ * gzip's fastest level: a run's files are read once or twice and replaced the next night, and at
+ * 1M members the default level took 2.0 s to compress the members file where this takes 0.6 s,
+ * for a file 1.5× as large (29 MB instead of 20 MB).
+ */
+const RUN_FILE_GZIP = { level: 1 } as const;
+
 export async function putJson(lake: LakeStore, key: string, value: unknown): Promise<void> {
-  await lake.put(key, gzipSync(JSON.stringify(value)));
+  await lake.put(key, gzipSync(JSON.stringify(value), RUN_FILE_GZIP));
 }
 
 export async function getJson<T>(lake: LakeStore, key: string): Promise<T> {
@@ -30,7 +37,7 @@ export async function putNdjson(
 ): Promise<void> {
   const parts: string[] = [];
   for (const line of lines) parts.push(JSON.stringify(line));
-  await lake.put(key, gzipSync(parts.length > 0 ? `${parts.join('\n')}\n` : ''));
+  await lake.put(key, gzipSync(parts.length > 0 ? `${parts.join('\n')}\n` : '', RUN_FILE_GZIP));
 }
 
 /** The lines of a gzip NDJSON file, `undefined` when it is not in the lake. */

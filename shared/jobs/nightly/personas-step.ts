@@ -57,6 +57,40 @@ export function membersKey(runId: string): string {
   return `${runPrefix(runId)}members.ndjson.gz`;
 }
 
+/** One line of a run's cluster file: a member and its persona (cluster) id, nothing else. */
+export interface MemberClusterLine {
+  readonly memberId: string;
+  readonly cluster: string;
+}
+
+/**
+ * A run's members and their persona ids alone, which the next night's drift reads: at 1M members
+ * it parses in a fraction of the second the full members file takes (docs/BENCHMARKS.md). The
+ * eraser rewrites it like every NDJSON file of the lake (rows by `memberId`).
+ */
+export function memberClustersKey(runId: string): string {
+  return `${runPrefix(runId)}member-clusters.ndjson.gz`;
+}
+
+/** The previous run's persona id per member: its cluster file, or its members file (older runs). */
+async function previousClusters(
+  lake: LakeStore,
+  runId: string,
+): Promise<Map<string, string> | undefined> {
+  const clusterOf = new Map<string, string>();
+  const lines = await getNdjson<MemberClusterLine>(lake, memberClustersKey(runId));
+  if (lines) {
+    for (const line of lines) clusterOf.set(line.memberId, line.cluster);
+    return clusterOf;
+  }
+  const members = await getNdjson<MemberResultsLine>(lake, membersKey(runId));
+  if (!members) return undefined;
+  for (const line of members) {
+    if (line.results.cluster) clusterOf.set(line.memberId, line.results.cluster);
+  }
+  return clusterOf;
+}
+
 export async function runPersonasStep(
   deps: PersonasStepDeps,
   input: PersonasStepInput,
@@ -67,14 +101,8 @@ export async function runPersonasStep(
   const [facts, latest] = await Promise.all([deps.facts(), deps.latestSucceeded()]);
   let previous: { runId: string; clusterOf: Map<string, string> } | undefined;
   if (latest && latest.runId !== run.runId) {
-    const lines = await getNdjson<MemberResultsLine>(deps.lake, membersKey(latest.runId));
-    if (lines) {
-      const clusterOf = new Map<string, string>();
-      for (const line of lines) {
-        if (line.results.cluster) clusterOf.set(line.memberId, line.results.cluster);
-      }
-      previous = { runId: latest.runId, clusterOf };
-    }
+    const clusterOf = await previousClusters(deps.lake, latest.runId);
+    if (clusterOf) previous = { runId: latest.runId, clusterOf };
   }
   const personas =
     clustering.k > 0
@@ -90,11 +118,13 @@ export async function runPersonasStep(
       : undefined;
   const cardOf = new Map((personas?.cards ?? []).map((card) => [card.id, card]));
   const key = membersKey(run.runId);
+  const idOf = (i: number): string | null =>
+    personas?.idOfIndex[clustering.assignments[i] as number] ?? null;
   await putNdjson(
     deps.lake,
     key,
     rows.map((row, i): MemberResultsLine => {
-      const id = personas?.idOfIndex[clustering.assignments[i] as number] ?? null;
+      const id = idOf(i);
       return {
         memberId: row.memberId,
         memberKey: memberKeyOfRfm(row.memberId),
@@ -102,6 +132,12 @@ export async function runPersonasStep(
       };
     }),
   );
+  const clusterLines: MemberClusterLine[] = [];
+  rows.forEach((row, i) => {
+    const id = idOf(i);
+    if (id) clusterLines.push({ memberId: row.memberId, cluster: id });
+  });
+  await putNdjson(deps.lake, memberClustersKey(run.runId), clusterLines);
   await deps.saveRfm(run.runId, summariseRfm(rows));
   await deps.savePersonas({
     runId: run.runId,
