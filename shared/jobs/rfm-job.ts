@@ -1,8 +1,9 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
+import { pipeline } from 'node:stream/promises';
+import { createGzip, gunzipSync } from 'node:zlib';
 import {
   duckdbLakeViewsSql,
   duckdbOptions,
@@ -66,7 +67,7 @@ export type RfmSqlOptions = RfmParameters &
       }
     | {
         readonly engine: 'duckdb';
-        /** The file COPY writes (gzip NDJSON). */
+        /** The file COPY writes (plain NDJSON; `runRfmLocal` gzips it). */
         readonly output: string;
       }
   );
@@ -154,8 +155,10 @@ export function renderRfmQuery(parameters: RfmParameters): string {
 
 /**
  * The statement an engine runs: Athena `UNLOAD (…) TO 's3://…' WITH (format = 'JSON',
- * compression = 'GZIP')`, DuckDB `COPY (…) TO '…' (FORMAT JSON, COMPRESSION GZIP)`; the query
- * inside is the same text from `shared/sql/rfm.sql`.
+ * compression = 'GZIP')`, DuckDB `COPY (…) TO '…' (FORMAT JSON)`; the query inside is the same
+ * text from `shared/sql/rfm.sql`. DuckDB writes plain NDJSON because its gzip (zlib's default
+ * level, on one thread) took half the query's time at 1M members; `runRfmLocal` compresses the
+ * file at gzip's fastest level instead (docs/BENCHMARKS.md).
  */
 export function renderRfmSql(options: RfmSqlOptions): string {
   const query = renderRfmQuery(options);
@@ -167,7 +170,7 @@ export function renderRfmSql(options: RfmSqlOptions): string {
     }
     return `UNLOAD (\n${query}\n) TO ${quoteLiteral(options.output)} WITH (format = 'JSON', compression = 'GZIP')`;
   }
-  return `COPY (\n${query}\n) TO ${quoteLiteral(options.output)} (FORMAT JSON, COMPRESSION GZIP)`;
+  return `COPY (\n${query}\n) TO ${quoteLiteral(options.output)} (FORMAT JSON)`;
 }
 
 /** Trino's ISO-8601 parser, which DuckDB lacks under that name. */
@@ -226,7 +229,7 @@ export async function runRfmLocal(
     );
   }
   const scratch = await mkdtemp(join(tmpdir(), 'portrait-rfm-'));
-  const output = join(scratch, `rfm${LAKE_FILE_SUFFIX}`);
+  const output = join(scratch, 'rfm.ndjson');
   const statement = renderRfmSql({ ...options, engine: 'duckdb', output });
   try {
     return await withDuckDb(duckdbOptions(scratch, { memoryLimit }), async (connection) => {
@@ -236,7 +239,13 @@ export async function runRfmLocal(
       const members = Number(result.getRows()[0]?.[0] ?? 0);
       const key = `${prefix}part-00000${LAKE_FILE_SUFFIX}`;
       const stale = (await deps.lake.list(prefix)).filter((k) => k !== key);
-      await deps.lake.put(key, new Uint8Array(await readFile(output)));
+      const compressed = `${output}.gz`;
+      await pipeline(
+        createReadStream(output),
+        createGzip({ level: 1 }),
+        createWriteStream(compressed),
+      );
+      await deps.lake.put(key, new Uint8Array(await readFile(compressed)));
       await deps.lake.delete(stale);
       return {
         runId: options.runId,

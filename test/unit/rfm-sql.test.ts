@@ -333,12 +333,12 @@ describe('rendering the RFM SQL', () => {
       engine: 'athena',
       output: 's3://portrait-lake/analytics/runs/r1/rfm/',
     });
-    const duckdb = renderRfmSql({ ...parameters, engine: 'duckdb', output: '/tmp/rfm.ndjson.gz' });
+    const duckdb = renderRfmSql({ ...parameters, engine: 'duckdb', output: '/tmp/rfm.ndjson' });
     expect(athena).toMatch(/^UNLOAD \(\n/);
     expect(athena).toMatch(
       /\n\) TO 's3:\/\/portrait-lake\/analytics\/runs\/r1\/rfm\/' WITH \(format = 'JSON', compression = 'GZIP'\)$/,
     );
-    expect(duckdb).toMatch(/\n\) TO '\/tmp\/rfm.ndjson.gz' \(FORMAT JSON, COMPRESSION GZIP\)$/);
+    expect(duckdb).toMatch(/\n\) TO '\/tmp\/rfm.ndjson' \(FORMAT JSON\)$/);
     const inner = (text: string) => text.slice(text.indexOf('(\n') + 2, text.lastIndexOf('\n)'));
     expect(inner(athena)).toBe(inner(duckdb));
     expect(inner(athena)).not.toContain('{{');
