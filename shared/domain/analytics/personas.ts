@@ -166,7 +166,8 @@ export function buildPersonas(input: PersonaInput): PersonaResult {
     }
     sizes[c] = (sizes[c] as number) + 1;
   }
-  const idOfIndex = stableIds(input, sizes);
+  const before = previousOfRows(input);
+  const idOfIndex = stableIds(input, sizes, before);
   const total = rows.length;
   const tallies = Array.from({ length: k }, () => ({
     city: new Map<string, number>(),
@@ -237,7 +238,11 @@ export function buildPersonas(input: PersonaInput): PersonaResult {
     previousId: previousIds.has(card.id) ? card.id : null,
   }));
   withPrevious.sort((a, b) => clusterNumber(a.id) - clusterNumber(b.id));
-  return { cards: withPrevious, idOfIndex, drift: drift(input, idOfIndex, previousIds) };
+  return {
+    cards: withPrevious,
+    idOfIndex,
+    drift: drift(input, idOfIndex, previousIds, before),
+  };
 }
 
 /**
@@ -246,37 +251,78 @@ export function buildPersonas(input: PersonaInput): PersonaResult {
  * most first, so a cluster that keeps most of its members keeps its id; an unmatched cluster
  * gets the next number never used by the previous run.
  */
-function stableIds(input: PersonaInput, sizes: readonly number[]): string[] {
+/**
+ * The previous run's clusters as small numbers, looked up once per row for both the stable ids
+ * and the drift (at 1M members, string keys per row cost seconds): the distinct previous ids, the
+ * previous cluster of each row (-1: not in the previous run), and each previous cluster's size.
+ */
+interface PreviousOfRows {
+  readonly ids: readonly string[];
+  readonly ofRow: Int32Array;
+  readonly sizes: readonly number[];
+}
+
+function previousOfRows(input: PersonaInput): PreviousOfRows {
+  const ids: string[] = [];
+  const numberOf = new Map<string, number>();
+  const sizes: number[] = [];
+  const ofRow = new Int32Array(input.rows.length).fill(-1);
+  const clusterOf = input.previous?.clusterOf;
+  if (!clusterOf) return { ids, ofRow, sizes };
+  for (const id of clusterOf.values()) {
+    let n = numberOf.get(id);
+    if (n === undefined) {
+      n = ids.length;
+      numberOf.set(id, n);
+      ids.push(id);
+      sizes.push(0);
+    }
+    sizes[n] = (sizes[n] as number) + 1;
+  }
+  for (let i = 0; i < input.rows.length; i += 1) {
+    const id = clusterOf.get((input.rows[i] as RfmRow).memberId);
+    if (id !== undefined) ofRow[i] = numberOf.get(id) as number;
+  }
+  return { ids, ofRow, sizes };
+}
+
+function stableIds(
+  input: PersonaInput,
+  sizes: readonly number[],
+  before: PreviousOfRows,
+): string[] {
   const k = input.k;
   const ids = new Array<string>(k).fill('');
   const bySize = Array.from({ length: k }, (_, c) => c).sort(
     (a, b) => (sizes[b] as number) - (sizes[a] as number) || a - b,
   );
-  const previous = input.previous;
-  if (!previous || previous.clusterOf.size === 0) {
+  if (before.ids.length === 0) {
     bySize.forEach((c, rank) => {
       ids[c] = `c${rank + 1}`;
     });
     return ids;
   }
-  const overlap = new Map<string, number>();
+  // overlap[b * k + c]: members in previous cluster b and new cluster c.
+  const overlap = new Float64Array(before.ids.length * k);
   for (let i = 0; i < input.rows.length; i += 1) {
-    const before = previous.clusterOf.get((input.rows[i] as RfmRow).memberId);
-    if (before === undefined) continue;
-    const key = `${before}\u0000${input.assignments[i] as number}`;
-    overlap.set(key, (overlap.get(key) ?? 0) + 1);
+    const b = before.ofRow[i] as number;
+    if (b < 0) continue;
+    const j = b * k + (input.assignments[i] as number);
+    overlap[j] = (overlap[j] as number) + 1;
   }
-  const pairs = [...overlap.entries()]
-    .map(([key, members]) => {
-      const [before, index] = key.split('\u0000') as [string, string];
-      return { before, index: Number(index), members };
-    })
-    .sort(
-      (a, b) =>
-        b.members - a.members ||
-        clusterNumber(a.before) - clusterNumber(b.before) ||
-        a.index - b.index,
-    );
+  const pairs: { before: string; index: number; members: number }[] = [];
+  before.ids.forEach((id, b) => {
+    for (let c = 0; c < k; c += 1) {
+      const members = overlap[b * k + c] as number;
+      if (members > 0) pairs.push({ before: id, index: c, members });
+    }
+  });
+  pairs.sort(
+    (a, b) =>
+      b.members - a.members ||
+      clusterNumber(a.before) - clusterNumber(b.before) ||
+      a.index - b.index,
+  );
   const usedBefore = new Set<string>();
   for (const pair of pairs) {
     if (usedBefore.has(pair.before) || ids[pair.index] !== '') continue;
@@ -284,7 +330,7 @@ function stableIds(input: PersonaInput, sizes: readonly number[]): string[] {
     usedBefore.add(pair.before);
   }
   let next = 1;
-  for (const id of previous.clusterOf.values()) next = Math.max(next, clusterNumber(id) + 1);
+  for (const id of before.ids) next = Math.max(next, clusterNumber(id) + 1);
   for (const c of bySize) {
     if (ids[c] === '') {
       ids[c] = `c${next}`;
@@ -298,45 +344,46 @@ function drift(
   input: PersonaInput,
   idOfIndex: readonly string[],
   previousIds: ReadonlySet<string>,
+  before: PreviousOfRows,
 ): PersonaDrift {
   const previous = input.previous;
-  const cells = new Map<string, number>();
-  const cell = (from: string, to: string) => {
-    const key = `${from}\u0000${to}`;
-    cells.set(key, (cells.get(key) ?? 0) + 1);
-  };
+  const k = input.k;
+  const from = before.ids.length;
+  // cells[f * k + c]: members from previous cluster f (f = from: new) to new cluster c.
+  const cells = new Float64Array((from + 1) * k);
+  const stayedIn = new Float64Array(from);
   let stayed = 0;
   let moved = 0;
   let entered = 0;
-  const current = new Set<string>();
   for (let i = 0; i < input.rows.length; i += 1) {
-    const memberId = (input.rows[i] as RfmRow).memberId;
-    current.add(memberId);
-    const to = idOfIndex[input.assignments[i] as number] as string;
-    const from = previous?.clusterOf.get(memberId);
-    if (from === undefined) {
+    const c = input.assignments[i] as number;
+    const f = before.ofRow[i] as number;
+    if (f < 0) {
       entered += 1;
-      cell('new', to);
+      cells[from * k + c] = (cells[from * k + c] as number) + 1;
     } else {
-      if (from === to) stayed += 1;
+      if (before.ids[f] === idOfIndex[c]) stayed += 1;
       else moved += 1;
-      cell(from, to);
+      cells[f * k + c] = (cells[f * k + c] as number) + 1;
+      stayedIn[f] = (stayedIn[f] as number) + 1;
     }
   }
+  const transitions: { from: string; to: string; members: number }[] = [];
   let left = 0;
-  if (previous) {
-    for (const [memberId, from] of previous.clusterOf) {
-      if (current.has(memberId)) continue;
-      left += 1;
-      cell(from, 'gone');
+  for (let f = 0; f <= from; f += 1) {
+    const name = f === from ? 'new' : (before.ids[f] as string);
+    for (let c = 0; c < k; c += 1) {
+      const members = cells[f * k + c] as number;
+      if (members > 0) transitions.push({ from: name, to: idOfIndex[c] as string, members });
+    }
+    if (f < from) {
+      // Previous members not in this run's output (each member is one row of it).
+      const gone = (before.sizes[f] as number) - (stayedIn[f] as number);
+      if (gone > 0) transitions.push({ from: name, to: 'gone', members: gone });
+      left += gone;
     }
   }
-  const transitions = [...cells.entries()]
-    .map(([key, members]) => {
-      const [from, to] = key.split('\u0000') as [string, string];
-      return { from, to, members };
-    })
-    .sort((a, b) => compareIds(a.from, b.from) || compareIds(a.to, b.to));
+  transitions.sort((a, b) => compareIds(a.from, b.from) || compareIds(a.to, b.to));
   const continued = new Set(idOfIndex);
   return {
     previousRunId: previous?.runId ?? null,

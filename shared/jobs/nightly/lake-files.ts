@@ -1,5 +1,8 @@
 /** Gzip NDJSON and JSON files of a nightly run in the lake store, under `analytics/runs/<runId>/`. */
-import { gunzipSync, gzipSync } from 'node:zlib';
+import { once } from 'node:events';
+import { Readable } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
+import { createGunzip, createGzip, gunzipSync, gzipSync } from 'node:zlib';
 import type { LakeStore } from '../../domain/analytics/contracts.ts';
 
 /** The lake prefix of one run's files. */
@@ -30,28 +33,72 @@ export async function getJson<T>(lake: LakeStore, key: string): Promise<T> {
   return JSON.parse(gunzipSync(body).toString('utf8')) as T;
 }
 
+/**
+ * Writes the lines as gzip NDJSON. Lines are serialised in batches and compressed as they come,
+ * on libuv's thread pool, so compression runs on the second core beside the serialising, and no
+ * single string of the whole file is ever built (at 1M members it would be ~300 MB).
+ */
 export async function putNdjson(
   lake: LakeStore,
   key: string,
   lines: Iterable<unknown>,
 ): Promise<void> {
-  const parts: string[] = [];
-  for (const line of lines) parts.push(JSON.stringify(line));
-  await lake.put(key, gzipSync(parts.length > 0 ? `${parts.join('\n')}\n` : '', RUN_FILE_GZIP));
+  const gzip = createGzip(RUN_FILE_GZIP);
+  const chunks: Buffer[] = [];
+  gzip.on('data', (chunk: Buffer) => chunks.push(chunk));
+  const ended = once(gzip, 'end');
+  let batch: string[] = [];
+  const flush = async () => {
+    if (batch.length === 0) return;
+    const text = `${batch.join('\n')}\n`;
+    batch = [];
+    if (!gzip.write(text)) await once(gzip, 'drain');
+  };
+  for (const line of lines) {
+    batch.push(JSON.stringify(line));
+    if (batch.length === LINES_PER_BATCH) await flush();
+  }
+  await flush();
+  gzip.end();
+  await ended;
+  await lake.put(key, Buffer.concat(chunks));
+}
+
+const LINES_PER_BATCH = 10_000;
+
+/**
+ * Calls `onLine` with each non-empty line of a gzip text body and its 1-based number, in order.
+ * Decompression runs on libuv's thread pool while lines are handled, and the text is decoded a
+ * chunk at a time rather than as one string of the whole file.
+ */
+export async function forEachGzipLine(
+  body: Uint8Array,
+  onLine: (line: string, number: number) => void,
+): Promise<void> {
+  const decoder = new StringDecoder('utf8');
+  let rest = '';
+  let number = 0;
+  const take = (text: string, last: boolean) => {
+    const lines = (rest + text).split('\n');
+    rest = last ? '' : (lines.pop() as string);
+    for (const line of lines) {
+      number += 1;
+      if (line.trim() !== '') onLine(line, number);
+    }
+  };
+  for await (const chunk of Readable.from([body]).pipe(createGunzip())) {
+    take(decoder.write(chunk as Buffer), false);
+  }
+  take(decoder.end(), true);
 }
 
 /** The lines of a gzip NDJSON file, `undefined` when it is not in the lake. */
 export async function getNdjson<T>(lake: LakeStore, key: string): Promise<T[] | undefined> {
   const body = await lake.get(key);
   if (!body) return undefined;
-  const text = gunzipSync(body).toString('utf8');
   const out: T[] = [];
-  let start = 0;
-  while (start < text.length) {
-    let end = text.indexOf('\n', start);
-    if (end < 0) end = text.length;
-    if (end > start) out.push(JSON.parse(text.slice(start, end)) as T);
-    start = end + 1;
-  }
+  await forEachGzipLine(body, (line) => {
+    out.push(JSON.parse(line) as T);
+  });
   return out;
 }

@@ -120,18 +120,18 @@ export async function runPersonasStep(
   const key = membersKey(run.runId);
   const idOf = (i: number): string | null =>
     personas?.idOfIndex[clustering.assignments[i] as number] ?? null;
-  await putNdjson(
-    deps.lake,
-    key,
-    rows.map((row, i): MemberResultsLine => {
+  // A generator, so each member's line is made as it is written, not all of them first.
+  function* memberLines(): Generator<MemberResultsLine> {
+    for (const [i, row] of rows.entries()) {
       const id = idOf(i);
-      return {
+      yield {
         memberId: row.memberId,
         memberKey: memberKeyOfRfm(row.memberId),
         results: memberResultsOf(row, run, id, id ? (cardOf.get(id)?.name ?? null) : null),
       };
-    }),
-  );
+    }
+  }
+  await putNdjson(deps.lake, key, memberLines());
   const clusterLines: MemberClusterLine[] = [];
   rows.forEach((row, i) => {
     const id = idOf(i);

@@ -212,3 +212,112 @@ describe('persona cards', () => {
     );
   });
 });
+
+// A plain restatement of docs/ANALYTICS.md's stable ids and drift, with string-keyed maps.
+function referenceIdsAndDrift(
+  rows: readonly RfmRow[],
+  assignments: readonly number[],
+  k: number,
+  clusterOf: ReadonlyMap<string, string>,
+) {
+  const num = (id: string) => Number(id.slice(1));
+  const sizes = new Array<number>(k).fill(0);
+  for (const c of assignments) sizes[c] = (sizes[c] as number) + 1;
+  const bySize = [...sizes.keys()].sort(
+    (a, b) => (sizes[b] as number) - (sizes[a] as number) || a - b,
+  );
+  const ids = new Array<string>(k).fill('');
+  const overlap = new Map<string, number>();
+  rows.forEach((row, i) => {
+    const before = clusterOf.get(row.memberId);
+    if (before === undefined) return;
+    const key = `${before}|${assignments[i]}`;
+    overlap.set(key, (overlap.get(key) ?? 0) + 1);
+  });
+  const pairs = [...overlap].map(([key, members]) => {
+    const [before, index] = key.split('|') as [string, string];
+    return { before, index: Number(index), members };
+  });
+  pairs.sort((a, b) => b.members - a.members || num(a.before) - num(b.before) || a.index - b.index);
+  const used = new Set<string>();
+  for (const pair of pairs) {
+    if (used.has(pair.before) || ids[pair.index] !== '') continue;
+    ids[pair.index] = pair.before;
+    used.add(pair.before);
+  }
+  let next = Math.max(1, ...[...clusterOf.values()].map((id) => num(id) + 1));
+  for (const c of bySize) if (ids[c] === '') ids[c] = `c${next++}`;
+  const cells = new Map<string, number>();
+  const bump = (from: string, to: string) =>
+    cells.set(`${from}|${to}`, (cells.get(`${from}|${to}`) ?? 0) + 1);
+  let stayed = 0;
+  let moved = 0;
+  let entered = 0;
+  rows.forEach((row, i) => {
+    const to = ids[assignments[i] as number] as string;
+    const from = clusterOf.get(row.memberId);
+    if (from === undefined) {
+      entered += 1;
+      bump('new', to);
+    } else {
+      if (from === to) stayed += 1;
+      else moved += 1;
+      bump(from, to);
+    }
+  });
+  const current = new Set(rows.map((row) => row.memberId));
+  let left = 0;
+  for (const [memberId, from] of clusterOf) {
+    if (current.has(memberId)) continue;
+    left += 1;
+    bump(from, 'gone');
+  }
+  const order = (id: string) =>
+    id === 'new' ? -1 : id === 'gone' ? Number.MAX_SAFE_INTEGER : num(id);
+  const transitions = [...cells]
+    .map(([key, members]) => {
+      const [from, to] = key.split('|') as [string, string];
+      return { from, to, members };
+    })
+    .sort((a, b) => order(a.from) - order(b.from) || order(a.to) - order(b.to));
+  return { ids, stayed, moved, entered, left, transitions };
+}
+
+describe('stable ids and drift', () => {
+  it('equal a plain recomputation for any previous night (members kept, moved, new and gone)', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 6 }),
+        fc.array(fc.nat(), { minLength: 1, maxLength: 60 }),
+        fc.array(fc.option(fc.integer({ min: 1, max: 9 }), { nil: undefined }), {
+          maxLength: 80,
+        }),
+        (k, picks, previousOf) => {
+          const rows = picks.map((_, i) => rfmRow(`m${i}`, { recencyDays: i }));
+          const assignments = picks.map((p) => p % k);
+          // Previous members m0… (some beyond this night's rows: gone), with ids c1…c9.
+          const clusterOf = new Map<string, string>();
+          previousOf.forEach((n, i) => {
+            if (n !== undefined) clusterOf.set(`m${i}`, `c${n}`);
+          });
+          const result = buildPersonas({
+            ...clustering(rows, assignments, k),
+            facts: () => undefined,
+            previous: { runId: 'before', clusterOf },
+          });
+          const expected = referenceIdsAndDrift(rows, assignments, k, clusterOf);
+          expect(result.idOfIndex).toEqual(expected.ids);
+          expect(result.drift).toMatchObject({
+            previousRunId: 'before',
+            stayed: expected.stayed,
+            moved: expected.moved,
+            entered: expected.entered,
+            left: expected.left,
+            transitions: expected.transitions,
+          });
+        },
+      ),
+      { numRuns: runs },
+    );
+  });
+});
