@@ -17,6 +17,7 @@ import { SegmentStore } from '../shared/adapters/segment-store.ts';
 import { type WriteKeyRecord, WriteKeyStore } from '../shared/adapters/write-key-store.ts';
 import { consentCategories } from '../shared/config/consent.ts';
 import { environmentConfig } from '../shared/config/environments.ts';
+import { NIGHTLY_RUN_RETENTION_DAYS } from '../shared/config/nightly.ts';
 import { runtimeEnvNames } from '../shared/config/runtime.ts';
 import { configuredRuleCatalogue } from '../shared/config/tag-catalogue.ts';
 import { checkRateLimit, type RateLimit } from '../shared/domain/keys/rate-limit.ts';
@@ -55,7 +56,7 @@ Commands
                                                                       the webhook queue (all, or one segment's)
   members unsuppress ID                                               accept events of an erased member again
                                                                       (ID as userId and as anonymousId)
-  lake expire [--retention-days N]                                    delete the local lake's events/dt= partitions
+  lake expire [--retention-days N]                                    delete the local lake's events/dt= partitions (and nightly runs after 30 days)
                                                                       older than the environment's eventRetentionDays
                                                                       (on AWS the bucket's lifecycle rule does it)
 
@@ -442,9 +443,17 @@ async function lakeExpireCommand(values: {
     // Only empty folders go: a file written there meanwhile keeps its folder.
     await rmdir(join(root, 'events', `dt=${day}`)).catch(() => {});
   }
+  for (const runId of result.runsDeleted) {
+    const folder = join(root, 'analytics', 'runs', runId);
+    await rmdir(join(folder, 'rfm')).catch(() => {});
+    await rmdir(folder).catch(() => {});
+  }
   console.log(
     `Deleted ${result.filesDeleted} file(s) in ${result.daysDeleted.length} partition(s) ` +
-      `before ${result.keptFrom} (retention ${retentionDays} days).`,
+      `before ${result.keptFrom} (retention ${retentionDays} days)` +
+      (result.runsDeleted.length > 0
+        ? `, and the files of ${result.runsDeleted.length} nightly run(s) older than ${NIGHTLY_RUN_RETENTION_DAYS} days.`
+        : '.'),
   );
 }
 

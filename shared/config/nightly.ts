@@ -8,3 +8,8 @@ export const KMEANS_RESTARTS = 8;
 export const KMEANS_SEED = 42;
 /** Members the silhouette of each k is computed on. */
 export const SILHOUETTE_SAMPLE = 2000;
+/**
+ * Days a nightly run's own lake files (`analytics/runs/<runId>/`) are kept: the S3 lifecycle rule
+ * `expire-runs` on AWS, `lake expire` locally. Results written back live with the profile.
+ */
+export const NIGHTLY_RUN_RETENTION_DAYS = 30;

@@ -1,10 +1,16 @@
 /**
  * Retention of the event lake where no S3 lifecycle rule runs (the local lake folder): every
- * `events/dt=YYYY-MM-DD/` partition whose day is older than the retention is deleted whole. On
- * AWS the bucket's lifecycle rule on `events/` (same `eventRetentionDays`) does this instead.
+ * `events/dt=YYYY-MM-DD/` partition whose day is older than the retention is deleted whole, and
+ * every nightly run's files (`analytics/runs/<runId>/`) once the run is older than the run
+ * retention. On AWS the bucket's lifecycle rules (`expire-events`, `expire-compacted-events`,
+ * `expire-runs`, the same numbers of days) do this instead.
  */
+
+import { NIGHTLY_RUN_RETENTION_DAYS } from '../config/nightly.ts';
 import type { LakeStore } from '../domain/analytics/contracts.ts';
 import { LAKE_EVENT_PREFIXES } from '../domain/analytics/lake-row.ts';
+
+const RUNS_PREFIX = 'analytics/runs/';
 
 export interface ExpireLakeDeps {
   readonly lake: LakeStore;
@@ -12,6 +18,8 @@ export interface ExpireLakeDeps {
   readonly retentionDays: number;
   /** Epoch ms of the run. */
   readonly now: number;
+  /** Days a nightly run's files are kept. @default NIGHTLY_RUN_RETENTION_DAYS */
+  readonly runRetentionDays?: number;
 }
 
 export interface ExpireLakeResult {
@@ -19,10 +27,23 @@ export interface ExpireLakeResult {
   readonly keptFrom: string;
   readonly daysDeleted: readonly string[];
   readonly filesDeleted: number;
+  /** Nightly runs whose files were deleted. */
+  readonly runsDeleted: readonly string[];
 }
 
 const DAY_MS = 86_400_000;
 const partitionDay = /^events(?:-parquet)?\/dt=(\d{4}-\d{2}-\d{2})\//;
+/** A run id starts with its start time (`planRun`): `20261126T020000Z-…`. */
+const runStart = /^analytics\/runs\/((\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z-[^/]*)\//;
+
+/** The run id and start (epoch ms) of a run file's key; `undefined` for other keys. */
+function runOfKey(key: string): { runId: string; started: number } | undefined {
+  const m = runStart.exec(key);
+  if (!m) return undefined;
+  const [, runId, y, mo, d, h, mi, se] = m as unknown as string[];
+  const started = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(se));
+  return Number.isNaN(started) ? undefined : { runId: runId as string, started };
+}
 
 /**
  * Deletes the lake partitions older than the retention. Partition days are UTC dates of the
@@ -45,6 +66,26 @@ export async function expireLakePartitions(deps: ExpireLakeDeps): Promise<Expire
       }
     }
   }
+  const runRetentionDays = deps.runRetentionDays ?? NIGHTLY_RUN_RETENTION_DAYS;
+  if (!Number.isInteger(runRetentionDays) || runRetentionDays < 1) {
+    throw new RangeError(
+      `runRetentionDays must be a positive integer, got ${deps.runRetentionDays}`,
+    );
+  }
+  // Runs whose id does not start with a start time (written by hand or by tests) are kept.
+  const runs = new Set<string>();
+  for (const key of await deps.lake.list(RUNS_PREFIX)) {
+    const run = runOfKey(key);
+    if (run !== undefined && run.started < deps.now - runRetentionDays * DAY_MS) {
+      expired.push(key);
+      runs.add(run.runId);
+    }
+  }
   if (expired.length > 0) await deps.lake.delete(expired);
-  return { keptFrom, daysDeleted: [...days].sort(), filesDeleted: expired.length };
+  return {
+    keptFrom,
+    daysDeleted: [...days].sort(),
+    filesDeleted: expired.length,
+    runsDeleted: [...runs].sort(),
+  };
 }

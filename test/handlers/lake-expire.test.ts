@@ -61,6 +61,37 @@ describe('lake retention', () => {
     expect(again.filesDeleted).toBe(0);
   });
 
+  it('deletes the files of nightly runs older than the run retention, keeping newer and unstamped runs', async () => {
+    const now = Date.UTC(2026, 5, 15, 12);
+    const lake = new FolderLakeStore(tempDir());
+    const files = (runId: string) => [
+      `analytics/runs/${runId}/rfm/part-00000.ndjson.gz`,
+      `analytics/runs/${runId}/members.ndjson.gz`,
+    ];
+    // 30 days before `now` is 2026-05-16T12:00:00Z: the first run is just before it.
+    const old = '20260516T115959Z-nightly1';
+    const young = '20260516T120001Z-nightly2';
+    for (const runId of [old, young, 'bench-night-1']) {
+      for (const key of files(runId)) await lake.put(key, body);
+    }
+    const result = await expireLakePartitions({ lake, retentionDays: 90, now });
+    expect(result.runsDeleted).toEqual([old]);
+    expect(result.filesDeleted).toBe(2);
+    expect(await lake.list('analytics/')).toEqual(
+      [...files('bench-night-1'), ...files(young)].sort(),
+    );
+    const shorter = await expireLakePartitions({
+      lake,
+      retentionDays: 90,
+      now,
+      runRetentionDays: 1,
+    });
+    expect(shorter.runsDeleted).toEqual([young]);
+    await expect(
+      expireLakePartitions({ lake, retentionDays: 90, now, runRetentionDays: 0 }),
+    ).rejects.toThrow(RangeError);
+  });
+
   it('refuses a retention that is not a positive whole number of days', async () => {
     const lake = new FolderLakeStore(tempDir());
     await expect(expireLakePartitions({ lake, retentionDays: 0, now: 0 })).rejects.toThrow(

@@ -5,6 +5,7 @@ import { FilterCriteria, FilterRule } from 'aws-cdk-lib/aws-lambda';
 import { BlockPublicAccess, Bucket, BucketEncryption, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../../../shared/config/environments.ts';
+import { NIGHTLY_RUN_RETENTION_DAYS } from '../../../shared/config/nightly.ts';
 import {
   LAKE_EVENT_PREFIXES,
   LAKE_EVENTS_PREFIX,
@@ -69,7 +70,7 @@ export class EventLakeStorage extends Construct {
   constructor(scope: Construct, id: string, props: EventLakeStorageProps) {
     super(scope, id);
     const { config } = props;
-    const runRetention = props.runRetentionDays ?? 30;
+    const runRetention = props.runRetentionDays ?? NIGHTLY_RUN_RETENTION_DAYS;
     this.bucket = new Bucket(this, 'Bucket', {
       encryption: BucketEncryption.S3_MANAGED,
       enforceSSL: true,
