@@ -97,8 +97,13 @@ export async function runPersonasStep(
 ): Promise<PersonasStepOutput> {
   const { run } = input;
   const clustering = await getJson<StoredClustering>(deps.lake, input.cluster.clustersKey);
-  const rows = await deps.readRows(clustering.rowKeys);
-  const [facts, latest] = await Promise.all([deps.facts(), deps.latestSucceeded()]);
+  // The profiles scan behind the facts (network-bound on AWS: minutes at 1M members) runs while
+  // the RFM rows are parsed.
+  const [rows, facts, latest] = await Promise.all([
+    deps.readRows(clustering.rowKeys),
+    deps.facts(),
+    deps.latestSucceeded(),
+  ]);
   let previous: { runId: string; clusterOf: Map<string, string> } | undefined;
   if (latest && latest.runId !== run.runId) {
     const clusterOf = await previousClusters(deps.lake, latest.runId);
