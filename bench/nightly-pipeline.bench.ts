@@ -27,11 +27,10 @@ import { parseArgs } from 'node:util';
 import type { AnalyticsRun } from '../shared/adapters/analytics-store.ts';
 import { withDuckDb } from '../shared/adapters/duckdb-lake.ts';
 import { FolderLakeStore } from '../shared/adapters/lake-store.ts';
-import { KMEANS_RESTARTS, KMEANS_SEED, SILHOUETTE_SAMPLE } from '../shared/config/nightly.ts';
-import { chooseK, kmeans } from '../shared/domain/analytics/kmeans.ts';
+import { KMEANS_RESTARTS } from '../shared/config/nightly.ts';
 import type { MemberFacts } from '../shared/domain/analytics/personas.ts';
 import { seededRandom } from '../shared/domain/analytics/random.ts';
-import { runClusterStep } from '../shared/jobs/nightly/cluster-step.ts';
+import { configuredClustering, runClusterStep } from '../shared/jobs/nightly/cluster-step.ts';
 import { runPersonasStep } from '../shared/jobs/nightly/personas-step.ts';
 import type { RunPlan } from '../shared/jobs/nightly/run-plan.ts';
 import { DEFAULT_RFM_MEMORY_LIMIT, readRfmRows, runRfmLocal } from '../shared/jobs/rfm-job.ts';
@@ -168,11 +167,7 @@ try {
           {
             lake,
             readRows,
-            kmeans,
-            chooseK,
-            restarts: KMEANS_RESTARTS,
-            seed: KMEANS_SEED,
-            sampleSize: SILHOUETTE_SAMPLE,
+            ...configuredClustering,
           },
           { run, rfm: rfm.result },
         ),

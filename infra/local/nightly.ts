@@ -13,14 +13,9 @@ import { makeNightlyWriteBackHandler } from '../../functions/nightly-write-back/
 import { AnalyticsStore } from '../../shared/adapters/analytics-store.ts';
 import { FolderLakeStore } from '../../shared/adapters/lake-store.ts';
 import { ProfileStore } from '../../shared/adapters/profile-store.ts';
-import {
-  DEFAULT_RFM_WINDOW_DAYS,
-  KMEANS_RESTARTS,
-  KMEANS_SEED,
-  SILHOUETTE_SAMPLE,
-} from '../../shared/config/nightly.ts';
-import { chooseK, kmeans } from '../../shared/domain/analytics/kmeans.ts';
+import { DEFAULT_RFM_WINDOW_DAYS } from '../../shared/config/nightly.ts';
 import type { RuleCatalogue } from '../../shared/domain/tags/rule-catalogue.ts';
+import { configuredClustering } from '../../shared/jobs/nightly/cluster-step.ts';
 import { memberFactsFromProfiles } from '../../shared/jobs/nightly/member-facts.ts';
 import {
   readRfmRows,
@@ -141,11 +136,7 @@ export async function runLocalNightly(
   const cluster = makeNightlyClusterHandler({
     lake,
     readRows,
-    kmeans,
-    chooseK,
-    restarts: KMEANS_RESTARTS,
-    seed: KMEANS_SEED,
-    sampleSize: SILHOUETTE_SAMPLE,
+    ...configuredClustering,
     logger,
   });
   const personas = makeNightlyPersonasHandler({

@@ -3,6 +3,7 @@
  * on a seeded sample, k-means with k-means++ seeding and restarts (deterministic for the seed),
  * and the clustering written to the lake for the persona step.
  */
+import { KMEANS_RESTARTS, KMEANS_SEED, SILHOUETTE_SAMPLE } from '../../config/nightly.ts';
 import type {
   ChooseKOptions,
   ChooseKResult,
@@ -12,6 +13,7 @@ import type {
   RfmStepOutput,
 } from '../../domain/analytics/contracts.ts';
 import { type FeatureScaling, featureMatrix } from '../../domain/analytics/features.ts';
+import { chooseK, kmeans } from '../../domain/analytics/kmeans.ts';
 import { putJson, runPrefix } from './lake-files.ts';
 import type { RunPlan } from './run-plan.ts';
 
@@ -67,6 +69,18 @@ export interface StoredClustering {
 export function clustersKey(runId: string): string {
   return `${runPrefix(runId)}clusters.json.gz`;
 }
+
+/**
+ * The clustering every nightly run uses (the Lambda, `npm run nightly` and the benchmarks): the
+ * accelerated k-means and silhouette k choice with the settings of `shared/config/nightly.ts`.
+ */
+export const configuredClustering = {
+  kmeans,
+  chooseK,
+  restarts: KMEANS_RESTARTS,
+  seed: KMEANS_SEED,
+  sampleSize: SILHOUETTE_SAMPLE,
+} as const satisfies Omit<ClusterStepDeps, 'lake' | 'readRows'>;
 
 export const K_MIN = 3;
 export const K_MAX = 6;
