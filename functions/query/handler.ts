@@ -1,5 +1,7 @@
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { awsClients } from '../../shared/adapters/aws-clients.ts';
 import { configuredPersonalCipher } from '../../shared/adapters/configured-personal-cipher.ts';
+import { PersonalKeyUnavailableError } from '../../shared/adapters/kms-personal-data-cipher.ts';
 import { MembershipStore } from '../../shared/adapters/membership-store.ts';
 import { ProfileStore } from '../../shared/adapters/profile-store.ts';
 import { SegmentStore } from '../../shared/adapters/segment-store.ts';
@@ -9,7 +11,9 @@ import { environmentConfig } from '../../shared/config/environments.ts';
 import { readRuntimeConfig } from '../../shared/config/runtime.ts';
 import { configuredRuleCatalogue } from '../../shared/config/tag-catalogue.ts';
 import { revealPersonal } from '../../shared/domain/privacy/protect-personal.ts';
+import { deferredHandler } from '../../shared/http/deferred-handler.ts';
 import { processKeyRateLimiter } from '../../shared/http/key-rate-limiter.ts';
+import { jsonResponse } from '../../shared/http/responses.ts';
 import { createLogger } from '../../shared/logging/logger.ts';
 import { makeQueryHandler, type QueryDeps } from './query.ts';
 
@@ -43,4 +47,24 @@ export async function defaultDeps(): Promise<QueryDeps> {
   };
 }
 
-export const handler = makeQueryHandler(await defaultDeps());
+/**
+ * The key loads at cold start; if KMS cannot give it, each request is answered 503
+ * `personal_key_unavailable` (with `retry-after`) and the next one tries again.
+ */
+export const handler = deferredHandler(
+  async () => makeQueryHandler(await defaultDeps()),
+  (error, event: APIGatewayProxyEventV2) =>
+    error instanceof PersonalKeyUnavailableError
+      ? jsonResponse(
+          503,
+          {
+            success: false,
+            code: error.code,
+            message:
+              'Member data cannot be read right now: the personal-data key could not be loaded. Retry shortly.',
+            requestId: event.requestContext.requestId,
+          },
+          { 'retry-after': '5' },
+        )
+      : undefined,
+);
