@@ -6,8 +6,8 @@
  *   RFM SQL (DuckDB over the lake folder, the step's file written to the lake)
  *   → cluster step (reads the RFM file, features, k by silhouette, k-means with restarts,
  *     clustering written to the lake)
- *   → personas step (reads the RFM file again, cards, drift from the night before, every
- *     member's results written to the lake, the RFM summary).
+ *   → personas step (reads the RFM file again, cards, drift from the night before, each
+ *     member's persona id written to the lake, the RFM summary).
  *
  * Printed per step: wall time, CPU time (DuckDB's threads included) and the process's peak RSS.
  * The lake is generated first in a child process, so its memory is not counted here.

@@ -13,17 +13,23 @@ export interface NightlyWriteBackDeps extends WriteBackStepDeps {
 }
 
 /**
- * One iteration of the WriteBack Map: `{ runId, membersKey, shard, shards }` → the shard's
- * members compared with the run's results and only the changed ones written. A retry (or a
- * rerun of the run) finds those already written and writes nothing for them.
+ * One iteration of the WriteBack Map: `{ runId, asOf, clustersKey, personas, shard, shards }` →
+ * the shard's members compared with the run's results and only the changed ones written. A retry
+ * (or a rerun of the run) finds those already written and writes nothing for them.
  */
 export function makeNightlyWriteBackHandler(deps: NightlyWriteBackDeps) {
   return async (event: unknown): Promise<WriteBackCounts & { shard: number }> => {
     const input = stepInput(event);
-    const { runId, membersKey, shard, shards } = input;
+    const { runId, asOf, clustersKey, personas, shard, shards } = input;
     if (
       typeof runId !== 'string' ||
-      typeof membersKey !== 'string' ||
+      typeof asOf !== 'string' ||
+      typeof clustersKey !== 'string' ||
+      !Array.isArray(personas) ||
+      !personas.every(
+        (p) =>
+          typeof p === 'object' && p !== null && typeof (p as { id?: unknown }).id === 'string',
+      ) ||
       !Number.isInteger(shards) ||
       (shards as number) < 1 ||
       !Number.isInteger(shard) ||
@@ -31,7 +37,7 @@ export function makeNightlyWriteBackHandler(deps: NightlyWriteBackDeps) {
       (shard as number) >= (shards as number)
     ) {
       throw new InvalidNightlyInputError(
-        'a write-back shard needs runId, membersKey, and whole numbers 0 ≤ shard < shards',
+        'a write-back shard needs runId, asOf, clustersKey, personas ({id, name}), and whole numbers 0 ≤ shard < shards',
       );
     }
     const counts = await runWriteBackStep(deps, input as unknown as WriteBackShardTask);

@@ -152,6 +152,7 @@ export async function runLocalNightly(
   });
   const writeBack = makeNightlyWriteBackHandler({
     lake,
+    readRows,
     ...profileStoreWriteBack(profiles),
     logger,
   });

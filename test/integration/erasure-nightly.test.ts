@@ -3,7 +3,7 @@
  * over HTTP: a member with anonymous events, an identity link, personal traits (e-mail and name
  * encrypted, phone hashed), orders, tags, segment memberships (one fed by its RFM results),
  * lake rows (raw files, a compacted day) and a nightly run's results (written back to its
- * profile, RFM row and member results in `analytics/runs/…`) is erased; then the next nightly
+ * profile, RFM row and persona id in `analytics/runs/…`) is erased; then the next nightly
  * run runs. A scan of every table and every lake file finds nothing of the member — by id, by
  * alias, by personal value in clear, as the cipher's token or as its salted hash, computed with
  * the runtime's own key — except what docs/PRIVACY.md keeps by design (the receipt, the
@@ -19,6 +19,7 @@ import { MembershipStore } from '../../shared/adapters/membership-store.ts';
 import { localFileCipher } from '../../shared/adapters/personal-data-cipher.ts';
 import { type EnvironmentConfig, environments } from '../../shared/config/environments.ts';
 import { runtimeEnvNames } from '../../shared/config/runtime.ts';
+import { memberResultsOf } from '../../shared/domain/analytics/member-results.ts';
 import { ERASED_KEY_PREFIX } from '../../shared/domain/privacy/erasure.ts';
 import {
   ENCRYPTED_PREFIX,
@@ -26,7 +27,11 @@ import {
   hashInput,
 } from '../../shared/domain/privacy/protect-personal.ts';
 import { getNdjson } from '../../shared/jobs/nightly/lake-files.ts';
-import { type MemberResultsLine, membersKey } from '../../shared/jobs/nightly/personas-step.ts';
+import {
+  type MemberClusterLine,
+  memberClustersKey,
+} from '../../shared/jobs/nightly/personas-step.ts';
+import { readRfmRows } from '../../shared/jobs/rfm-rows.ts';
 import { type ErasureApi, erasureApi } from '../support/erasure-http.ts';
 import { countMentions, lakeSnapshot, withoutMentions } from '../support/lake-scan.ts';
 import { startTestRuntime, type TestRuntime } from '../support/runtime.ts';
@@ -264,7 +269,29 @@ describe('erasure through the next nightly run', () => {
 
     // The write-back brought nothing back; every other member has the next night's results.
     expect((await t.get(`/v1/members/${TARGET}`)).status).toBe(404);
-    const nextResults = (await getNdjson<MemberResultsLine>(lake, membersKey(nextRun))) ?? [];
+    // Each member's expected results: its RFM row of the run with the persona the run gave it.
+    const analytics = new AnalyticsStore(t.documents, t.runtime.tables.analytics);
+    const cards = (await analytics.personas(nextRun))?.cards ?? [];
+    const personaOf = new Map(
+      ((await getNdjson<MemberClusterLine>(lake, memberClustersKey(nextRun))) ?? []).map((line) => [
+        line.memberId,
+        line.cluster,
+      ]),
+    );
+    const nextRows = await readRfmRows(lake, await lake.list(`analytics/runs/${nextRun}/rfm/`));
+    const nextResults = nextRows.map((row) => {
+      const id = personaOf.get(row.memberId) ?? null;
+      return {
+        memberId: row.memberId,
+        memberKey: `u#${row.memberId}`,
+        results: memberResultsOf(
+          row,
+          { runId: nextRun, asOf: '' },
+          id,
+          cards.find((card) => card.id === id)?.name ?? null,
+        ),
+      };
+    });
     expect(nextResults.map((line) => line.memberKey).sort()).toEqual(
       OTHERS.map((id) => `u#${id}`).sort(),
     );
@@ -277,7 +304,6 @@ describe('erasure through the next nightly run', () => {
     }
     const others = OTHERS.map((id) => `u#${id}`).sort();
     expect(await memberships.members('scored')).toEqual(others);
-    const analytics = new AnalyticsStore(t.documents, t.runtime.tables.analytics);
     expect(await analytics.run(nextRun)).toMatchObject({
       status: 'succeeded',
       members: OTHERS.length,

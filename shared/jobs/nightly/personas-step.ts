@@ -6,8 +6,12 @@
 
 import type { AnalyticsRun, StoredPersonas } from '../../adapters/analytics-store.ts';
 import type { LakeStore, RfmRow } from '../../domain/analytics/contracts.ts';
-import { type MemberAnalytics, memberResultsOf } from '../../domain/analytics/member-results.ts';
-import { buildPersonas, type MemberFacts } from '../../domain/analytics/personas.ts';
+import type { MemberAnalytics } from '../../domain/analytics/member-results.ts';
+import {
+  type BilingualText,
+  buildPersonas,
+  type MemberFacts,
+} from '../../domain/analytics/personas.ts';
 import { type RfmSummary, summariseRfm } from '../../domain/analytics/rfm-summary.ts';
 import { memberKeyOfRfm } from '../write-back.ts';
 import type { ClusterStepOutput, StoredClustering } from './cluster-step.ts';
@@ -31,28 +35,44 @@ export interface PersonasStepInput {
   readonly cluster: ClusterStepOutput;
 }
 
-/** One write-back shard: an item of the state machine's Map. */
+/** Each k-means index's persona: its stable id and name (what every member of it gets). */
+export interface PersonaOfIndex {
+  readonly id: string;
+  readonly name: BilingualText | null;
+}
+
+/**
+ * One write-back shard: an item of the state machine's Map. The shard builds the members'
+ * results itself from the run's RFM rows and clustering (`clustersKey`) and the personas of the
+ * k-means indexes (a handful of entries), so no file of every member's results is written.
+ */
 export interface WriteBackShardTask {
   readonly runId: string;
-  readonly membersKey: string;
+  readonly asOf: string;
+  readonly clustersKey: string;
+  readonly personas: readonly PersonaOfIndex[];
   readonly shard: number;
   readonly shards: number;
 }
 
 export interface PersonasStepOutput {
-  readonly membersKey: string;
+  readonly memberClustersKey: string;
   readonly clusters: number;
   readonly previousRunId: string | null;
   readonly shards: readonly WriteBackShardTask[];
 }
 
-/** One line of a run's members file. */
+/**
+ * One line of a run's members file, which runs before session 5 wrote (every member's results);
+ * read only as the fallback source of an old run's persona ids.
+ */
 export interface MemberResultsLine {
   readonly memberId: string;
   readonly memberKey: string;
   readonly results: MemberAnalytics;
 }
 
+/** An older run's members file (see {@link MemberResultsLine}). */
 export function membersKey(runId: string): string {
   return `${runPrefix(runId)}members.ndjson.gz`;
 }
@@ -122,27 +142,17 @@ export async function runPersonasStep(
         })
       : undefined;
   const cardOf = new Map((personas?.cards ?? []).map((card) => [card.id, card]));
-  const key = membersKey(run.runId);
-  const idOf = (i: number): string | null =>
-    personas?.idOfIndex[clustering.assignments[i] as number] ?? null;
-  // A generator, so each member's line is made as it is written, not all of them first.
-  function* memberLines(): Generator<MemberResultsLine> {
-    for (const [i, row] of rows.entries()) {
-      const id = idOf(i);
-      yield {
-        memberId: row.memberId,
-        memberKey: memberKeyOfRfm(row.memberId),
-        results: memberResultsOf(row, run, id, id ? (cardOf.get(id)?.name ?? null) : null),
-      };
-    }
-  }
-  await putNdjson(deps.lake, key, memberLines());
+  const personaOfIndex: PersonaOfIndex[] = (personas?.idOfIndex ?? []).map((id) => ({
+    id,
+    name: cardOf.get(id)?.name ?? null,
+  }));
+  const clustersFile = memberClustersKey(run.runId);
   const clusterLines: MemberClusterLine[] = [];
   rows.forEach((row, i) => {
-    const id = idOf(i);
-    if (id) clusterLines.push({ memberId: row.memberId, cluster: id });
+    const persona = personaOfIndex[clustering.assignments[i] as number];
+    if (persona) clusterLines.push({ memberId: row.memberId, cluster: persona.id });
   });
-  await putNdjson(deps.lake, memberClustersKey(run.runId), clusterLines);
+  await putNdjson(deps.lake, clustersFile, clusterLines);
   await deps.saveRfm(run.runId, summariseRfm(rows));
   await deps.savePersonas({
     runId: run.runId,
@@ -159,12 +169,14 @@ export async function runPersonasStep(
   });
   const shards = deps.shards ?? 8;
   return {
-    membersKey: key,
+    memberClustersKey: clustersFile,
     clusters: clustering.k,
     previousRunId: previous?.runId ?? null,
     shards: Array.from({ length: shards }, (_, shard) => ({
       runId: run.runId,
-      membersKey: key,
+      asOf: run.asOf,
+      clustersKey: input.cluster.clustersKey,
+      personas: personaOfIndex,
       shard,
       shards,
     })),

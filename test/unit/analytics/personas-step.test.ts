@@ -1,6 +1,7 @@
 /**
- * The persona step's drift source: each run writes its members' persona ids to
- * `member-clusters.ndjson.gz`, and the next run reads that file; a run from before the file
+ * The persona step's outputs: each run writes its members' persona ids to
+ * `member-clusters.ndjson.gz` (the next run's drift source) and hands the write-back shards what
+ * they need to build every member's results (the same persona ids); a run from before the file
  * existed is read from its full members file, with the same drift. Real k-means and personas,
  * the lake a local folder.
  */
@@ -12,16 +13,17 @@ import type { AnalyticsRun, StoredPersonas } from '../../../shared/adapters/anal
 import { FolderLakeStore } from '../../../shared/adapters/lake-store.ts';
 import type { RfmRow } from '../../../shared/domain/analytics/contracts.ts';
 import { chooseK, kmeans } from '../../../shared/domain/analytics/kmeans.ts';
-import { runClusterStep } from '../../../shared/jobs/nightly/cluster-step.ts';
-import { getNdjson } from '../../../shared/jobs/nightly/lake-files.ts';
+import { clustersKey, runClusterStep } from '../../../shared/jobs/nightly/cluster-step.ts';
+import { getNdjson, putNdjson } from '../../../shared/jobs/nightly/lake-files.ts';
 import {
   type MemberClusterLine,
-  type MemberResultsLine,
   memberClustersKey,
   membersKey,
+  type PersonasStepOutput,
   runPersonasStep,
 } from '../../../shared/jobs/nightly/personas-step.ts';
 import type { RunPlan } from '../../../shared/jobs/nightly/run-plan.ts';
+import { memberResultsOfRun } from '../../../shared/jobs/nightly/write-back-step.ts';
 import { rfmRow } from '../../support/rfm-rows.ts';
 
 let scratch: string;
@@ -63,7 +65,7 @@ async function night(
   runId: string,
   data: RfmRow[],
   latest: AnalyticsRun | undefined,
-): Promise<StoredPersonas> {
+): Promise<StoredPersonas & { readonly output: PersonasStepOutput }> {
   const run = plan(runId);
   const readRows = async () => data;
   const cluster = await runClusterStep(
@@ -71,7 +73,7 @@ async function night(
     { run, rfm: { rowKeys: [`analytics/runs/${runId}/rfm/part-00000.ndjson.gz`] } },
   );
   let saved: StoredPersonas | undefined;
-  await runPersonasStep(
+  const output = await runPersonasStep(
     {
       lake,
       readRows,
@@ -85,7 +87,7 @@ async function night(
     { run, cluster },
   );
   if (!saved) throw new Error('no personas saved');
-  return saved;
+  return { ...saved, output };
 }
 
 const succeeded = (runId: string): AnalyticsRun => ({
@@ -97,15 +99,26 @@ const succeeded = (runId: string): AnalyticsRun => ({
 });
 
 describe('the persona step', () => {
-  it('writes every member persona id beside the results, and the next night reads drift from it', async () => {
+  it('writes every member persona id, which the write-back results carry, and reads drift from it the next night', async () => {
     const lake = new FolderLakeStore(join(scratch, 'with-file'));
-    await night(lake, 'n1', rows(1), undefined);
-    const results = (await getNdjson<MemberResultsLine>(lake, membersKey('n1'))) ?? [];
+    const first = await night(lake, 'n1', rows(1), undefined);
     const clusters = (await getNdjson<MemberClusterLine>(lake, memberClustersKey('n1'))) ?? [];
+    const task = first.output.shards[0];
+    if (!task) throw new Error('no write-back shard');
+    expect(task).toMatchObject({ runId: 'n1', asOf: '2026-11-25', clustersKey: clustersKey('n1') });
+    const results = await memberResultsOfRun({ lake, readRows: async () => rows(1) }, task);
     expect(clusters).toEqual(
-      results.map((line) => ({ memberId: line.memberId, cluster: line.results.cluster })),
+      [...results].map(([memberKey, result]) => ({
+        memberId: memberKey.slice('u#'.length),
+        cluster: result.cluster,
+      })),
     );
+    for (const result of results.values()) {
+      expect(result.persona).toEqual(first.cards.find((card) => card.id === result.cluster)?.name);
+    }
     expect(new Set(clusters.map((line) => line.cluster)).size).toBeGreaterThanOrEqual(3);
+    // No file of every member's results is written any more: the write-back builds them.
+    expect(await lake.get(membersKey('n1'))).toBeUndefined();
 
     const second = await night(lake, 'n2', rows(2), succeeded('n1'));
     expect(second.drift.previousRunId).toBe('n1');
@@ -116,6 +129,17 @@ describe('the persona step', () => {
     const withFile = new FolderLakeStore(join(scratch, 'drift-a'));
     const withoutFile = new FolderLakeStore(join(scratch, 'drift-b'));
     for (const lake of [withFile, withoutFile]) await night(lake, 'n1', rows(1), undefined);
+    // A run from before the persona-id file: only its members file (every member's results).
+    const lines = (await getNdjson<MemberClusterLine>(withoutFile, memberClustersKey('n1'))) ?? [];
+    await putNdjson(
+      withoutFile,
+      membersKey('n1'),
+      lines.map((line) => ({
+        memberId: line.memberId,
+        memberKey: `u#${line.memberId}`,
+        results: { cluster: line.cluster },
+      })),
+    );
     await withoutFile.delete([memberClustersKey('n1')]);
     expect(await withoutFile.get(memberClustersKey('n1'))).toBeUndefined();
     const a = await night(withFile, 'n2', rows(2), succeeded('n1'));
