@@ -63,7 +63,7 @@ export interface PersonasStepOutput {
 }
 
 /**
- * One line of a run's members file, which runs before session 5 wrote (every member's results);
+ * One line of a run's members file, which earlier versions wrote (every member's results);
  * read only as the fallback source of an old run's persona ids.
  */
 export interface MemberResultsLine {
