@@ -1,7 +1,7 @@
 import { lakeLocationOf, lakeStoreAt } from '../../shared/config/lake.ts';
 import { readRuntimeConfig } from '../../shared/config/runtime.ts';
 import { configuredClustering } from '../../shared/jobs/nightly/cluster-step.ts';
-import { readRfmRows } from '../../shared/jobs/rfm-job.ts';
+import { readRfmRows } from '../../shared/jobs/rfm-rows.ts';
 import { createLogger } from '../../shared/logging/logger.ts';
 import { makeNightlyClusterHandler, type NightlyClusterDeps } from './nightly-cluster.ts';
 

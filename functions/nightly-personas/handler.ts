@@ -6,7 +6,7 @@ import { lakeLocationOf, lakeStoreAt } from '../../shared/config/lake.ts';
 import { readRuntimeConfig } from '../../shared/config/runtime.ts';
 import { configuredRuleCatalogue } from '../../shared/config/tag-catalogue.ts';
 import { memberFactsFromProfiles } from '../../shared/jobs/nightly/member-facts.ts';
-import { readRfmRows } from '../../shared/jobs/rfm-job.ts';
+import { readRfmRows } from '../../shared/jobs/rfm-rows.ts';
 import { createLogger } from '../../shared/logging/logger.ts';
 import { makeNightlyPersonasHandler, type NightlyPersonasDeps } from './nightly-personas.ts';
 

@@ -212,23 +212,21 @@ export const functions: Readonly<Record<FunctionId, FunctionDeclaration>> = {
     // A million members' rows and features are held in memory (about 1.5 GB).
     memoryMiB: 4096,
     timeoutSeconds: 900,
-    // Reads the RFM rows through rfm-job.ts, which imports DuckDB.
-    nativeModules: ['@duckdb/node-api'],
   },
   'nightly-personas': {
     id: 'nightly-personas',
-    description: 'Nightly analytics: persona cards, drift, RFM summary and member results',
+    description: 'Nightly analytics: persona cards, drift, RFM summary and each member persona id',
     entry: 'functions/nightly-personas/handler.ts',
     memoryMiB: 4096,
     timeoutSeconds: 900,
-    // Reads the RFM rows through rfm-job.ts, which imports DuckDB.
-    nativeModules: ['@duckdb/node-api'],
   },
   'nightly-write-back': {
     id: 'nightly-write-back',
     description: 'Nightly analytics: writes changed results back to the profiles of one shard',
     entry: 'functions/nightly-write-back/handler.ts',
-    memoryMiB: 2048,
+    // Builds every member's results from the run's RFM rows: at 1M members ~1.4 GB of heap while
+    // the rows and the results are both held.
+    memoryMiB: 4096,
     timeoutSeconds: 900,
   },
 };
