@@ -119,6 +119,10 @@ describe('the persona step', () => {
     expect(new Set(clusters.map((line) => line.cluster)).size).toBeGreaterThanOrEqual(3);
     // No file of every member's results is written any more: the write-back builds them.
     expect(await lake.get(membersKey('n1'))).toBeUndefined();
+    // RFM rows rewritten since the clustering (an erasure in between): refused, not misassigned.
+    await expect(
+      memberResultsOfRun({ lake, readRows: async () => rows(1).slice(1) }, task),
+    ).rejects.toMatchObject({ code: 'mismatched_clustering' });
 
     const second = await night(lake, 'n2', rows(2), succeeded('n1'));
     expect(second.drift.previousRunId).toBe('n1');
