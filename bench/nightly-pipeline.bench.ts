@@ -203,12 +203,10 @@ try {
     line('compute total', total);
   }
 } finally {
-  if (values['keep-lake'] && values.lake === undefined) {
-    console.log(`\nlake kept at ${lakeDir}`);
-  } else if (values.lake === undefined) {
-    await rm(root, { recursive: true, force: true });
-  } else {
-    await rm(root, { recursive: true, force: true });
+  if (values.lake !== undefined) {
+    // A lake given to reuse is kept; only this run's outputs in it go.
     await rm(join(lakeDir, 'analytics'), { recursive: true, force: true });
   }
+  if (values['keep-lake'] && values.lake === undefined) console.log(`\nlake kept at ${lakeDir}`);
+  else await rm(root, { recursive: true, force: true });
 }

@@ -12,8 +12,9 @@ import { readRuntimeConfig } from '../../shared/config/runtime.ts';
 import { configuredRuleCatalogue } from '../../shared/config/tag-catalogue.ts';
 import { revealPersonal } from '../../shared/domain/privacy/protect-personal.ts';
 import { deferredHandler } from '../../shared/http/deferred-handler.ts';
+import { PersonalDataUnavailableError } from '../../shared/http/errors.ts';
 import { processKeyRateLimiter } from '../../shared/http/key-rate-limiter.ts';
-import { jsonResponse } from '../../shared/http/responses.ts';
+import { errorResponse } from '../../shared/http/responses.ts';
 import { createLogger } from '../../shared/logging/logger.ts';
 import { makeQueryHandler, type QueryDeps } from './query.ts';
 
@@ -55,16 +56,10 @@ export const handler = deferredHandler(
   async () => makeQueryHandler(await defaultDeps()),
   (error, event: APIGatewayProxyEventV2) =>
     error instanceof PersonalKeyUnavailableError
-      ? jsonResponse(
-          503,
-          {
-            success: false,
-            code: error.code,
-            message:
-              'Member data cannot be read right now: the personal-data key could not be loaded. Retry shortly.',
-            requestId: event.requestContext.requestId,
-          },
-          { 'retry-after': '5' },
+      ? errorResponse(
+          new PersonalDataUnavailableError(error.reason),
+          event.requestContext.requestId,
+          createLogger({ service: 'query', level: readRuntimeConfig().logLevel }),
         )
       : undefined,
 );

@@ -59,6 +59,22 @@ export class RateLimitedError extends PortraitHttpError {
   }
 }
 
+/** The personal-data key could not be loaded (KMS refused or failed): retry shortly. */
+export class PersonalDataUnavailableError extends PortraitHttpError {
+  /** Why the key could not be had (an error type name), for the log only. */
+  readonly internalCause: string;
+  constructor(cause: string) {
+    super(
+      503,
+      'personal_key_unavailable',
+      'Member data cannot be read right now: the personal-data key could not be loaded. Retry shortly.',
+      undefined,
+      { 'retry-after': '5' },
+    );
+    this.internalCause = cause;
+  }
+}
+
 export class QueueUnavailableError extends PortraitHttpError {
   /** The queue's own error, for the log only: it can name accounts, roles and ARNs. */
   readonly internalCause: string;

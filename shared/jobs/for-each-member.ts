@@ -1,4 +1,5 @@
 import { mapBounded } from '../async/map-bounded.ts';
+import { forEachScanPage } from '../async/scan-segments.ts';
 
 /** One page of one parallel-scan segment of the members (`ProfileStore.scanMembers`). */
 export type ScanMembers = (
@@ -26,27 +27,18 @@ export async function forEachMember(
 ): Promise<MemberFailure[]> {
   const failures: MemberFailure[] = [];
   const { segments, concurrency } = options;
-  await mapBounded(
-    Array.from({ length: segments }, (_, segment) => segment),
-    segments,
-    async (segment) => {
-      let start: Record<string, unknown> | undefined;
-      do {
-        const page = await scan(segment, segments, start);
-        start = page.next;
-        await mapBounded(page.memberKeys, concurrency, async (memberKey) => {
-          try {
-            await visit(memberKey);
-          } catch (error) {
-            failures.push({
-              memberKey,
-              error: error instanceof Error ? error.message : String(error),
-            });
-          }
-          afterEach?.(failures);
+  await forEachScanPage(segments, scan, (page) =>
+    mapBounded(page.memberKeys, concurrency, async (memberKey) => {
+      try {
+        await visit(memberKey);
+      } catch (error) {
+        failures.push({
+          memberKey,
+          error: error instanceof Error ? error.message : String(error),
         });
-      } while (start !== undefined);
-    },
+      }
+      afterEach?.(failures);
+    }).then(() => undefined),
   );
   return failures;
 }

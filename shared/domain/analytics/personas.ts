@@ -232,7 +232,8 @@ export function buildPersonas(input: PersonaInput): PersonaResult {
       previousId: null,
     });
   }
-  const previousIds = new Set(input.previous ? input.previous.clusterOf.values() : []);
+  // The previous run's ids, already collected once per member by previousOfRows.
+  const previousIds: ReadonlySet<string> = new Set(before.ids);
   const withPrevious = cards.map((card) => ({
     ...card,
     previousId: previousIds.has(card.id) ? card.id : null,

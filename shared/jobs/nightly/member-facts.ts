@@ -1,5 +1,5 @@
 /** Every member's persona facts, from a parallel scan of the profiles' current tags. */
-import { mapBounded } from '../../async/map-bounded.ts';
+import { forEachScanPage } from '../../async/scan-segments.ts';
 import { type MemberFacts, memberFactsFromTags } from '../../domain/analytics/personas.ts';
 import type { TagValue } from '../../domain/tags/evaluate.ts';
 import type { RuleCatalogue } from '../../domain/tags/rule-catalogue.ts';
@@ -27,19 +27,10 @@ export async function memberFactsFromProfiles(
 ): Promise<Map<string, MemberFacts>> {
   const interests = interestTagIds(catalogue);
   const facts = new Map<string, MemberFacts>();
-  await mapBounded(
-    Array.from({ length: segments }, (_, segment) => segment),
-    segments,
-    async (segment) => {
-      let start: Record<string, unknown> | undefined;
-      do {
-        const page = await scan(segment, segments, start);
-        start = page.next;
-        for (const member of page.members) {
-          facts.set(member.memberKey, memberFactsFromTags(member.tags, interests));
-        }
-      } while (start);
-    },
-  );
+  await forEachScanPage(segments, scan, (page) => {
+    for (const member of page.members) {
+      facts.set(member.memberKey, memberFactsFromTags(member.tags, interests));
+    }
+  });
   return facts;
 }

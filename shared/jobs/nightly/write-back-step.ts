@@ -60,7 +60,8 @@ export async function runWriteBackStep(
   deps: WriteBackStepDeps,
   task: WriteBackShardTask,
 ): Promise<WriteBackCounts & { readonly shard: number }> {
-  const key = `${task.runId}\u0000${task.clustersKey}`;
+  // The clustering's key names the run (`analytics/runs/<runId>/clusters.json.gz`).
+  const key = task.clustersKey;
   if (cached?.key !== key) cached = { key, results: await memberResultsOfRun(deps, task) };
   const counts = await writeBackShard(deps, {
     shard: task.shard,
